@@ -45,7 +45,11 @@ struct ServicePort {
   std::string target_port_name;
   std::string protocol = "TCP";
   std::string app_protocol;
-  bool operator==(const ServicePort&) const = default;
+  // Spelled out: defaulted comparisons need C++20 and Weft builds as C++17.
+  bool operator==(const ServicePort& o) const {
+    return name == o.name && port == o.port && target_port_number == o.target_port_number &&
+           target_port_name == o.target_port_name && protocol == o.protocol && app_protocol == o.app_protocol;
+  }
 };
 
 struct Service {
@@ -125,7 +129,8 @@ struct ConfigError {
   std::string ToString() const;  // "<source>: <kind> <ns>/<name>: <field>: <reason>"
 };
 
-// Key of a namespaced object: "namespace/name".
+// Key of a namespaced object: "namespace/name"; just "name" for a
+// cluster-scoped object (an empty namespace, as for Namespace objects).
 std::string ObjectKey(const std::string& ns, const std::string& name);
 
 struct MeshSnapshot {
@@ -143,8 +148,9 @@ struct MeshSnapshot {
 
 using MeshSnapshotConstSharedPtr = std::shared_ptr<const MeshSnapshot>;
 
-// True when two snapshots describe the same mesh (ignores version and errors'
-// order is significant). Sources use it to avoid publishing no-op changes.
+// True when two snapshots describe the same mesh: every field but `version`
+// is compared, including objects' sources and the errors (in order). Sources
+// use it to avoid publishing no-op changes.
 bool SameContent(const MeshSnapshot& a, const MeshSnapshot& b);
 
 }  // namespace weft::discovery

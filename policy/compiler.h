@@ -1,0 +1,30 @@
+// The policy compiler: a pure, deterministic function from the mesh, its
+// policies and one proxy's identity to that proxy's xDS resources. No
+// globals, clocks, I/O or locks; output sorted and stably named (Istio's
+// conventions: outbound|PORT|SUBSET|HOST clusters, HOST:PORT API listeners).
+// Called by the server for each distinct ProxyIdentity::CacheKey().
+#pragma once
+
+#include <string>
+
+#include "absl/status/statusor.h"
+#include "discovery/mesh_snapshot.h"
+#include "policy/policy_set.h"
+#include "policy/proxy_resources.h"
+
+namespace weft::policy {
+
+struct CompilerOptions {
+  std::string cluster_domain = "cluster.local";
+};
+
+absl::StatusOr<ProxyResources> Compile(const discovery::MeshSnapshot& mesh, const PolicySet& policies,
+                                       const ProxyIdentity& proxy,
+                                       const CompilerOptions& options = {});
+
+// "name.namespace.svc.<cluster domain>"
+std::string ServiceHost(const discovery::Service& service, const CompilerOptions& options);
+// "outbound|PORT|SUBSET|HOST"
+std::string OutboundClusterName(uint32_t port, const std::string& subset, const std::string& host);
+
+}  // namespace weft::policy

@@ -1,0 +1,14 @@
+#include "policy/resource_types.h"
+
+namespace weft::policy {
+
+std::string_view ShortTypeName(std::string_view type_url) {
+  if (type_url == kListenerType) return "lds";
+  if (type_url == kRouteType) return "rds";
+  if (type_url == kClusterType) return "cds";
+  if (type_url == kEndpointType) return "eds";
+  if (type_url == kSecretType) return "sds";
+  return "unknown";
+}
+
+}  // namespace weft::policy

@@ -1,0 +1,53 @@
+// Joins discovery to the cache: holds the current MeshSnapshot, compiles
+// configuration for every connected node (once per distinct identity) and
+// sets it in the SnapshotCache. The last good configuration of a node stays
+// in force when compiling fails.
+#pragma once
+
+#include <map>
+#include <string>
+
+#include "absl/base/thread_annotations.h"
+#include "absl/status/status.h"
+#include "absl/synchronization/mutex.h"
+#include "common/metrics.h"
+#include "discovery/mesh_snapshot.h"
+#include "policy/compiler.h"
+#include "server/snapshot_cache.h"
+
+namespace weft::server {
+
+class ConfigPublisher {
+ public:
+  ConfigPublisher(SnapshotCache& cache, common::MetricsRegistry& metrics,
+                  policy::CompilerOptions options = {});
+
+  // A new mesh from discovery: recompile for every connected node.
+  void OnMeshSnapshot(discovery::MeshSnapshotConstSharedPtr mesh);
+
+  // A stream identified itself: make sure the cache holds its configuration.
+  // Streams of one node are counted; the node is forgotten when the last
+  // one disconnects.
+  absl::Status ConnectNode(const std::string& node_id, const policy::ProxyIdentity& identity);
+  void DisconnectNode(const std::string& node_id);
+
+  discovery::MeshSnapshotConstSharedPtr mesh() const;
+
+ private:
+  struct Node {
+    policy::ProxyIdentity identity;
+    int streams = 0;
+  };
+  absl::Status PublishLocked(const std::string& node_id, const policy::ProxyIdentity& identity,
+                             std::map<std::string, ProxySnapshotConstSharedPtr>& memo)
+      ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
+
+  SnapshotCache& cache_;
+  common::MetricsRegistry& metrics_;
+  const policy::CompilerOptions options_;
+  mutable absl::Mutex mu_;
+  discovery::MeshSnapshotConstSharedPtr mesh_ ABSL_GUARDED_BY(mu_);
+  std::map<std::string, Node> nodes_ ABSL_GUARDED_BY(mu_);
+};
+
+}  // namespace weft::server

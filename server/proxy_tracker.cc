@@ -1,0 +1,51 @@
+#include "server/proxy_tracker.h"
+
+#include <algorithm>
+
+namespace weft::server {
+
+void ProxyTracker::Update(const ProxyStatus& status) {
+  absl::MutexLock lock(&mu_);
+  streams_[status.stream_id] = status;
+}
+
+void ProxyTracker::Remove(uint64_t stream_id) {
+  absl::MutexLock lock(&mu_);
+  streams_.erase(stream_id);
+}
+
+std::vector<ProxyStatus> ProxyTracker::List() const {
+  std::vector<ProxyStatus> out;
+  {
+    absl::MutexLock lock(&mu_);
+    for (const auto& [id, s] : streams_) out.push_back(s);
+  }
+  std::sort(out.begin(), out.end(), [](const ProxyStatus& a, const ProxyStatus& b) {
+    return std::tie(a.node_id, a.stream_id) < std::tie(b.node_id, b.stream_id);
+  });
+  return out;
+}
+
+std::optional<ProxyStatus> ProxyTracker::Find(const std::string& node_id) const {
+  absl::MutexLock lock(&mu_);
+  std::optional<ProxyStatus> found;
+  for (const auto& [id, s] : streams_) {
+    if (s.node_id == node_id) found = s;  // ids increase: the last is the newest
+  }
+  return found;
+}
+
+size_t ProxyTracker::Count() const {
+  absl::MutexLock lock(&mu_);
+  return streams_.size();
+}
+
+std::string SyncState(const TypeState& state) {
+  if (state.nacked) return "NACKED";
+  if (state.sent_nonce.empty() || state.awaiting_ack || state.acked_version != state.sent_version) {
+    return "STALE";
+  }
+  return "SYNCED";
+}
+
+}  // namespace weft::server

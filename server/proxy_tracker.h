@@ -1,0 +1,48 @@
+// What every connected proxy holds: the admin API's view of the xDS
+// streams. Streams report their protocol state after each event; the admin
+// handlers read consistent copies.
+#pragma once
+
+#include <chrono>
+#include <map>
+#include <optional>
+#include <string>
+#include <vector>
+
+#include "absl/base/thread_annotations.h"
+#include "absl/synchronization/mutex.h"
+#include "policy/proxy_resources.h"
+#include "server/sotw_stream.h"
+
+namespace weft::server {
+
+struct ProxyStatus {
+  uint64_t stream_id = 0;
+  std::string node_id;
+  std::string user_agent;
+  std::string peer;
+  policy::ProxyIdentity identity;
+  std::string protocol = "sotw";  // "sotw" or "delta"
+  std::chrono::system_clock::time_point connected_at{};
+  std::map<std::string, TypeState> types;  // by type URL
+};
+
+class ProxyTracker {
+ public:
+  void Update(const ProxyStatus& status);
+  void Remove(uint64_t stream_id);
+  std::vector<ProxyStatus> List() const;  // sorted by node id, then stream id
+  // The newest stream of a node, if connected.
+  std::optional<ProxyStatus> Find(const std::string& node_id) const;
+  size_t Count() const;
+
+ private:
+  mutable absl::Mutex mu_;
+  std::map<uint64_t, ProxyStatus> streams_ ABSL_GUARDED_BY(mu_);
+};
+
+// "SYNCED" (the client accepted what was last sent), "STALE" (a response is
+// outstanding or nothing was sent yet) or "NACKED".
+std::string SyncState(const TypeState& state);
+
+}  // namespace weft::server

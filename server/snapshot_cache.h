@@ -1,0 +1,45 @@
+// Per-node configuration snapshots and the watches on them. The xDS server
+// reads and watches only this cache (go-control-plane's ConfigWatcher shape);
+// the ConfigPublisher fills it. Watch callbacks run outside the cache's lock,
+// in the thread that called SetSnapshot, in the order snapshots were set.
+#pragma once
+
+#include <functional>
+#include <map>
+#include <string>
+#include <vector>
+
+#include "absl/base/thread_annotations.h"
+#include "absl/synchronization/mutex.h"
+#include "server/proxy_snapshot.h"
+
+namespace weft::server {
+
+class SnapshotCache {
+ public:
+  using Watcher = std::function<void(const ProxySnapshotConstSharedPtr&)>;
+
+  void SetSnapshot(const std::string& node_id, ProxySnapshotConstSharedPtr snapshot);
+  // nullptr when none is set.
+  ProxySnapshotConstSharedPtr GetSnapshot(const std::string& node_id) const;
+  void ClearSnapshot(const std::string& node_id);
+
+  // Calls `watcher` with every snapshot set for `node_id` from now on.
+  // Returns an id for CancelWatch.
+  uint64_t Watch(const std::string& node_id, Watcher watcher);
+  // After it returns, the watcher is not called again (a call already running
+  // in another thread may still finish).
+  void CancelWatch(uint64_t watch_id);
+
+ private:
+  struct WatchEntry {
+    std::string node_id;
+    std::shared_ptr<Watcher> watcher;
+  };
+  mutable absl::Mutex mu_;
+  std::map<std::string, ProxySnapshotConstSharedPtr> snapshots_ ABSL_GUARDED_BY(mu_);
+  std::map<uint64_t, WatchEntry> watches_ ABSL_GUARDED_BY(mu_);
+  uint64_t next_watch_id_ ABSL_GUARDED_BY(mu_) = 1;
+};
+
+}  // namespace weft::server

@@ -56,26 +56,30 @@ std::string RenderProxies(const std::vector<ProxyStatus>& proxies) {
                     {"status", state},
                     {"meshVersionSent", t.sent_mesh_version},
                     {"meshVersionAcked", t.acked_mesh_version},
-                    {"resources", t.sent_resources.size()}};
+                    {"resources", t.sent.count}};
       if (t.wildcard) {
         entry["subscribed"] = "*";
       } else {
-        entry["subscribed"] = t.names;
+        entry["subscribed"] = *t.names;
       }
       if (t.nacked) {
-        json rejected = json::array();
+        // The rejected resources and the manifests/objects they came from.
+        json sources = json::array();
+        for (const auto& name : t.nacked_resources) {
+          const policy::Resource* r = t.sent.base ? t.sent.base->Find(name) : nullptr;
+          sources.push_back({{"resource", name}, {"sources", r ? r->sources : std::vector<std::string>{}}});
+        }
         entry["nack"] = {{"message", t.nack_message},
                          {"version", t.nacked_version},
-                         {"resources", t.nacked_resources}};
-        json sources = json::array();
-        for (const auto& r : t.sent_resources) {
-          sources.push_back({{"resource", r.name}, {"sources", r.sources}});
-        }
-        entry["nack"]["sources"] = sources;
+                         {"resources", t.nacked_resources},
+                         {"sources", sources}};
       }
       types[std::string(policy::ShortTypeName(type_url))] = entry;
     }
+    json applied = {{"meshVersion", p.applied_mesh_version}};
+    if (p.applied_at.time_since_epoch().count() != 0) applied["at"] = Iso8601(p.applied_at);
     list.push_back({{"id", p.node_id},
+                    {"lastApplied", applied},
                     {"stream", p.stream_id},
                     {"peer", p.peer},
                     {"userAgent", p.user_agent},
@@ -99,7 +103,10 @@ std::string RenderConfigDump(const ProxyStatus& proxy) {
   envoy::admin::v3::ListenersConfigDump listeners;
   envoy::admin::v3::RoutesConfigDump routes;
   for (const auto& [type_url, t] : proxy.types) {
-    for (const auto& r : t.acked_resources) {
+    std::vector<const policy::Resource*> held;
+    t.acked.ForEach([&](const policy::Resource& r) { held.push_back(&r); });
+    for (const policy::Resource* rp : held) {
+      const policy::Resource& r = *rp;
       if (type_url == policy::kClusterType) {
         clusters.set_version_info(t.acked_version);
         auto* c = clusters.add_dynamic_active_clusters();

@@ -2,37 +2,70 @@
 
 #include <deque>
 #include <memory>
+#include <set>
 
 #include "absl/base/thread_annotations.h"
 #include "absl/synchronization/mutex.h"
 #include "common/logging.h"
 #include "policy/resource_types.h"
+#include "server/delta_stream.h"
 #include "server/node_identity.h"
 #include "server/sotw_stream.h"
 
 namespace weft::server {
 
+using envoy::service::discovery::v3::DeltaDiscoveryRequest;
+using envoy::service::discovery::v3::DeltaDiscoveryResponse;
 using envoy::service::discovery::v3::DiscoveryRequest;
 using envoy::service::discovery::v3::DiscoveryResponse;
 
-// One state-of-the-world ADS stream. Owns itself through self_ until gRPC
+namespace {
+
+// What differs between the two ADS variants, for AdsReactor.
+struct SotwProtocol {
+  using Request = DiscoveryRequest;
+  using Response = DiscoveryResponse;
+  using Stream = SotwStream;
+  static constexpr const char* kName = "sotw";
+  static bool IsNack(const Request& r) { return r.has_error_detail(); }
+};
+
+struct DeltaProtocol {
+  using Request = DeltaDiscoveryRequest;
+  using Response = DeltaDiscoveryResponse;
+  using Stream = DeltaStream;
+  static constexpr const char* kName = "delta";
+  static bool IsNack(const Request& r) { return r.has_error_detail(); }
+};
+
+}  // namespace
+
+// One ADS stream of either variant. Owns itself through self_ until gRPC
 // calls OnDone; cache watches hold only weak references. gRPC operations
 // (StartRead/StartWrite/Finish) are started outside mu_, so a reaction that
 // gRPC runs inline can never deadlock on it.
-class SotwReactor final : public grpc::ServerBidiReactor<DiscoveryRequest, DiscoveryResponse>,
-                          public std::enable_shared_from_this<SotwReactor> {
+template <typename Protocol>
+class AdsReactor final
+    : public grpc::ServerBidiReactor<typename Protocol::Request, typename Protocol::Response>,
+      public std::enable_shared_from_this<AdsReactor<Protocol>> {
+  using Request = typename Protocol::Request;
+  using Response = typename Protocol::Response;
+  using Stream = typename Protocol::Stream;
+  using Event = typename Stream::Event;
+
  public:
-  SotwReactor(AdsService& service, grpc::CallbackServerContext* context, uint64_t stream_id)
+  AdsReactor(AdsService& service, grpc::CallbackServerContext* context, uint64_t stream_id)
       : service_(service), stream_id_(stream_id) {
     status_.stream_id = stream_id;
     status_.peer = context->peer();
+    status_.protocol = Protocol::kName;
     status_.connected_at = std::chrono::system_clock::now();
   }
 
-  void Start(std::shared_ptr<SotwReactor> self) {
+  void Start(std::shared_ptr<AdsReactor> self) {
     self_ = std::move(self);
     service_.metrics_.GetGauge("weft_xds_connected_streams", "Open xDS streams.").Add(1);
-    StartRead(&request_);
+    this->StartRead(&request_);
   }
 
   void OnReadDone(bool ok) override {
@@ -40,7 +73,7 @@ class SotwReactor final : public grpc::ServerBidiReactor<DiscoveryRequest, Disco
       FinishOnce(grpc::Status::OK);
       return;
     }
-    const DiscoveryRequest request = std::move(request_);
+    const Request request = std::move(request_);
     request_.Clear();
     grpc::Status error = Identify(request);
     if (!error.ok()) {
@@ -48,21 +81,20 @@ class SotwReactor final : public grpc::ServerBidiReactor<DiscoveryRequest, Disco
       return;
     }
     if (request.type_url().empty()) {
-      FinishOnce(grpc::Status(grpc::StatusCode::INVALID_ARGUMENT,
-                              "DiscoveryRequest.type_url is required on ADS"));
+      FinishOnce(grpc::Status(grpc::StatusCode::INVALID_ARGUMENT, "type_url is required on ADS"));
       return;
     }
     ProxySnapshotConstSharedPtr snapshot = service_.cache_.GetSnapshot(node_id_);
     {
       absl::MutexLock lock(&mu_);
       if (done_) return;
-      SotwStream::Result result = stream_.OnRequest(request, snapshot.get());
+      auto result = stream_.OnRequest(request, snapshot.get());
       RecordEventLocked(request, result.event);
       // Answers to requests are not pushes: no push latency to record.
       EnqueueLocked(std::move(result.responses), nullptr);
     }
     MaybeWrite();
-    StartRead(&request_);
+    this->StartRead(&request_);
   }
 
   void OnWriteDone(bool ok) override {
@@ -77,8 +109,6 @@ class SotwReactor final : public grpc::ServerBidiReactor<DiscoveryRequest, Disco
     MaybeWrite();
   }
 
-  void OnCancel() override {}
-
   void OnDone() override {
     uint64_t watch_id;
     {
@@ -90,7 +120,8 @@ class SotwReactor final : public grpc::ServerBidiReactor<DiscoveryRequest, Disco
     if (!node_id_.empty()) service_.publisher_.DisconnectNode(node_id_);
     service_.tracker_.Remove(stream_id_);
     service_.metrics_.GetGauge("weft_xds_connected_streams", "Open xDS streams.").Add(-1);
-    WEFT_LOG(INFO) << "xds stream " << stream_id_ << " closed (node " << node_id_ << ")";
+    WEFT_LOG(INFO) << "xds " << Protocol::kName << " stream " << stream_id_ << " closed (node "
+                   << node_id_ << ")";
     self_.reset();  // may delete this
   }
 
@@ -99,18 +130,27 @@ class SotwReactor final : public grpc::ServerBidiReactor<DiscoveryRequest, Disco
     {
       absl::MutexLock lock(&mu_);
       if (done_ || finishing_) return;
-      EnqueueLocked(stream_.OnSnapshot(*snapshot), snapshot.get());
+      auto responses = stream_.OnSnapshot(*snapshot);
+      if (!responses.empty()) {
+        // Convergence: this version is applied once every type it changed is ACKed.
+        if (!pending_apply_) pending_change_ = snapshot->created;
+        pending_apply_ = snapshot->mesh_version;
+        for (const auto& r : responses) pending_types_.insert(r.type_url());
+      } else if (!pending_apply_) {
+        status_.applied_mesh_version = snapshot->mesh_version;  // nothing changed for it
+      }
+      EnqueueLocked(std::move(responses), snapshot.get());
     }
     MaybeWrite();
   }
 
  private:
   // The first request names the node; later ones may leave it out.
-  grpc::Status Identify(const DiscoveryRequest& request) {
+  grpc::Status Identify(const Request& request) {
     if (!node_id_.empty()) return grpc::Status::OK;
     if (!request.has_node() || request.node().id().empty()) {
       return grpc::Status(grpc::StatusCode::INVALID_ARGUMENT,
-                          "the first DiscoveryRequest on a stream must carry node.id");
+                          "the first request on a stream must carry node.id");
     }
     node_id_ = request.node().id();
     policy::ProxyIdentity identity = IdentityFromNode(request.node());
@@ -120,7 +160,7 @@ class SotwReactor final : public grpc::ServerBidiReactor<DiscoveryRequest, Disco
       status_.user_agent = request.node().user_agent_name();
       status_.identity = identity;
     }
-    std::weak_ptr<SotwReactor> weak = weak_from_this();
+    std::weak_ptr<AdsReactor> weak = this->weak_from_this();
     uint64_t watch_id = service_.cache_.Watch(node_id_, [weak](const ProxySnapshotConstSharedPtr& s) {
       if (auto self = weak.lock()) self->OnSnapshot(s);
     });
@@ -132,43 +172,61 @@ class SotwReactor final : public grpc::ServerBidiReactor<DiscoveryRequest, Disco
     if (!status.ok()) {
       WEFT_LOG(ERROR) << "no configuration for node " << node_id_ << ": " << status;
     }
-    WEFT_LOG(INFO) << "xds stream " << stream_id_ << " from " << status_.peer << ": node "
-                   << node_id_ << " (" << request.node().user_agent_name() << ", namespace "
-                   << identity.namespace_ << ", service account " << identity.service_account << ")";
+    WEFT_LOG(INFO) << "xds " << Protocol::kName << " stream " << stream_id_ << " from "
+                   << status_.peer << ": node " << node_id_ << " ("
+                   << request.node().user_agent_name() << ", namespace " << identity.namespace_
+                   << ", service account " << identity.service_account << ")";
     return grpc::Status::OK;
   }
 
-  void RecordEventLocked(const DiscoveryRequest& request, SotwStream::Event event)
-      ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_) {
+  void RecordEventLocked(const Request& request, Event event) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_) {
     std::string type(policy::ShortTypeName(request.type_url()));
     auto& metrics = service_.metrics_;
-    switch (event) {
-      case SotwStream::Event::kAck:
-        metrics.GetCounter("weft_xds_acks_total", "ACKs received, by type.", {{"type", type}}).Inc();
-        break;
-      case SotwStream::Event::kNack: {
-        metrics.GetCounter("weft_xds_nacks_total", "NACKs received, by type.", {{"type", type}}).Inc();
-        const TypeState& state = stream_.types().at(request.type_url());
-        std::string names;
-        for (const auto& n : state.nacked_resources) names += (names.empty() ? "" : ", ") + n;
-        WEFT_LOG(WARNING) << "NACK from " << node_id_ << " for " << type << " version "
-                          << state.nacked_version << " [" << names
-                          << "]: " << request.error_detail().message();
-        break;
+    if (event == Event::kAck) {
+      metrics.GetCounter("weft_xds_acks_total", "ACKs received, by type.", {{"type", type}}).Inc();
+      const TypeState& state = stream_.types().at(request.type_url());
+      if (pending_apply_ && state.acked_mesh_version >= pending_apply_) {
+        pending_types_.erase(request.type_url());
+        if (pending_types_.empty()) {
+          double seconds =
+              std::chrono::duration<double>(std::chrono::steady_clock::now() - pending_change_).count();
+          metrics
+              .GetHistogram("weft_xds_convergence_seconds",
+                            "Time from a mesh change to its ACK by an affected proxy.",
+                            common::MetricsRegistry::LatencyBuckets())
+              .Observe(seconds);
+          status_.applied_mesh_version = pending_apply_;
+          status_.applied_at = std::chrono::system_clock::now();
+          pending_apply_ = 0;
+        }
       }
-      case SotwStream::Event::kStale:
-        metrics.GetCounter("weft_xds_stale_requests_total",
-                           "Requests ignored because their nonce was not the latest.", {{"type", type}})
-            .Inc();
-        break;
-      default:
-        break;
+    } else if (event == Event::kNack) {
+      metrics.GetCounter("weft_xds_nacks_total", "NACKs received, by type.", {{"type", type}}).Inc();
+      const TypeState& state = stream_.types().at(request.type_url());
+      std::string names;
+      for (const auto& n : state.nacked_resources) names += (names.empty() ? "" : ", ") + n;
+      std::set<std::string> source_set;
+      for (const auto& n : state.nacked_resources) {
+        if (const policy::Resource* r = state.sent.base ? state.sent.base->Find(n) : nullptr) {
+          source_set.insert(r->sources.begin(), r->sources.end());
+        }
+      }
+      std::string sources;
+      for (const auto& s : source_set) sources += (sources.empty() ? "" : ", ") + s;
+      WEFT_LOG(WARNING) << "NACK from " << node_id_ << " for " << type << " [" << names
+                        << "] (from " << sources << "): " << request.error_detail().message()
+                        << "; the proxy keeps its last good configuration";
+    } else if (event == Event::kStale) {
+      metrics
+          .GetCounter("weft_xds_stale_requests_total",
+                      "Requests whose nonce was not the latest (ignored as ACKs).", {{"type", type}})
+          .Inc();
     }
     status_.types = stream_.types();
     service_.tracker_.Update(status_);
   }
 
-  void EnqueueLocked(std::vector<DiscoveryResponse> responses, const ProxySnapshot* snapshot)
+  void EnqueueLocked(std::vector<Response> responses, const ProxySnapshot* snapshot)
       ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_) {
     if (responses.empty()) return;
     for (auto& r : responses) {
@@ -176,11 +234,10 @@ class SotwReactor final : public grpc::ServerBidiReactor<DiscoveryRequest, Disco
       service_.metrics_.GetCounter("weft_xds_pushes_total", "Responses sent, by type.", {{"type", type}})
           .Inc();
       if (snapshot != nullptr) {
-        double seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - snapshot->created)
-                             .count();
+        double seconds =
+            std::chrono::duration<double>(std::chrono::steady_clock::now() - snapshot->created).count();
         service_.metrics_
-            .GetHistogram("weft_xds_push_seconds",
-                          "Time from a configuration snapshot to its response being queued.",
+            .GetHistogram("weft_xds_push_seconds", "Time from a mesh change to its push being queued.",
                           common::MetricsRegistry::LatencyBuckets())
             .Observe(seconds);
       }
@@ -198,7 +255,7 @@ class SotwReactor final : public grpc::ServerBidiReactor<DiscoveryRequest, Disco
       current_ = std::move(queue_.front());
       queue_.pop_front();
     }
-    StartWrite(&current_);
+    this->StartWrite(&current_);
   }
 
   void FinishOnce(const grpc::Status& status) {
@@ -210,24 +267,27 @@ class SotwReactor final : public grpc::ServerBidiReactor<DiscoveryRequest, Disco
     if (!status.ok()) {
       WEFT_LOG(WARNING) << "closing xds stream " << stream_id_ << ": " << status.error_message();
     }
-    Finish(status);
+    this->Finish(status);
   }
 
   AdsService& service_;
   const uint64_t stream_id_;
-  std::shared_ptr<SotwReactor> self_;
-  DiscoveryRequest request_;     // owned by the outstanding read
-  DiscoveryResponse current_;    // owned by the outstanding write
-  std::string node_id_;          // set once by the read path
+  std::shared_ptr<AdsReactor> self_;
+  Request request_;    // owned by the outstanding read
+  Response current_;   // owned by the outstanding write
+  std::string node_id_;  // set once by the read path
 
   absl::Mutex mu_;
-  SotwStream stream_ ABSL_GUARDED_BY(mu_);
-  std::deque<DiscoveryResponse> queue_ ABSL_GUARDED_BY(mu_);
+  Stream stream_ ABSL_GUARDED_BY(mu_);
+  std::deque<Response> queue_ ABSL_GUARDED_BY(mu_);
   bool writing_ ABSL_GUARDED_BY(mu_) = false;
   bool finishing_ ABSL_GUARDED_BY(mu_) = false;
   bool done_ ABSL_GUARDED_BY(mu_) = false;
   uint64_t watch_id_ ABSL_GUARDED_BY(mu_) = 0;
   ProxyStatus status_ ABSL_GUARDED_BY(mu_);
+  uint64_t pending_apply_ ABSL_GUARDED_BY(mu_) = 0;
+  std::chrono::steady_clock::time_point pending_change_ ABSL_GUARDED_BY(mu_);
+  std::set<std::string> pending_types_ ABSL_GUARDED_BY(mu_);
 };
 
 AdsService::AdsService(SnapshotCache& cache, ConfigPublisher& publisher, ProxyTracker& tracker,
@@ -236,8 +296,16 @@ AdsService::AdsService(SnapshotCache& cache, ConfigPublisher& publisher, ProxyTr
 
 grpc::ServerBidiReactor<DiscoveryRequest, DiscoveryResponse>* AdsService::StreamAggregatedResources(
     grpc::CallbackServerContext* context) {
-  auto reactor = std::make_shared<SotwReactor>(*this, context, next_stream_id_++);
-  SotwReactor* raw = reactor.get();
+  auto reactor = std::make_shared<AdsReactor<SotwProtocol>>(*this, context, next_stream_id_++);
+  auto* raw = reactor.get();
+  raw->Start(std::move(reactor));
+  return raw;
+}
+
+grpc::ServerBidiReactor<DeltaDiscoveryRequest, DeltaDiscoveryResponse>*
+AdsService::DeltaAggregatedResources(grpc::CallbackServerContext* context) {
+  auto reactor = std::make_shared<AdsReactor<DeltaProtocol>>(*this, context, next_stream_id_++);
+  auto* raw = reactor.get();
   raw->Start(std::move(reactor));
   return raw;
 }

@@ -1,7 +1,8 @@
-// The Aggregated Discovery Service (xDS v3) on gRPC's callback API: no thread
-// per stream. Each stream is a reactor that feeds SotwStream and writes what
-// it decides; pushes come from SnapshotCache watches. Delta ADS comes with
-// the complete xDS server (issue 3) and answers UNIMPLEMENTED until then.
+// The Aggregated Discovery Service (xDS v3), state of the world and delta, on
+// gRPC's callback API: no thread per stream. Each stream is a reactor that
+// feeds a SotwStream or DeltaStream state machine and writes what it
+// decides; pushes come from SnapshotCache watches. Register one instance on
+// every server that serves xDS (plaintext and TLS).
 #pragma once
 
 #include <atomic>
@@ -24,8 +25,13 @@ class AdsService final
                           envoy::service::discovery::v3::DiscoveryResponse>*
   StreamAggregatedResources(grpc::CallbackServerContext* context) override;
 
+  grpc::ServerBidiReactor<envoy::service::discovery::v3::DeltaDiscoveryRequest,
+                          envoy::service::discovery::v3::DeltaDiscoveryResponse>*
+  DeltaAggregatedResources(grpc::CallbackServerContext* context) override;
+
  private:
-  friend class SotwReactor;
+  template <typename Protocol>
+  friend class AdsReactor;
   SnapshotCache& cache_;
   ConfigPublisher& publisher_;
   ProxyTracker& tracker_;

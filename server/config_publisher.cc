@@ -8,9 +8,11 @@ ConfigPublisher::ConfigPublisher(SnapshotCache& cache, common::MetricsRegistry& 
                                  policy::CompilerOptions options)
     : cache_(cache), metrics_(metrics), options_(std::move(options)) {}
 
-void ConfigPublisher::OnMeshSnapshot(discovery::MeshSnapshotConstSharedPtr mesh) {
+void ConfigPublisher::OnMeshSnapshot(discovery::MeshSnapshotConstSharedPtr mesh,
+                                     std::chrono::steady_clock::time_point first_change) {
   absl::MutexLock lock(&mu_);
   mesh_ = std::move(mesh);
+  mesh_changed_ = first_change;
   std::map<std::string, ProxySnapshotConstSharedPtr> memo;
   for (const auto& [node_id, node] : nodes_) {
     absl::Status status = PublishLocked(node_id, node.identity, memo);
@@ -42,8 +44,12 @@ void ConfigPublisher::DisconnectNode(const std::string& node_id) {
   auto it = nodes_.find(node_id);
   if (it == nodes_.end()) return;
   if (--it->second.streams <= 0) {
+    const std::string key = it->second.identity.CacheKey();
     nodes_.erase(it);
     cache_.ClearSnapshot(node_id);
+    bool key_in_use = false;
+    for (const auto& [id, node] : nodes_) key_in_use |= node.identity.CacheKey() == key;
+    if (!key_in_use) last_by_key_.erase(key);
   }
 }
 
@@ -63,10 +69,11 @@ absl::Status ConfigPublisher::PublishLocked(
       metrics_.GetCounter("weft_compile_errors_total", "Configurations that failed to compile.").Inc();
       return resources.status();
     }
-    auto snapshot = std::make_shared<ProxySnapshot>();
-    snapshot->mesh_version = mesh_->version;
-    snapshot->created = std::chrono::steady_clock::now();
-    snapshot->resources = std::move(resources->resources);
+    auto last = last_by_key_.find(key);
+    ProxySnapshotConstSharedPtr snapshot =
+        MakeProxySnapshot(std::move(resources->resources), mesh_->version, mesh_changed_,
+                          last == last_by_key_.end() ? nullptr : last->second.get());
+    last_by_key_[key] = snapshot;
     it = memo.emplace(key, std::move(snapshot)).first;
   }
   cache_.SetSnapshot(node_id, it->second);

@@ -23,7 +23,9 @@ class ConfigPublisher {
                   policy::CompilerOptions options = {});
 
   // A new mesh from discovery: recompile for every connected node.
-  void OnMeshSnapshot(discovery::MeshSnapshotConstSharedPtr mesh);
+  // `first_change` is when the oldest change it carries was seen.
+  void OnMeshSnapshot(discovery::MeshSnapshotConstSharedPtr mesh,
+                      std::chrono::steady_clock::time_point first_change = std::chrono::steady_clock::now());
 
   // A stream identified itself: make sure the cache holds its configuration.
   // Streams of one node are counted; the node is forgotten when the last
@@ -47,7 +49,11 @@ class ConfigPublisher {
   const policy::CompilerOptions options_;
   mutable absl::Mutex mu_;
   discovery::MeshSnapshotConstSharedPtr mesh_ ABSL_GUARDED_BY(mu_);
+  std::chrono::steady_clock::time_point mesh_changed_ ABSL_GUARDED_BY(mu_);
   std::map<std::string, Node> nodes_ ABSL_GUARDED_BY(mu_);
+  // The last snapshot made per distinct configuration (identity cache key),
+  // so that the next one shares unchanged types and records the change.
+  std::map<std::string, ProxySnapshotConstSharedPtr> last_by_key_ ABSL_GUARDED_BY(mu_);
 };
 
 }  // namespace weft::server

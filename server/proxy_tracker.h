@@ -25,6 +25,10 @@ struct ProxyStatus {
   std::string protocol = "sotw";  // "sotw" or "delta"
   std::chrono::system_clock::time_point connected_at{};
   std::map<std::string, TypeState> types;  // by type URL
+  // Convergence: the newest mesh version whose changes this proxy has
+  // ACKed in full, and when.
+  uint64_t applied_mesh_version = 0;
+  std::chrono::system_clock::time_point applied_at{};
 };
 
 class ProxyTracker {

@@ -1,6 +1,5 @@
 #include "server/sotw_stream.h"
 
-#include "common/hash.h"
 #include "policy/resource_types.h"
 
 namespace weft::server {
@@ -8,35 +7,64 @@ namespace weft::server {
 using envoy::service::discovery::v3::DiscoveryRequest;
 using envoy::service::discovery::v3::DiscoveryResponse;
 
-namespace {
-
 bool IsFullStateType(const std::string& type_url) {
-  // Listeners and clusters: a SotW response holds all of them, and a missing
-  // one is deleted; only these types have the legacy "empty list = wildcard".
   return type_url == policy::kListenerType || type_url == policy::kClusterType;
 }
 
-}  // namespace
+std::vector<std::string> SelectedNames(const Selection& selection) {
+  std::vector<std::string> out;
+  selection.ForEach([&](const policy::Resource& r) { out.push_back(r.name); });
+  return out;
+}
 
-std::vector<policy::Resource> SelectResources(const TypeState& state, const std::string& type_url,
-                                              const ProxySnapshot& snapshot, std::string* version) {
-  std::vector<policy::Resource> selected;
-  auto it = snapshot.resources.find(type_url);
-  if (it != snapshot.resources.end()) {
-    if (state.wildcard) {
-      for (const auto& [name, r] : it->second) selected.push_back(r);
-    } else {
-      for (const auto& name : state.names) {
-        auto r = it->second.find(name);
-        if (r != it->second.end()) selected.push_back(r->second);
+Selection Select(TypeResourcesConstSharedPtr base, bool wildcard, NameSetConstSharedPtr names,
+                 const Selection* previous) {
+  Selection s;
+  s.base = std::move(base);
+  s.wildcard = wildcard;
+  s.names = std::move(names);
+  if (!s.base) return s;
+  if (wildcard) {
+    s.digest = s.base->digest;
+    s.count = s.base->resources.size();
+    return s;
+  }
+  const bool same_subscription =
+      previous != nullptr && previous->base && !previous->wildcard && previous->names == s.names;
+  if (same_subscription && previous->base == s.base) {
+    s.digest = previous->digest;
+    s.count = previous->count;
+    return s;
+  }
+  if (same_subscription && s.base->previous_id != 0 && s.base->previous_id == previous->base->id) {
+    // Follow the change: O(changed + removed).
+    s.digest = previous->digest;
+    s.count = previous->count;
+    for (const auto& name : s.base->changed) {
+      if (s.names->count(name) == 0) continue;
+      if (const policy::Resource* old = previous->base->Find(name)) {
+        s.digest -= ResourceDigest(name, old->hash);
+      } else {
+        s.count++;
+      }
+      s.digest += ResourceDigest(name, s.base->Find(name)->hash);
+    }
+    for (const auto& name : s.base->removed) {
+      if (s.names->count(name) == 0) continue;
+      if (const policy::Resource* old = previous->base->Find(name)) {
+        s.digest -= ResourceDigest(name, old->hash);
+        s.count--;
       }
     }
+    return s;
   }
-  common::StableHasher hasher;
-  hasher.Add(type_url);
-  for (const auto& r : selected) hasher.Add(r.name).Add(r.hash);
-  *version = hasher.Hex();
-  return selected;
+  for (const auto& name : *s.names) {
+    if (const policy::Resource* r = s.base->Find(name)) {
+      s.digest += ResourceDigest(name, r->hash);
+      s.count++;
+    }
+  }
+  return s;
 }
 
 SotwStream::Result SotwStream::OnRequest(const DiscoveryRequest& request,
@@ -57,8 +85,7 @@ SotwStream::Result SotwStream::OnRequest(const DiscoveryRequest& request,
       state.nacked = true;
       state.nack_message = request.error_detail().message();
       state.nacked_version = state.sent_version;
-      state.nacked_resources.clear();
-      for (const auto& r : state.sent_resources) state.nacked_resources.push_back(r.name);
+      state.nacked_resources = state.sent_whole ? SelectedNames(state.sent) : state.sent_names;
     } else {
       result.event = Event::kAck;
       state.nacked = false;
@@ -67,7 +94,7 @@ SotwStream::Result SotwStream::OnRequest(const DiscoveryRequest& request,
       state.nacked_version.clear();
       state.acked_version = request.version_info();
       state.acked_mesh_version = state.sent_mesh_version;
-      state.acked_resources = state.sent_resources;
+      state.acked = state.sent;
     }
   } else {
     // First request for this type on this stream (a reconnecting client may
@@ -80,17 +107,18 @@ SotwStream::Result SotwStream::OnRequest(const DiscoveryRequest& request,
   }
 
   // Subscription update: every request carries the full set of names.
-  std::set<std::string> names(request.resource_names().begin(), request.resource_names().end());
-  bool wildcard = names.count("*") > 0;
-  names.erase("*");
-  if (!wildcard && names.empty() && !state.ever_requested && IsFullStateType(type_url)) {
-    wildcard = true;  // legacy wildcard: the first request names nothing
-  }
-  if (!wildcard && names.empty() && state.wildcard && IsFullStateType(type_url)) {
-    wildcard = true;  // a wildcard subscriber keeps sending empty lists
+  bool wildcard = false;
+  for (const auto& name : request.resource_names()) wildcard |= (name == "*");
+  const bool no_names = request.resource_names().empty();
+  if (no_names && IsFullStateType(type_url) && (!state.ever_requested || state.wildcard)) {
+    wildcard = true;  // legacy wildcard: the first request names nothing, and so do its ACKs
   }
   state.wildcard = wildcard;
-  state.names = std::move(names);
+  if (wildcard) {
+    state.names = EmptyNames();
+  } else if (!SameNames(*state.names, request.resource_names())) {
+    state.names = InternNames(NameSet(request.resource_names().begin(), request.resource_names().end()));
+  }
   state.ever_requested = true;
 
   if (snapshot != nullptr) MaybeRespond(type_url, state, *snapshot, force, result.responses);
@@ -118,18 +146,54 @@ void SotwStream::MaybeRespond(const std::string& type_url, TypeState& state,
                               const ProxySnapshot& snapshot, bool force,
                               std::vector<DiscoveryResponse>& out) {
   if (state.awaiting_ack) return;  // the ACK/NACK of the outstanding one re-opens the watch
-  std::string version;
-  std::vector<policy::Resource> selected = SelectResources(state, type_url, snapshot, &version);
+  Selection next = Select(snapshot.TypePtr(type_url), state.wildcard, state.names, &state.sent);
+  const std::string version = DigestVersion(type_url, next.digest);
   if (!force && version == state.sent_version) return;  // nothing new (also: never resend a NACKed set)
+
   DiscoveryResponse response;
+  bool whole = force || IsFullStateType(type_url);
+  std::vector<std::string> names;
+  if (whole) {
+    next.ForEach([&](const policy::Resource& r) { *response.add_resources() = *r.body; });
+  } else {
+    // Routes, endpoints, secrets: only what the client does not hold yet.
+    auto add_if_new = [&](const policy::Resource& r) {
+      const policy::Resource* held = state.sent.Find(r.name);
+      if (held == nullptr || held->hash != r.hash) {
+        *response.add_resources() = *r.body;
+        names.push_back(r.name);
+      }
+    };
+    const bool follows = next.base && state.sent.base && next.wildcard == state.sent.wildcard &&
+                         next.names == state.sent.names && next.base->previous_id == state.sent.base->id;
+    if (follows) {
+      for (const auto& name : next.base->changed) {
+        if (const policy::Resource* r = next.Find(name)) add_if_new(*r);
+      }
+    } else {
+      next.ForEach(add_if_new);
+    }
+    if (response.resources().empty()) {
+      // Only removals, which SotW cannot express for these types: the client
+      // keeps the extra resources unused. Nothing to send or to acknowledge.
+      state.sent_version = version;
+      state.sent = next;
+      if (!state.nacked) {
+        state.acked_version = version;
+        state.acked = next;
+      }
+      return;
+    }
+  }
   response.set_type_url(type_url);
   response.set_version_info(version);
   response.set_nonce(std::to_string(next_nonce_++));
-  for (const auto& r : selected) *response.add_resources() = *r.body;
   state.sent_version = version;
   state.sent_nonce = response.nonce();
   state.sent_mesh_version = snapshot.mesh_version;
-  state.sent_resources = std::move(selected);
+  state.sent = std::move(next);
+  state.sent_whole = whole;
+  state.sent_names = std::move(names);
   state.awaiting_ack = true;
   out.push_back(std::move(response));
 }

@@ -24,6 +24,7 @@
 #include "server/ads_service.h"
 #include "server/config_publisher.h"
 #include "server/proxy_tracker.h"
+#include "server/push_debouncer.h"
 #include "server/snapshot_cache.h"
 
 ABSL_FLAG(std::string, registry, "", "file|kubernetes (default: kubernetes when KUBERNETES_SERVICE_HOST is set, else file)");
@@ -113,8 +114,15 @@ int Main(int argc, char** argv) {
   ConfigPublisher publisher(cache, metrics);
 
   discovery::FileRegistry registry(config_dir, metrics);
-  absl::Status run = registry.Run([&publisher](discovery::MeshSnapshotConstSharedPtr mesh) {
-    publisher.OnMeshSnapshot(std::move(mesh));
+  // Changes are debounced (20 ms quiet, 500 ms at most) and coalesced.
+  PushDebouncer debouncer(common::RealClock::Get(), DebounceOptions{},
+                          [&publisher](discovery::MeshSnapshotConstSharedPtr mesh,
+                                       common::Clock::TimePoint first_change) {
+                            publisher.OnMeshSnapshot(std::move(mesh), first_change);
+                          });
+  debouncer.Start();
+  absl::Status run = registry.Run([&debouncer](discovery::MeshSnapshotConstSharedPtr mesh) {
+    debouncer.Add(std::move(mesh));
   });
   if (!run.ok()) Fail(std::string(run.message()));
 
@@ -144,6 +152,7 @@ int Main(int argc, char** argv) {
   sigwait(&signals, &sig);
   WEFT_LOG(INFO) << "signal " << sig << ": shutting down";
   registry.Stop();
+  debouncer.Stop();
   admin.Stop();
   if (grpc_server) grpc_server->Shutdown(std::chrono::system_clock::now() + std::chrono::seconds(2));
   return 0;

@@ -14,8 +14,8 @@ using envoy::service::discovery::v3::DiscoveryResponse;
 const std::string kCds(policy::kClusterType);
 const std::string kEds(policy::kEndpointType);
 
-// A snapshot with clusters c1..cN whose endpoints point at `port`.
-ProxySnapshot MakeSnapshot(int clusters, uint32_t port, uint64_t mesh_version) {
+// Clusters c1..cN whose endpoints point at `port`.
+policy::ResourcesByType MakeResources(int clusters, uint32_t port) {
   policy::ProxyResources out;
   for (int i = 1; i <= clusters; ++i) {
     std::string name = "c" + std::to_string(i);
@@ -27,10 +27,13 @@ ProxySnapshot MakeSnapshot(int clusters, uint32_t port, uint64_t mesh_version) {
     cla.add_endpoints()->add_lb_endpoints()->mutable_endpoint()->mutable_address()->mutable_socket_address()->set_port_value(port);
     out.Add(cla, name, {});
   }
-  ProxySnapshot s;
-  s.mesh_version = mesh_version;
-  s.resources = out.resources;
-  return s;
+  return out.resources;
+}
+
+// A snapshot of MakeResources(); with `previous`, it records what changed.
+ProxySnapshot MakeSnapshot(int clusters, uint32_t port, uint64_t mesh_version,
+                           const ProxySnapshot* previous = nullptr) {
+  return *MakeProxySnapshot(MakeResources(clusters, port), mesh_version, {}, previous);
 }
 
 DiscoveryRequest Request(const std::string& type, std::vector<std::string> names,
@@ -42,6 +45,9 @@ DiscoveryRequest Request(const std::string& type, std::vector<std::string> names
   r.set_response_nonce(nonce);
   return r;
 }
+
+// Not awaiting an ACK and nothing rejected.
+bool SyncStateForTest(const TypeState& st) { return !st.awaiting_ack && !st.nacked; }
 
 DiscoveryRequest Ack(const DiscoveryResponse& resp, std::vector<std::string> names) {
   return Request(resp.type_url(), std::move(names), resp.version_info(), resp.nonce());
@@ -148,14 +154,21 @@ TEST_CASE("a change of requested names is answered; unsubscribe and resubscribe 
   auto snap = MakeSnapshot(3, 80, 1);
   auto r1 = stream.OnRequest(Request(kEds, {"c1"}), &snap).responses.at(0);
   CHECK(Names(r1) == std::vector<std::string>{"c1"});
+  // A newly requested name is sent (endpoints go only when new or changed).
   auto r2 = stream.OnRequest(Ack(r1, {"c1", "c2"}), &snap);
   REQUIRE(r2.responses.size() == 1);
-  CHECK(Names(r2.responses[0]) == std::vector<std::string>{"c1", "c2"});
+  CHECK(Names(r2.responses[0]) == std::vector<std::string>{"c2"});
+  CHECK(stream.types().at(kEds).sent.count == 2);
+  // Unsubscribing needs no response for endpoints...
   auto r3 = stream.OnRequest(Ack(r2.responses[0], {"c2"}), &snap);
-  REQUIRE(r3.responses.size() == 1);
-  auto r4 = stream.OnRequest(Ack(r3.responses[0], {"c1", "c2"}), &snap);
+  CHECK(r3.responses.empty());
+  CHECK(SyncStateForTest(stream.types().at(kEds)));
+  // ...and subscribing again sends it again.
+  auto r4 = stream.OnRequest(Request(kEds, {"c1", "c2"}, r2.responses[0].version_info(),
+                                     r2.responses[0].nonce()),
+                             &snap);
   REQUIRE(r4.responses.size() == 1);
-  CHECK(Names(r4.responses[0]) == std::vector<std::string>{"c1", "c2"});
+  CHECK(Names(r4.responses[0]) == std::vector<std::string>{"c1"});
 }
 
 TEST_CASE("a request with a stale nonce is ignored", "[sotw]") {
@@ -169,7 +182,7 @@ TEST_CASE("a request with a stale nonce is ignored", "[sotw]") {
   // The client's ACK of the real nonce carries the new names and is answered.
   auto r2 = stream.OnRequest(Ack(r1, {"c1", "c2"}), &snap);
   REQUIRE(r2.responses.size() == 1);
-  CHECK(Names(r2.responses[0]) == std::vector<std::string>{"c1", "c2"});
+  CHECK(Names(r2.responses[0]) == std::vector<std::string>{"c2"});
 }
 
 TEST_CASE("a deleted cluster disappears from the next full-state response and returns when re-added",
@@ -199,6 +212,53 @@ TEST_CASE("updates to several types go out clusters first, then endpoints", "[so
   REQUIRE(pushed.size() == 2);
   CHECK(pushed[0].type_url() == kCds);
   CHECK(pushed[1].type_url() == kEds);
+}
+
+}  // namespace
+}  // namespace weft::server
+
+namespace weft::server {
+namespace {
+
+TEST_CASE("SotW endpoints: only changed assignments are sent; clusters go whole", "[sotw]") {
+  for (bool chained : {false, true}) {
+    INFO("snapshots chained: " << chained);
+    SotwStream stream;
+    auto v1 = MakeSnapshot(2, 80, 1);
+    // Same clusters, c2's endpoints changed.
+    auto resources = MakeResources(2, 80);
+    envoy::config::endpoint::v3::ClusterLoadAssignment cla;
+    cla.set_cluster_name("c2");
+    cla.add_endpoints()->add_lb_endpoints()->mutable_endpoint()->mutable_address()->mutable_socket_address()->set_port_value(99);
+    policy::ProxyResources extra;
+    extra.Add(cla, "c2", {});
+    resources[kEds]["c2"] = extra.resources[kEds]["c2"];
+    auto v2 = *MakeProxySnapshot(resources, 2, {}, chained ? &v1 : nullptr);
+    if (chained) {
+      CHECK(v2.TypePtr(kCds) == v1.TypePtr(kCds));  // unchanged types are shared
+      CHECK(v2.Type(kEds).changed == std::vector<std::string>{"c2"});
+    }
+
+    auto eds = stream.OnRequest(Request(kEds, {"c1", "c2"}), &v1).responses.at(0);
+    CHECK(Names(eds) == std::vector<std::string>{"c1", "c2"});
+    auto cds = stream.OnRequest(Request(kCds, {}), &v1).responses.at(0);
+    stream.OnRequest(Ack(eds, {"c1", "c2"}), &v1);
+    stream.OnRequest(Ack(cds, {}), &v1);
+    auto pushed = stream.OnSnapshot(v2);
+    REQUIRE(pushed.size() == 1);  // clusters unchanged: no CDS push
+    CHECK(pushed[0].type_url() == kEds);
+    CHECK(Names(pushed[0]) == std::vector<std::string>{"c2"});
+    // The admin view still knows the client holds both.
+    CHECK(stream.types().at(kEds).sent.count == 2);
+  }
+}
+
+TEST_CASE("SotW: clients subscribing to the same names share one interned set", "[sotw]") {
+  SotwStream a, b;
+  auto snap = MakeSnapshot(3, 80, 1);
+  a.OnRequest(Request(kEds, {"c1", "c2"}), &snap);
+  b.OnRequest(Request(kEds, {"c2", "c1"}), &snap);
+  CHECK(a.types().at(kEds).names == b.types().at(kEds).names);
 }
 
 }  // namespace

@@ -1,0 +1,494 @@
+// bench/xds_scale: weftd under a mesh-sized load. Generates a file-mode mesh
+// of N services (one Workload each), starts the real weftd on it, connects P
+// simulated proxies over real gRPC ADS streams from this one process (state
+// of the world by default, --delta for incremental, --mixed for half each),
+// each subscribing like Envoy does (listeners and clusters by wildcard, then
+// every route and endpoint assignment they name). It reports:
+//   - weftd's peak RSS (VmHWM) and RSS after the run;
+//   - cold sync: from the first stream opening until every proxy holds all
+//     four types in full (and has ACKed them);
+//   - change->ACK: C endpoint changes (rewriting one Workload's port in its
+//     manifest), each timed from the file write until each proxy receives
+//     the new endpoint and ACKs it; p50/p90/p99/max over all proxies;
+//   - weftd's own weft_xds_convergence_seconds histogram for comparison.
+// Not a test: it prints figures. See docs/benchmarks.md for the method.
+#include <grpcpp/grpcpp.h>
+#include <signal.h>
+#include <arpa/inet.h>
+#include <netinet/in.h>
+#include <sys/prctl.h>
+#include <sys/socket.h>
+#include <sys/stat.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include <algorithm>
+#include <atomic>
+#include <chrono>
+#include <condition_variable>
+#include <cstdio>
+#include <cstdlib>
+#include <cstring>
+#include <deque>
+#include <fstream>
+#include <map>
+#include <memory>
+#include <mutex>
+#include <set>
+#include <sstream>
+#include <string>
+#include <thread>
+#include <vector>
+
+#include "absl/flags/flag.h"
+#include "absl/flags/parse.h"
+#include "absl/strings/str_cat.h"
+#include "common/flags.h"
+#include "envoy/config/cluster/v3/cluster.pb.h"
+#include "envoy/config/endpoint/v3/endpoint.pb.h"
+#include "envoy/config/listener/v3/listener.pb.h"
+#include "envoy/extensions/filters/network/http_connection_manager/v3/http_connection_manager.pb.h"
+#include "envoy/service/discovery/v3/ads.grpc.pb.h"
+
+ABSL_FLAG(int, services, 1000, "services in the mesh");
+ABSL_FLAG(int, proxies, 2000, "simulated proxies (ADS streams)");
+ABSL_FLAG(int, changes, 200, "endpoint changes to time");
+ABSL_FLAG(int, change_interval_ms, 100, "pause between endpoint changes");
+ABSL_FLAG(int, channels, 20, "gRPC channels (HTTP/2 connections) the proxies share");
+ABSL_FLAG(bool, delta, false, "use incremental (delta) ADS");
+ABSL_FLAG(bool, mixed, false, "half the proxies SotW, half delta");
+ABSL_FLAG(std::string, weftd, "", "path to weftd (default: next to this binary's build tree)");
+ABSL_FLAG(int, port, 0, "xDS port for weftd (0: pick one)");
+
+namespace weft::bench {
+namespace {
+
+using Clock = std::chrono::steady_clock;
+using envoy::service::discovery::v3::AggregatedDiscoveryService;
+using envoy::service::discovery::v3::DeltaDiscoveryRequest;
+using envoy::service::discovery::v3::DeltaDiscoveryResponse;
+using envoy::service::discovery::v3::DiscoveryRequest;
+using envoy::service::discovery::v3::DiscoveryResponse;
+
+const std::string kLds = "type.googleapis.com/envoy.config.listener.v3.Listener";
+const std::string kRds = "type.googleapis.com/envoy.config.route.v3.RouteConfiguration";
+const std::string kCds = "type.googleapis.com/envoy.config.cluster.v3.Cluster";
+const std::string kEds = "type.googleapis.com/envoy.config.endpoint.v3.ClusterLoadAssignment";
+
+// Endpoint port -> when the change that introduced it was written.
+struct ChangeLog {
+  std::mutex mu;
+  std::map<uint32_t, Clock::time_point> written;
+  std::vector<double> latencies_ms;
+  void Record(uint32_t port, Clock::time_point now) {
+    std::lock_guard<std::mutex> lock(mu);
+    auto it = written.find(port);
+    if (it != written.end()) {
+      latencies_ms.push_back(std::chrono::duration<double, std::milli>(now - it->second).count());
+    }
+  }
+};
+
+struct Progress {
+  std::atomic<int> synced{0};
+  std::mutex mu;
+  std::condition_variable cv;
+};
+
+int ServicePortBase() { return 20000; }
+
+// One simulated proxy: a bidi ADS stream on gRPC's callback client API.
+template <typename Req, typename Resp>
+class SimProxy : public grpc::ClientBidiReactor<Req, Resp> {
+ public:
+  SimProxy(int id, int services, ChangeLog& changes, Progress& progress)
+      : id_(id), services_(services), changes_(changes), progress_(progress) {}
+
+  void Start(AggregatedDiscoveryService::Stub* stub);
+
+  void OnReadDone(bool ok) override {
+    if (!ok) return;
+    Handle(response_);
+    this->StartRead(&response_);
+  }
+  void OnWriteDone(bool ok) override {
+    std::lock_guard<std::mutex> lock(mu_);
+    writing_ = false;
+    if (ok) WriteNextLocked();
+  }
+  void OnDone(const grpc::Status& status) override {
+    if (!status.ok() && !stopping_) {
+      std::fprintf(stderr, "proxy %d: stream ended: %s\n", id_, status.error_message().c_str());
+    }
+    std::lock_guard<std::mutex> lock(mu_);
+    done_ = true;
+    done_cv_.notify_all();
+  }
+  void Stop(grpc::ClientContext* ctx) {
+    stopping_ = true;
+    ctx->TryCancel();
+    std::unique_lock<std::mutex> lock(mu_);
+    done_cv_.wait(lock, [&] { return done_; });
+  }
+  grpc::ClientContext* context() { return &ctx_; }
+
+ private:
+  void Handle(const Resp& r);
+  void Send(Req r) {
+    std::lock_guard<std::mutex> lock(mu_);
+    queue_.push_back(std::move(r));
+    WriteNextLocked();
+  }
+  void WriteNextLocked() {
+    if (writing_ || queue_.empty()) return;
+    writing_ = true;
+    current_ = std::move(queue_.front());
+    queue_.pop_front();
+    this->StartWrite(&current_);
+  }
+  void MaybeSynced() {
+    if (synced_) return;
+    if (counts_[kLds] == services_ && counts_[kRds] == services_ && counts_[kCds] == services_ &&
+        counts_[kEds] == services_) {
+      synced_ = true;
+      progress_.synced++;
+      progress_.cv.notify_all();
+    }
+  }
+  void NoteEndpoints(const google::protobuf::Any& any, Clock::time_point now) {
+    envoy::config::endpoint::v3::ClusterLoadAssignment cla;
+    if (!any.UnpackTo(&cla) || cla.endpoints_size() == 0 || cla.endpoints(0).lb_endpoints_size() == 0) return;
+    uint32_t port = cla.endpoints(0).lb_endpoints(0).endpoint().address().socket_address().port_value();
+    auto& last = endpoint_port_[cla.cluster_name()];
+    if (last != 0 && last != port) changes_.Record(port, now);
+    last = port;
+  }
+
+  const int id_;
+  const int services_;
+  ChangeLog& changes_;
+  Progress& progress_;
+  grpc::ClientContext ctx_;
+  Resp response_;
+  std::mutex mu_;
+  std::condition_variable done_cv_;
+  std::deque<Req> queue_;
+  Req current_;
+  bool writing_ = false;
+  bool done_ = false;
+  std::atomic<bool> stopping_{false};
+  bool synced_ = false;
+  // Read path only (one read at a time):
+  std::map<std::string, int> counts_;
+  std::set<std::string> route_names_, cluster_names_;
+  std::map<std::string, std::set<std::string>> held_;  // delta: names per type
+  std::map<std::string, uint32_t> endpoint_port_;
+};
+
+std::string NodeId(int id) {
+  return absl::StrCat("sidecar~10.", (id / 250) % 250, ".", id % 250, ".1~sim-", id,
+                      ".default~default.svc.cluster.local");
+}
+
+template <>
+void SimProxy<DiscoveryRequest, DiscoveryResponse>::Start(AggregatedDiscoveryService::Stub* stub) {
+  stub->async()->StreamAggregatedResources(&ctx_, this);
+  this->StartRead(&response_);
+  this->StartCall();
+  DiscoveryRequest lds;
+  lds.mutable_node()->set_id(NodeId(id_));
+  lds.mutable_node()->set_user_agent_name("weft-bench");
+  lds.set_type_url(kLds);
+  Send(lds);
+  DiscoveryRequest cds;
+  cds.set_type_url(kCds);
+  Send(cds);
+}
+
+template <>
+void SimProxy<DiscoveryRequest, DiscoveryResponse>::Handle(const DiscoveryResponse& r) {
+  auto now = Clock::now();
+  DiscoveryRequest ack;
+  ack.set_type_url(r.type_url());
+  ack.set_version_info(r.version_info());
+  ack.set_response_nonce(r.nonce());
+  bool names_changed = false;
+  if (r.type_url() == kLds) {
+    counts_[kLds] = r.resources_size();
+    std::set<std::string> names;
+    for (const auto& any : r.resources()) {
+      envoy::config::listener::v3::Listener l;
+      any.UnpackTo(&l);
+      names.insert(l.name());  // proxyless: the route config has the listener's name
+    }
+    if (names != route_names_) {
+      route_names_ = names;
+      names_changed = true;
+    }
+  } else if (r.type_url() == kCds) {
+    counts_[kCds] = r.resources_size();
+    std::set<std::string> names;
+    for (const auto& any : r.resources()) {
+      envoy::config::cluster::v3::Cluster c;
+      any.UnpackTo(&c);
+      names.insert(c.name());
+    }
+    if (names != cluster_names_) {
+      cluster_names_ = names;
+      names_changed = true;
+    }
+  } else if (r.type_url() == kRds) {
+    counts_[kRds] = std::max(counts_[kRds], r.resources_size());
+  } else if (r.type_url() == kEds) {
+    counts_[kEds] = std::max(counts_[kEds], r.resources_size());
+    for (const auto& any : r.resources()) NoteEndpoints(any, now);
+  }
+  // A SotW request always carries the whole subscription.
+  if (r.type_url() == kRds) {
+    for (const auto& n : route_names_) ack.add_resource_names(n);
+  } else if (r.type_url() == kEds) {
+    for (const auto& n : cluster_names_) ack.add_resource_names(n);
+  }
+  Send(ack);
+  if (names_changed && r.type_url() == kLds) {
+    DiscoveryRequest rds;
+    rds.set_type_url(kRds);
+    for (const auto& n : route_names_) rds.add_resource_names(n);
+    Send(rds);
+  }
+  if (names_changed && r.type_url() == kCds) {
+    DiscoveryRequest eds;
+    eds.set_type_url(kEds);
+    for (const auto& n : cluster_names_) eds.add_resource_names(n);
+    Send(eds);
+  }
+  MaybeSynced();
+}
+
+template <>
+void SimProxy<DeltaDiscoveryRequest, DeltaDiscoveryResponse>::Start(AggregatedDiscoveryService::Stub* stub) {
+  stub->async()->DeltaAggregatedResources(&ctx_, this);
+  this->StartRead(&response_);
+  this->StartCall();
+  DeltaDiscoveryRequest lds;
+  lds.mutable_node()->set_id(NodeId(id_));
+  lds.mutable_node()->set_user_agent_name("weft-bench");
+  lds.set_type_url(kLds);
+  lds.add_resource_names_subscribe("*");
+  Send(lds);
+  DeltaDiscoveryRequest cds;
+  cds.set_type_url(kCds);
+  cds.add_resource_names_subscribe("*");
+  Send(cds);
+}
+
+template <>
+void SimProxy<DeltaDiscoveryRequest, DeltaDiscoveryResponse>::Handle(const DeltaDiscoveryResponse& r) {
+  auto now = Clock::now();
+  auto& held = held_[r.type_url()];
+  std::vector<std::string> added;
+  for (const auto& res : r.resources()) {
+    if (held.insert(res.name()).second) added.push_back(res.name());
+    if (r.type_url() == kEds) NoteEndpoints(res.resource(), now);
+  }
+  for (const auto& name : r.removed_resources()) held.erase(name);
+  counts_[r.type_url()] = static_cast<int>(held.size());
+  DeltaDiscoveryRequest ack;
+  ack.set_type_url(r.type_url());
+  ack.set_response_nonce(r.nonce());
+  Send(ack);
+  if (!added.empty() && (r.type_url() == kLds || r.type_url() == kCds)) {
+    DeltaDiscoveryRequest sub;
+    sub.set_type_url(r.type_url() == kLds ? kRds : kEds);
+    for (const auto& n : added) sub.add_resource_names_subscribe(n);
+    Send(sub);
+  }
+  MaybeSynced();
+}
+
+void WriteWorkload(const std::string& dir, int i, uint32_t port) {
+  std::string path = absl::StrCat(dir, "/svc-", i, ".yaml");
+  std::string tmp = path + ".tmp";
+  std::ofstream out(tmp);
+  out << "apiVersion: v1\nkind: Service\nmetadata: {name: svc-" << i << ", namespace: default}\n"
+      << "spec:\n  selector: {app: svc-" << i << "}\n  ports:\n  - {name: http, port: 8080}\n---\n"
+      << "apiVersion: weft.io/v1alpha1\nkind: Workload\nmetadata: {name: svc-" << i
+      << "-0, namespace: default, labels: {app: svc-" << i << "}}\n"
+      << "spec: {address: 127.0.0.1, ports: {http: " << port << "}}\n";
+  out.close();
+  rename(tmp.c_str(), path.c_str());
+}
+
+long ReadStatusKb(pid_t pid, const char* key) {
+  std::ifstream in("/proc/" + std::to_string(pid) + "/status");
+  std::string line;
+  while (std::getline(in, line)) {
+    if (line.rfind(key, 0) == 0) return std::atol(line.c_str() + std::strlen(key) + 1);
+  }
+  return -1;
+}
+
+int FreePort() {
+  int fd = socket(AF_INET, SOCK_STREAM, 0);
+  sockaddr_in addr{};
+  addr.sin_family = AF_INET;
+  addr.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+  bind(fd, reinterpret_cast<sockaddr*>(&addr), sizeof(addr));
+  socklen_t len = sizeof(addr);
+  getsockname(fd, reinterpret_cast<sockaddr*>(&addr), &len);
+  close(fd);
+  return ntohs(addr.sin_port);
+}
+
+double Percentile(std::vector<double> v, double p) {
+  if (v.empty()) return 0;
+  std::sort(v.begin(), v.end());
+  size_t i = std::min(v.size() - 1, static_cast<size_t>(p * (v.size() - 1) + 0.5));
+  return v[i];
+}
+
+std::string HttpGetMetrics(int port) {
+  std::string cmd = absl::StrCat("curl -s http://127.0.0.1:", port, "/metrics");
+  std::string out;
+  FILE* p = popen(cmd.c_str(), "r");
+  if (p == nullptr) return out;
+  char buf[4096];
+  size_t n;
+  while ((n = fread(buf, 1, sizeof(buf), p)) > 0) out.append(buf, n);
+  pclose(p);
+  return out;
+}
+
+int Run(const char* argv0) {
+  const int services = absl::GetFlag(FLAGS_services);
+  const int proxies = absl::GetFlag(FLAGS_proxies);
+  const int changes = absl::GetFlag(FLAGS_changes);
+  std::string weftd = absl::GetFlag(FLAGS_weftd);
+  if (weftd.empty()) {
+    std::string self(argv0);
+    weftd = self.substr(0, self.rfind('/')) + "/../server/weftd";
+  }
+  char tmpl[] = "/tmp/weft-bench-XXXXXX";
+  std::string dir = mkdtemp(tmpl);
+  std::string config = dir + "/config";
+  mkdir(config.c_str(), 0755);
+  for (int i = 0; i < services; ++i) WriteWorkload(config, i, ServicePortBase() + i);
+
+  int xds_port = absl::GetFlag(FLAGS_port) ? absl::GetFlag(FLAGS_port) : FreePort();
+  int admin_port = FreePort();
+  pid_t pid = fork();
+  if (pid == 0) {
+    prctl(PR_SET_PDEATHSIG, SIGKILL);
+    std::string log = dir + "/weftd.log";
+    freopen(log.c_str(), "w", stderr);
+    std::string a1 = "--config-dir=" + config;
+    std::string a2 = absl::StrCat("--xds-plaintext-addr=127.0.0.1:", xds_port);
+    std::string a3 = absl::StrCat("--admin-addr=127.0.0.1:", admin_port);
+    execl(weftd.c_str(), weftd.c_str(), a1.c_str(), a2.c_str(), a3.c_str(), static_cast<char*>(nullptr));
+    _exit(127);
+  }
+  // Wait for the xDS port.
+  for (int i = 0; i < 200; ++i) {
+    int fd = socket(AF_INET, SOCK_STREAM, 0);
+    sockaddr_in addr{};
+    addr.sin_family = AF_INET;
+    addr.sin_port = htons(xds_port);
+    addr.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+    bool up = connect(fd, reinterpret_cast<sockaddr*>(&addr), sizeof(addr)) == 0;
+    close(fd);
+    if (up) break;
+    std::this_thread::sleep_for(std::chrono::milliseconds(50));
+  }
+  long rss_idle = ReadStatusKb(pid, "VmRSS:");
+
+  ChangeLog change_log;
+  Progress progress;
+  std::vector<std::unique_ptr<AggregatedDiscoveryService::Stub>> stubs;
+  for (int c = 0; c < absl::GetFlag(FLAGS_channels); ++c) {
+    grpc::ChannelArguments args;
+    args.SetInt("weft.bench.channel", c);  // distinct channels, distinct connections
+    args.SetMaxReceiveMessageSize(64 << 20);
+    stubs.push_back(AggregatedDiscoveryService::NewStub(grpc::CreateCustomChannel(
+        absl::StrCat("127.0.0.1:", xds_port), grpc::InsecureChannelCredentials(), args)));
+  }
+  using SotwProxy = SimProxy<DiscoveryRequest, DiscoveryResponse>;
+  using DeltaProxy = SimProxy<DeltaDiscoveryRequest, DeltaDiscoveryResponse>;
+  std::vector<std::unique_ptr<SotwProxy>> sotw;
+  std::vector<std::unique_ptr<DeltaProxy>> delta;
+  auto start = Clock::now();
+  for (int i = 0; i < proxies; ++i) {
+    bool use_delta = absl::GetFlag(FLAGS_delta) || (absl::GetFlag(FLAGS_mixed) && i % 2 == 1);
+    auto* stub = stubs[i % stubs.size()].get();
+    if (use_delta) {
+      delta.push_back(std::make_unique<DeltaProxy>(i, services, change_log, progress));
+      delta.back()->Start(stub);
+    } else {
+      sotw.push_back(std::make_unique<SotwProxy>(i, services, change_log, progress));
+      sotw.back()->Start(stub);
+    }
+  }
+  {
+    std::unique_lock<std::mutex> lock(progress.mu);
+    progress.cv.wait_for(lock, std::chrono::seconds(120), [&] { return progress.synced.load() == proxies; });
+  }
+  double cold_s = std::chrono::duration<double>(Clock::now() - start).count();
+  int synced = progress.synced.load();
+  long rss_synced = ReadStatusKb(pid, "VmRSS:");
+
+  // Endpoint changes, spread over the mesh.
+  for (int k = 0; k < changes; ++k) {
+    int i = (k * 7919) % services;
+    uint32_t port = 40000 + k;
+    {
+      std::lock_guard<std::mutex> lock(change_log.mu);
+      change_log.written[port] = Clock::now();
+    }
+    WriteWorkload(config, i, port);
+    std::this_thread::sleep_for(std::chrono::milliseconds(absl::GetFlag(FLAGS_change_interval_ms)));
+  }
+  std::this_thread::sleep_for(std::chrono::seconds(2));
+  long hwm = ReadStatusKb(pid, "VmHWM:");
+  long rss_end = ReadStatusKb(pid, "VmRSS:");
+  std::string metrics = HttpGetMetrics(admin_port);
+
+  std::vector<double> lat;
+  {
+    std::lock_guard<std::mutex> lock(change_log.mu);
+    lat = change_log.latencies_ms;
+  }
+  std::printf("xds_scale: %d services, %d proxies (%s), %d channels, %d endpoint changes every %d ms\n",
+              services, proxies,
+              absl::GetFlag(FLAGS_mixed) ? "mixed SotW/delta" : (absl::GetFlag(FLAGS_delta) ? "delta" : "SotW"),
+              absl::GetFlag(FLAGS_channels), changes, absl::GetFlag(FLAGS_change_interval_ms));
+  std::printf("  cold sync: %d/%d proxies SYNCED in %.2f s (target <= 5 s)\n", synced, proxies, cold_s);
+  std::printf("  weftd RSS: idle %.1f MB, synced %.1f MB, end %.1f MB, peak (VmHWM) %.1f MB (target <= 150 MB)\n",
+              rss_idle / 1024.0, rss_synced / 1024.0, rss_end / 1024.0, hwm / 1024.0);
+  size_t expected = static_cast<size_t>(changes) * static_cast<size_t>(proxies);
+  std::printf("  change->ACK over %zu samples (expected %zu): p50 %.1f ms, p90 %.1f ms, p99 %.1f ms, max %.1f ms (target p99 <= 100 ms)\n",
+              lat.size(), expected, Percentile(lat, 0.5), Percentile(lat, 0.9), Percentile(lat, 0.99),
+              lat.empty() ? 0 : *std::max_element(lat.begin(), lat.end()));
+  std::istringstream ms(metrics);
+  std::string line;
+  while (std::getline(ms, line)) {
+    if (line.rfind("weft_xds_convergence_seconds_count", 0) == 0 ||
+        line.rfind("weft_xds_convergence_seconds_sum", 0) == 0) {
+      std::printf("  weftd %s\n", line.c_str());
+    }
+  }
+
+  for (auto& p : sotw) p->Stop(p->context());
+  for (auto& p : delta) p->Stop(p->context());
+  kill(pid, SIGTERM);
+  waitpid(pid, nullptr, 0);
+  std::printf("  (weftd log: %s/weftd.log)\n", dir.c_str());
+  return synced == proxies ? 0 : 1;
+}
+
+}  // namespace
+}  // namespace weft::bench
+
+int main(int argc, char** argv) {
+  weft::common::NormalizeFlagNames(argc, argv);
+  absl::ParseCommandLine(argc, argv);
+  return weft::bench::Run(argv[0]);
+}

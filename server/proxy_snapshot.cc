@@ -1,0 +1,79 @@
+#include "server/proxy_snapshot.h"
+
+#include <atomic>
+
+#include "common/hash.h"
+
+namespace weft::server {
+namespace {
+
+std::atomic<uint64_t> next_type_id{1};
+
+const TypeResources& EmptyType() {
+  static const TypeResources* empty = new TypeResources();
+  return *empty;
+}
+
+}  // namespace
+
+uint64_t ResourceDigest(const std::string& name, const std::string& hash) {
+  return common::StableHasher().Add(name).Add(hash).Value();
+}
+
+std::string DigestVersion(const std::string& type_url, uint64_t digest) {
+  return common::StableHasher().Add(type_url).Add(std::to_string(digest)).Hex();
+}
+
+const TypeResources& ProxySnapshot::Type(const std::string& type_url) const {
+  auto it = types.find(type_url);
+  return it == types.end() || !it->second ? EmptyType() : *it->second;
+}
+
+TypeResourcesConstSharedPtr ProxySnapshot::TypePtr(const std::string& type_url) const {
+  auto it = types.find(type_url);
+  return it == types.end() ? nullptr : it->second;
+}
+
+ProxySnapshotConstSharedPtr MakeProxySnapshot(policy::ResourcesByType resources, uint64_t mesh_version,
+                                              std::chrono::steady_clock::time_point created,
+                                              const ProxySnapshot* previous) {
+  auto snapshot = std::make_shared<ProxySnapshot>();
+  snapshot->mesh_version = mesh_version;
+  snapshot->created = created;
+  for (auto& [type_url, by_name] : resources) {
+    auto type = std::make_shared<TypeResources>();
+    type->resources = std::move(by_name);
+    for (const auto& [name, r] : type->resources) type->digest += ResourceDigest(name, r.hash);
+    TypeResourcesConstSharedPtr before = previous ? previous->TypePtr(type_url) : nullptr;
+    if (before && before->digest == type->digest && before->resources.size() == type->resources.size()) {
+      snapshot->types[type_url] = before;  // unchanged: share it
+      continue;
+    }
+    type->id = next_type_id++;
+    if (before) {
+      type->previous_id = before->id;
+      for (const auto& [name, r] : type->resources) {
+        const policy::Resource* old = before->Find(name);
+        if (old == nullptr || old->hash != r.hash) type->changed.push_back(name);
+      }
+      for (const auto& [name, r] : before->resources) {
+        if (type->resources.count(name) == 0) type->removed.push_back(name);
+      }
+    }
+    snapshot->types[type_url] = std::move(type);
+  }
+  // Types that vanished entirely become empty sets that say so.
+  if (previous) {
+    for (const auto& [type_url, before] : previous->types) {
+      if (snapshot->types.count(type_url) || !before || before->resources.empty()) continue;
+      auto type = std::make_shared<TypeResources>();
+      type->id = next_type_id++;
+      type->previous_id = before->id;
+      for (const auto& [name, r] : before->resources) type->removed.push_back(name);
+      snapshot->types[type_url] = std::move(type);
+    }
+  }
+  return snapshot;
+}
+
+}  // namespace weft::server

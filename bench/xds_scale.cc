@@ -12,7 +12,9 @@
 //     the new endpoint and ACKs it; p50/p90/p99/max over all proxies;
 //   - weftd's own weft_xds_convergence_seconds histogram for comparison.
 // Not a test: it prints figures. See docs/benchmarks.md for the method.
+#include <grpcpp/generic/generic_stub.h>
 #include <grpcpp/grpcpp.h>
+#include <sys/resource.h>
 #include <signal.h>
 #include <arpa/inet.h>
 #include <netinet/in.h>
@@ -37,6 +39,7 @@
 #include <set>
 #include <sstream>
 #include <string>
+#include <string_view>
 #include <thread>
 #include <vector>
 
@@ -64,7 +67,6 @@ namespace weft::bench {
 namespace {
 
 using Clock = std::chrono::steady_clock;
-using envoy::service::discovery::v3::AggregatedDiscoveryService;
 using envoy::service::discovery::v3::DeltaDiscoveryRequest;
 using envoy::service::discovery::v3::DeltaDiscoveryResponse;
 using envoy::service::discovery::v3::DiscoveryRequest;
@@ -97,19 +99,146 @@ struct Progress {
 
 int ServicePortBase() { return 20000; }
 
-// One simulated proxy: a bidi ADS stream on gRPC's callback client API.
-template <typename Req, typename Resp>
-class SimProxy : public grpc::ClientBidiReactor<Req, Resp> {
+// A minimal protobuf wire-format scanner: the simulated proxies read only the
+// fields they need (names, nonce, version, endpoint ports) so that the load
+// generator stays far cheaper than the server it measures.
+class Wire {
  public:
-  SimProxy(int id, int services, ChangeLog& changes, Progress& progress)
-      : id_(id), services_(services), changes_(changes), progress_(progress) {}
+  explicit Wire(std::string_view data) : p_(data.data()), end_(data.data() + data.size()) {}
+  // Next field: its number and, for length-delimited fields, its bytes.
+  bool Next(int* field, std::string_view* bytes, uint64_t* varint) {
+    if (p_ >= end_) return false;
+    uint64_t tag;
+    if (!Varint(&tag)) return false;
+    *field = static_cast<int>(tag >> 3);
+    switch (tag & 7) {
+      case 0:
+        return Varint(varint);
+      case 1:
+        p_ += 8;
+        return p_ <= end_;
+      case 5:
+        p_ += 4;
+        return p_ <= end_;
+      case 2: {
+        uint64_t len;
+        if (!Varint(&len) || static_cast<uint64_t>(end_ - p_) < len) return false;
+        *bytes = std::string_view(p_, len);
+        p_ += len;
+        return true;
+      }
+      default:
+        return false;
+    }
+  }
 
-  void Start(AggregatedDiscoveryService::Stub* stub);
+ private:
+  bool Varint(uint64_t* out) {
+    *out = 0;
+    for (int shift = 0; p_ < end_ && shift < 64; shift += 7) {
+      uint8_t b = static_cast<uint8_t>(*p_++);
+      *out |= static_cast<uint64_t>(b & 0x7f) << shift;
+      if ((b & 0x80) == 0) return true;
+    }
+    return false;
+  }
+  const char* p_;
+  const char* end_;
+};
+
+// Field 1 (the name of a Listener, Cluster, RouteConfiguration or
+// ClusterLoadAssignment) of the message inside an Any.
+std::string NameInAny(std::string_view any) {
+  Wire w(any);
+  int field;
+  std::string_view bytes;
+  uint64_t v;
+  while (w.Next(&field, &bytes, &v)) {
+    if (field != 2) continue;
+    Wire inner(bytes);
+    while (inner.Next(&field, &bytes, &v)) {
+      if (field == 1) return std::string(bytes);
+    }
+  }
+  return "";
+}
+
+std::string_view ValueInAny(std::string_view any) {
+  Wire w(any);
+  int field;
+  std::string_view bytes;
+  uint64_t v;
+  while (w.Next(&field, &bytes, &v)) {
+    if (field == 2) return bytes;
+  }
+  return {};
+}
+
+std::string Flatten(const grpc::ByteBuffer& bb) {
+  std::vector<grpc::Slice> slices;
+  std::string out;
+  if (!bb.Dump(&slices).ok()) return out;
+  out.reserve(bb.Length());
+  for (const auto& s : slices) out.append(reinterpret_cast<const char*>(s.begin()), s.size());
+  return out;
+}
+
+template <typename Msg>
+grpc::ByteBuffer Serialize(const Msg& msg) {
+  grpc::ByteBuffer bb;
+  bool own;
+  grpc::SerializationTraits<Msg>::Serialize(msg, &bb, &own);
+  return bb;
+}
+
+// One simulated proxy: a bidi ADS stream on gRPC's callback client API,
+// over the generic (raw bytes) stub.
+class SimProxy : public grpc::ClientBidiReactor<grpc::ByteBuffer, grpc::ByteBuffer> {
+ public:
+  SimProxy(int id, bool delta, int services, ChangeLog& changes, Progress& progress)
+      : id_(id), delta_(delta), services_(services), changes_(changes), progress_(progress) {}
+
+  void Start(grpc::GenericStub* stub) {
+    ctx_.set_wait_for_ready(true);
+    stub->PrepareBidiStreamingCall(
+        &ctx_,
+        delta_ ? "/envoy.service.discovery.v3.AggregatedDiscoveryService/DeltaAggregatedResources"
+               : "/envoy.service.discovery.v3.AggregatedDiscoveryService/StreamAggregatedResources",
+        grpc::StubOptions(), this);
+    StartRead(&response_);
+    StartCall();
+    if (delta_) {
+      DeltaDiscoveryRequest lds;
+      lds.mutable_node()->set_id(NodeId());
+      lds.mutable_node()->set_user_agent_name("weft-bench");
+      lds.set_type_url(kLds);
+      lds.add_resource_names_subscribe("*");
+      Send(Serialize(lds));
+      DeltaDiscoveryRequest cds;
+      cds.set_type_url(kCds);
+      cds.add_resource_names_subscribe("*");
+      Send(Serialize(cds));
+    } else {
+      DiscoveryRequest lds;
+      lds.mutable_node()->set_id(NodeId());
+      lds.mutable_node()->set_user_agent_name("weft-bench");
+      lds.set_type_url(kLds);
+      Send(Serialize(lds));
+      DiscoveryRequest cds;
+      cds.set_type_url(kCds);
+      Send(Serialize(cds));
+    }
+  }
 
   void OnReadDone(bool ok) override {
     if (!ok) return;
-    Handle(response_);
-    this->StartRead(&response_);
+    std::string bytes = Flatten(response_);
+    if (delta_) {
+      HandleDelta(bytes);
+    } else {
+      HandleSotw(bytes);
+    }
+    StartRead(&response_);
   }
   void OnWriteDone(bool ok) override {
     std::lock_guard<std::mutex> lock(mu_);
@@ -124,19 +253,21 @@ class SimProxy : public grpc::ClientBidiReactor<Req, Resp> {
     done_ = true;
     done_cv_.notify_all();
   }
-  void Stop(grpc::ClientContext* ctx) {
+  void Stop() {
     stopping_ = true;
-    ctx->TryCancel();
+    ctx_.TryCancel();
     std::unique_lock<std::mutex> lock(mu_);
     done_cv_.wait(lock, [&] { return done_; });
   }
-  grpc::ClientContext* context() { return &ctx_; }
 
  private:
-  void Handle(const Resp& r);
-  void Send(Req r) {
+  std::string NodeId() const {
+    return absl::StrCat("sidecar~10.", (id_ / 250) % 250, ".", id_ % 250, ".1~sim-", id_,
+                        ".default~default.svc.cluster.local");
+  }
+  void Send(grpc::ByteBuffer bb) {
     std::lock_guard<std::mutex> lock(mu_);
-    queue_.push_back(std::move(r));
+    queue_.push_back(std::move(bb));
     WriteNextLocked();
   }
   void WriteNextLocked() {
@@ -144,7 +275,7 @@ class SimProxy : public grpc::ClientBidiReactor<Req, Resp> {
     writing_ = true;
     current_ = std::move(queue_.front());
     queue_.pop_front();
-    this->StartWrite(&current_);
+    StartWrite(&current_);
   }
   void MaybeSynced() {
     if (synced_) return;
@@ -155,25 +286,118 @@ class SimProxy : public grpc::ClientBidiReactor<Req, Resp> {
       progress_.cv.notify_all();
     }
   }
-  void NoteEndpoints(const google::protobuf::Any& any, Clock::time_point now) {
+  void NoteEndpoints(std::string_view cla_bytes, Clock::time_point now) {
     envoy::config::endpoint::v3::ClusterLoadAssignment cla;
-    if (!any.UnpackTo(&cla) || cla.endpoints_size() == 0 || cla.endpoints(0).lb_endpoints_size() == 0) return;
+    if (!cla.ParseFromArray(cla_bytes.data(), static_cast<int>(cla_bytes.size())) ||
+        cla.endpoints_size() == 0 || cla.endpoints(0).lb_endpoints_size() == 0) {
+      return;
+    }
     uint32_t port = cla.endpoints(0).lb_endpoints(0).endpoint().address().socket_address().port_value();
     auto& last = endpoint_port_[cla.cluster_name()];
     if (last != 0 && last != port) changes_.Record(port, now);
     last = port;
   }
 
+  void HandleSotw(const std::string& bytes) {
+    auto now = Clock::now();
+    std::string version, nonce, type;
+    std::vector<std::string_view> resources;
+    Wire w(bytes);
+    int field;
+    std::string_view b;
+    uint64_t v;
+    while (w.Next(&field, &b, &v)) {
+      if (field == 1) version = std::string(b);
+      if (field == 2) resources.push_back(b);
+      if (field == 4) type = std::string(b);
+      if (field == 5) nonce = std::string(b);
+    }
+    DiscoveryRequest ack;
+    ack.set_type_url(type);
+    ack.set_version_info(version);
+    ack.set_response_nonce(nonce);
+    bool names_changed = false;
+    if (type == kLds || type == kCds) {
+      counts_[type] = static_cast<int>(resources.size());
+      std::set<std::string> names;
+      for (auto any : resources) names.insert(NameInAny(any));
+      auto& current = type == kLds ? route_names_ : cluster_names_;
+      if (names != current) {
+        current = std::move(names);
+        names_changed = true;
+      }
+    } else if (type == kRds) {
+      counts_[kRds] = std::max(counts_[kRds], static_cast<int>(resources.size()));
+      for (const auto& n : route_names_) ack.add_resource_names(n);
+    } else if (type == kEds) {
+      counts_[kEds] = std::max(counts_[kEds], static_cast<int>(resources.size()));
+      for (auto any : resources) NoteEndpoints(ValueInAny(any), now);
+      for (const auto& n : cluster_names_) ack.add_resource_names(n);
+    }
+    Send(Serialize(ack));
+    if (names_changed) {
+      DiscoveryRequest sub;
+      sub.set_type_url(type == kLds ? kRds : kEds);
+      for (const auto& n : type == kLds ? route_names_ : cluster_names_) sub.add_resource_names(n);
+      Send(Serialize(sub));
+    }
+    MaybeSynced();
+  }
+
+  void HandleDelta(const std::string& bytes) {
+    auto now = Clock::now();
+    std::string nonce, type;
+    std::vector<std::string_view> resources;
+    std::vector<std::string> removed;
+    Wire w(bytes);
+    int field;
+    std::string_view b;
+    uint64_t v;
+    while (w.Next(&field, &b, &v)) {
+      if (field == 2) resources.push_back(b);
+      if (field == 4) type = std::string(b);
+      if (field == 5) nonce = std::string(b);
+      if (field == 6) removed.emplace_back(b);
+    }
+    auto& held = held_[type];
+    std::vector<std::string> added;
+    for (auto res : resources) {
+      Wire r(res);
+      std::string name;
+      std::string_view any;
+      while (r.Next(&field, &b, &v)) {
+        if (field == 3) name = std::string(b);
+        if (field == 2) any = b;
+      }
+      if (type == kEds) NoteEndpoints(ValueInAny(any), now);
+      if (held.insert(name).second) added.push_back(name);
+    }
+    for (const auto& name : removed) held.erase(name);
+    counts_[type] = static_cast<int>(held.size());
+    DeltaDiscoveryRequest ack;
+    ack.set_type_url(type);
+    ack.set_response_nonce(nonce);
+    Send(Serialize(ack));
+    if (!added.empty() && (type == kLds || type == kCds)) {
+      DeltaDiscoveryRequest sub;
+      sub.set_type_url(type == kLds ? kRds : kEds);
+      for (const auto& n : added) sub.add_resource_names_subscribe(n);
+      Send(Serialize(sub));
+    }
+    MaybeSynced();
+  }
+
   const int id_;
+  const bool delta_;
   const int services_;
   ChangeLog& changes_;
   Progress& progress_;
   grpc::ClientContext ctx_;
-  Resp response_;
+  grpc::ByteBuffer response_;
   std::mutex mu_;
   std::condition_variable done_cv_;
-  std::deque<Req> queue_;
-  Req current_;
+  std::deque<grpc::ByteBuffer> queue_;
+  grpc::ByteBuffer current_;
   bool writing_ = false;
   bool done_ = false;
   std::atomic<bool> stopping_{false};
@@ -184,127 +408,6 @@ class SimProxy : public grpc::ClientBidiReactor<Req, Resp> {
   std::map<std::string, std::set<std::string>> held_;  // delta: names per type
   std::map<std::string, uint32_t> endpoint_port_;
 };
-
-std::string NodeId(int id) {
-  return absl::StrCat("sidecar~10.", (id / 250) % 250, ".", id % 250, ".1~sim-", id,
-                      ".default~default.svc.cluster.local");
-}
-
-template <>
-void SimProxy<DiscoveryRequest, DiscoveryResponse>::Start(AggregatedDiscoveryService::Stub* stub) {
-  stub->async()->StreamAggregatedResources(&ctx_, this);
-  this->StartRead(&response_);
-  this->StartCall();
-  DiscoveryRequest lds;
-  lds.mutable_node()->set_id(NodeId(id_));
-  lds.mutable_node()->set_user_agent_name("weft-bench");
-  lds.set_type_url(kLds);
-  Send(lds);
-  DiscoveryRequest cds;
-  cds.set_type_url(kCds);
-  Send(cds);
-}
-
-template <>
-void SimProxy<DiscoveryRequest, DiscoveryResponse>::Handle(const DiscoveryResponse& r) {
-  auto now = Clock::now();
-  DiscoveryRequest ack;
-  ack.set_type_url(r.type_url());
-  ack.set_version_info(r.version_info());
-  ack.set_response_nonce(r.nonce());
-  bool names_changed = false;
-  if (r.type_url() == kLds) {
-    counts_[kLds] = r.resources_size();
-    std::set<std::string> names;
-    for (const auto& any : r.resources()) {
-      envoy::config::listener::v3::Listener l;
-      any.UnpackTo(&l);
-      names.insert(l.name());  // proxyless: the route config has the listener's name
-    }
-    if (names != route_names_) {
-      route_names_ = names;
-      names_changed = true;
-    }
-  } else if (r.type_url() == kCds) {
-    counts_[kCds] = r.resources_size();
-    std::set<std::string> names;
-    for (const auto& any : r.resources()) {
-      envoy::config::cluster::v3::Cluster c;
-      any.UnpackTo(&c);
-      names.insert(c.name());
-    }
-    if (names != cluster_names_) {
-      cluster_names_ = names;
-      names_changed = true;
-    }
-  } else if (r.type_url() == kRds) {
-    counts_[kRds] = std::max(counts_[kRds], r.resources_size());
-  } else if (r.type_url() == kEds) {
-    counts_[kEds] = std::max(counts_[kEds], r.resources_size());
-    for (const auto& any : r.resources()) NoteEndpoints(any, now);
-  }
-  // A SotW request always carries the whole subscription.
-  if (r.type_url() == kRds) {
-    for (const auto& n : route_names_) ack.add_resource_names(n);
-  } else if (r.type_url() == kEds) {
-    for (const auto& n : cluster_names_) ack.add_resource_names(n);
-  }
-  Send(ack);
-  if (names_changed && r.type_url() == kLds) {
-    DiscoveryRequest rds;
-    rds.set_type_url(kRds);
-    for (const auto& n : route_names_) rds.add_resource_names(n);
-    Send(rds);
-  }
-  if (names_changed && r.type_url() == kCds) {
-    DiscoveryRequest eds;
-    eds.set_type_url(kEds);
-    for (const auto& n : cluster_names_) eds.add_resource_names(n);
-    Send(eds);
-  }
-  MaybeSynced();
-}
-
-template <>
-void SimProxy<DeltaDiscoveryRequest, DeltaDiscoveryResponse>::Start(AggregatedDiscoveryService::Stub* stub) {
-  stub->async()->DeltaAggregatedResources(&ctx_, this);
-  this->StartRead(&response_);
-  this->StartCall();
-  DeltaDiscoveryRequest lds;
-  lds.mutable_node()->set_id(NodeId(id_));
-  lds.mutable_node()->set_user_agent_name("weft-bench");
-  lds.set_type_url(kLds);
-  lds.add_resource_names_subscribe("*");
-  Send(lds);
-  DeltaDiscoveryRequest cds;
-  cds.set_type_url(kCds);
-  cds.add_resource_names_subscribe("*");
-  Send(cds);
-}
-
-template <>
-void SimProxy<DeltaDiscoveryRequest, DeltaDiscoveryResponse>::Handle(const DeltaDiscoveryResponse& r) {
-  auto now = Clock::now();
-  auto& held = held_[r.type_url()];
-  std::vector<std::string> added;
-  for (const auto& res : r.resources()) {
-    if (held.insert(res.name()).second) added.push_back(res.name());
-    if (r.type_url() == kEds) NoteEndpoints(res.resource(), now);
-  }
-  for (const auto& name : r.removed_resources()) held.erase(name);
-  counts_[r.type_url()] = static_cast<int>(held.size());
-  DeltaDiscoveryRequest ack;
-  ack.set_type_url(r.type_url());
-  ack.set_response_nonce(r.nonce());
-  Send(ack);
-  if (!added.empty() && (r.type_url() == kLds || r.type_url() == kCds)) {
-    DeltaDiscoveryRequest sub;
-    sub.set_type_url(r.type_url() == kLds ? kRds : kEds);
-    for (const auto& n : added) sub.add_resource_names_subscribe(n);
-    Send(sub);
-  }
-  MaybeSynced();
-}
 
 void WriteWorkload(const std::string& dir, int i, uint32_t port) {
   std::string path = absl::StrCat(dir, "/svc-", i, ".yaml");
@@ -338,6 +441,21 @@ int FreePort() {
   getsockname(fd, reinterpret_cast<sockaddr*>(&addr), &len);
   close(fd);
   return ntohs(addr.sin_port);
+}
+
+// utime + stime of a child, from /proc/<pid>/stat.
+double CpuSeconds(pid_t pid) {
+  std::ifstream in("/proc/" + std::to_string(pid) + "/stat");
+  std::string stat((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
+  size_t close = stat.rfind(')');
+  if (close == std::string::npos) return -1;
+  std::istringstream fields(stat.substr(close + 2));
+  std::string f;
+  double ticks = 0;
+  for (int i = 3; i <= 15 && fields >> f; ++i) {
+    if (i == 14 || i == 15) ticks += std::atof(f.c_str());
+  }
+  return ticks / sysconf(_SC_CLK_TCK);
 }
 
 double Percentile(std::vector<double> v, double p) {
@@ -376,6 +494,7 @@ int Run(const char* argv0) {
 
   int xds_port = absl::GetFlag(FLAGS_port) ? absl::GetFlag(FLAGS_port) : FreePort();
   int admin_port = FreePort();
+  int tls_port = FreePort();
   pid_t pid = fork();
   if (pid == 0) {
     prctl(PR_SET_PDEATHSIG, SIGKILL);
@@ -384,7 +503,10 @@ int Run(const char* argv0) {
     std::string a1 = "--config-dir=" + config;
     std::string a2 = absl::StrCat("--xds-plaintext-addr=127.0.0.1:", xds_port);
     std::string a3 = absl::StrCat("--admin-addr=127.0.0.1:", admin_port);
-    execl(weftd.c_str(), weftd.c_str(), a1.c_str(), a2.c_str(), a3.c_str(), static_cast<char*>(nullptr));
+    std::string a4 = "--ca-dir=" + dir + "/ca";
+    std::string a5 = absl::StrCat("--xds-addr=127.0.0.1:", tls_port);
+    execl(weftd.c_str(), weftd.c_str(), a1.c_str(), a2.c_str(), a3.c_str(), a4.c_str(), a5.c_str(),
+          static_cast<char*>(nullptr));
     _exit(127);
   }
   // Wait for the xDS port.
@@ -403,29 +525,20 @@ int Run(const char* argv0) {
 
   ChangeLog change_log;
   Progress progress;
-  std::vector<std::unique_ptr<AggregatedDiscoveryService::Stub>> stubs;
+  std::vector<std::unique_ptr<grpc::GenericStub>> stubs;
   for (int c = 0; c < absl::GetFlag(FLAGS_channels); ++c) {
     grpc::ChannelArguments args;
     args.SetInt("weft.bench.channel", c);  // distinct channels, distinct connections
     args.SetMaxReceiveMessageSize(64 << 20);
-    stubs.push_back(AggregatedDiscoveryService::NewStub(grpc::CreateCustomChannel(
+    stubs.push_back(std::make_unique<grpc::GenericStub>(grpc::CreateCustomChannel(
         absl::StrCat("127.0.0.1:", xds_port), grpc::InsecureChannelCredentials(), args)));
   }
-  using SotwProxy = SimProxy<DiscoveryRequest, DiscoveryResponse>;
-  using DeltaProxy = SimProxy<DeltaDiscoveryRequest, DeltaDiscoveryResponse>;
-  std::vector<std::unique_ptr<SotwProxy>> sotw;
-  std::vector<std::unique_ptr<DeltaProxy>> delta;
+  std::vector<std::unique_ptr<SimProxy>> sims;
   auto start = Clock::now();
   for (int i = 0; i < proxies; ++i) {
     bool use_delta = absl::GetFlag(FLAGS_delta) || (absl::GetFlag(FLAGS_mixed) && i % 2 == 1);
-    auto* stub = stubs[i % stubs.size()].get();
-    if (use_delta) {
-      delta.push_back(std::make_unique<DeltaProxy>(i, services, change_log, progress));
-      delta.back()->Start(stub);
-    } else {
-      sotw.push_back(std::make_unique<SotwProxy>(i, services, change_log, progress));
-      sotw.back()->Start(stub);
-    }
+    sims.push_back(std::make_unique<SimProxy>(i, use_delta, services, change_log, progress));
+    sims.back()->Start(stubs[i % stubs.size()].get());
   }
   {
     std::unique_lock<std::mutex> lock(progress.mu);
@@ -476,8 +589,13 @@ int Run(const char* argv0) {
     }
   }
 
-  for (auto& p : sotw) p->Stop(p->context());
-  for (auto& p : delta) p->Stop(p->context());
+  std::printf("  CPU seconds: weftd %.1f, this load generator %.1f (2 cores, shared)\n", CpuSeconds(pid),
+              [] {
+                struct rusage ru {};
+                getrusage(RUSAGE_SELF, &ru);
+                return ru.ru_utime.tv_sec + ru.ru_stime.tv_sec + (ru.ru_utime.tv_usec + ru.ru_stime.tv_usec) / 1e6;
+              }());
+  for (auto& p : sims) p->Stop();
   kill(pid, SIGTERM);
   waitpid(pid, nullptr, 0);
   std::printf("  (weftd log: %s/weftd.log)\n", dir.c_str());

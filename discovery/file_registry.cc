@@ -8,6 +8,7 @@
 #include <unistd.h>
 
 #include <algorithm>
+#include <ctime>
 #include <cerrno>
 #include <cstring>
 #include <filesystem>
@@ -396,14 +397,37 @@ void FileRegistry::Reload() {
     auto previous_it = file_objects_.find(file);
     const std::vector<MeshObject>* previous =
         previous_it == file_objects_.end() ? nullptr : &previous_it->second;
-    std::string text;
-    absl::Status read = ReadFile(file, options_.max_file_bytes, text);
-    if (!read.ok()) {
-      snapshot->errors.push_back(FileError(file, std::string(read.message())));
-      if (previous != nullptr) next_objects[file] = *previous;
-      continue;
+    struct stat st {};
+    const bool stat_ok = stat(file.c_str(), &st) == 0;
+    auto cached = parse_cache_.find(file);
+    ParsedManifest parsed;
+    // File times have a coarse granularity (a kernel tick): a file written
+    // in the last two seconds may have changed again within the same tick
+    // and size, so it is always read again.
+    const int64_t mtime_s = static_cast<int64_t>(st.st_mtim.tv_sec);
+    const bool settled = stat_ok && std::time(nullptr) - mtime_s > 2;
+    if (settled && cached != parse_cache_.end() && cached->second.inode == st.st_ino &&
+        cached->second.size == st.st_size &&
+        cached->second.mtime_ns == static_cast<int64_t>(st.st_mtim.tv_sec) * 1000000000 + st.st_mtim.tv_nsec) {
+      parsed = cached->second.parsed;  // unchanged since it was last parsed
+    } else {
+      std::string text;
+      absl::Status read = ReadFile(file, options_.max_file_bytes, text);
+      if (!read.ok()) {
+        parse_cache_.erase(file);
+        snapshot->errors.push_back(FileError(file, std::string(read.message())));
+        if (previous != nullptr) next_objects[file] = *previous;
+        continue;
+      }
+      parsed = ParseManifest(text, file);
+      if (stat_ok) {
+        CachedParse& entry = parse_cache_[file];
+        entry.inode = st.st_ino;
+        entry.size = st.st_size;
+        entry.mtime_ns = static_cast<int64_t>(st.st_mtim.tv_sec) * 1000000000 + st.st_mtim.tv_nsec;
+        entry.parsed = parsed;
+      }
     }
-    ParsedManifest parsed = ParseManifest(text, file);
     for (ConfigError& e : parsed.errors) snapshot->errors.push_back(std::move(e));
     parsed.errors.clear();
     if (parsed.syntax_error) {
@@ -411,6 +435,10 @@ void FileRegistry::Reload() {
     } else {
       next_objects[file] = WithLastGood(std::move(parsed), previous);
     }
+  }
+  for (auto it = parse_cache_.begin(); it != parse_cache_.end();) {
+    it = std::binary_search(scan.files.begin(), scan.files.end(), it->first) ? std::next(it)
+                                                                            : parse_cache_.erase(it);
   }
   // Objects in sorted file order: the first definition of an object wins.
   for (const auto& [file, objects] : next_objects) add_objects(objects);

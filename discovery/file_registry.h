@@ -24,6 +24,7 @@
 #include "absl/status/status.h"
 #include "absl/synchronization/mutex.h"
 #include "common/metrics.h"
+#include "discovery/manifest_parser.h"
 #include "discovery/mesh_object.h"
 #include "discovery/mesh_snapshot.h"
 #include "discovery/registry.h"
@@ -96,6 +97,16 @@ class FileRegistry : public Registry {
   // Per file (path as shown to users), the objects it currently contributes:
   // what it last produced successfully, document by document.
   std::map<std::string, std::vector<MeshObject>> file_objects_;
+  // Per file, the parse of its content as of (inode, size, mtime): an
+  // unchanged file is not read or parsed again on the next reload, so a
+  // change to one file of a thousand costs one parse.
+  struct CachedParse {
+    uint64_t inode = 0;
+    int64_t size = -1;
+    int64_t mtime_ns = 0;
+    ParsedManifest parsed;
+  };
+  std::map<std::string, CachedParse> parse_cache_;
 
   mutable absl::Mutex mu_;
   MeshSnapshotConstSharedPtr current_ ABSL_GUARDED_BY(mu_);

@@ -1,23 +1,19 @@
 #include "policy/compiler.h"
 
-#include <set>
-
 #include "absl/strings/str_cat.h"
-#include "envoy/config/cluster/v3/cluster.pb.h"
 #include "envoy/config/core/v3/config_source.pb.h"
-#include "envoy/config/endpoint/v3/endpoint.pb.h"
 #include "envoy/config/listener/v3/listener.pb.h"
 #include "envoy/config/route/v3/route.pb.h"
 #include "envoy/extensions/filters/http/router/v3/router.pb.h"
 #include "envoy/extensions/filters/network/http_connection_manager/v3/http_connection_manager.pb.h"
-#include "policy/endpoints.h"
+#include "policy/cluster_builder.h"
 #include "policy/resource_types.h"
+#include "policy/route_builder.h"
+#include "policy/sidecar_compiler.h"
 
 namespace weft::policy {
 namespace {
 
-using envoy::config::cluster::v3::Cluster;
-using envoy::config::endpoint::v3::ClusterLoadAssignment;
 using envoy::config::listener::v3::Listener;
 using envoy::config::route::v3::RouteConfiguration;
 using envoy::extensions::filters::network::http_connection_manager::v3::HttpConnectionManager;
@@ -44,12 +40,15 @@ std::vector<std::string> ServiceDomains(const discovery::Service& service, uint3
   return domains;
 }
 
-void AddProxylessServicePort(const discovery::MeshSnapshot& mesh, const discovery::Service& service,
-                             const discovery::ServicePort& port, const CompilerOptions& options,
-                             ProxyResources& out) {
+// Proxyless gRPC: an API listener per service port (named HOST:PORT, like
+// its RouteConfiguration), routes with the HTTPRoute semantics gRPC
+// supports, and EDS clusters without TLS. No RBAC: gRPC NACKs client
+// listeners that carry it.
+void AddProxylessServicePort(const discovery::MeshSnapshot& mesh, const PolicySet& policies,
+                             const discovery::Service& service, const discovery::ServicePort& port,
+                             const ProxyIdentity& proxy, const CompilerOptions& options, ProxyResources& out) {
   const std::string host = ServiceHost(service, options);
   const std::string listener_name = absl::StrCat(host, ":", port.port);
-  const std::string cluster_name = OutboundClusterName(port.port, "", host);
   const std::string service_source = service.meta.source.ToString();
 
   // API listener: gRPC's xDS client reads only the HttpConnectionManager.
@@ -60,10 +59,10 @@ void AddProxylessServicePort(const discovery::MeshSnapshot& mesh, const discover
   rds->set_route_config_name(listener_name);
   auto* router = hcm.add_http_filters();
   router->set_name("envoy.filters.http.router");
-  router->mutable_typed_config()->PackFrom(envoy::extensions::filters::http::router::v3::Router());
+  PackDeterministic(envoy::extensions::filters::http::router::v3::Router(), *router->mutable_typed_config());
   Listener listener;
   listener.set_name(listener_name);
-  listener.mutable_api_listener()->mutable_api_listener()->PackFrom(hcm);
+  PackDeterministic(hcm, *listener.mutable_api_listener()->mutable_api_listener());
   out.Add(listener, listener_name, {service_source});
 
   RouteConfiguration route_config;
@@ -71,49 +70,12 @@ void AddProxylessServicePort(const discovery::MeshSnapshot& mesh, const discover
   auto* vhost = route_config.add_virtual_hosts();
   vhost->set_name(listener_name);
   for (const auto& d : ServiceDomains(service, port.port, host)) vhost->add_domains(d);
-  auto* route = vhost->add_routes();
-  route->set_name("default");
-  route->mutable_match()->set_prefix("/");
-  route->mutable_route()->set_cluster(cluster_name);
-  out.Add(route_config, listener_name, {service_source});
-
-  Cluster cluster;
-  cluster.set_name(cluster_name);
-  cluster.set_type(Cluster::EDS);
-  SetAds(*cluster.mutable_eds_cluster_config()->mutable_eds_config());
-  cluster.mutable_eds_cluster_config()->set_service_name(cluster_name);
-  cluster.set_lb_policy(Cluster::ROUND_ROBIN);
-  cluster.mutable_connect_timeout()->set_seconds(10);
-  out.Add(cluster, cluster_name, {service_source});
-
-  ClusterLoadAssignment cla;
-  cla.set_cluster_name(cluster_name);
   std::vector<std::string> sources = {service_source};
-  std::set<std::string> seen_sources;
-  envoy::config::endpoint::v3::LocalityLbEndpoints* locality = nullptr;
-  std::string current_zone;
-  for (const auto& ep : ResolveEndpoints(mesh, service, port)) {
-    if (locality == nullptr || ep.zone != current_zone) {
-      locality = cla.add_endpoints();
-      current_zone = ep.zone;
-      // gRPC rejects a locality entry without the locality field.
-      auto* where = locality->mutable_locality();
-      if (!ep.zone.empty()) where->set_zone(ep.zone);
-      locality->mutable_load_balancing_weight()->set_value(0);
-    }
-    auto* lb = locality->add_lb_endpoints();
-    auto* addr = lb->mutable_endpoint()->mutable_address()->mutable_socket_address();
-    addr->set_address(ep.address);
-    addr->set_port_value(ep.port);
-    lb->set_health_status(envoy::config::core::v3::HEALTHY);
-    lb->mutable_load_balancing_weight()->set_value(1);
-    // gRPC ignores a locality without a weight; weigh each by its endpoint
-    // count so every endpoint gets an equal share.
-    locality->mutable_load_balancing_weight()->set_value(
-        locality->load_balancing_weight().value() + 1);
-    if (seen_sources.insert(ep.source).second) sources.push_back(ep.source);
-  }
-  out.Add(cla, cluster_name, std::move(sources));
+  BuildServiceRoutes(mesh, policies, service, port, proxy.namespace_, options, RouteFlavor::kProxyless, *vhost,
+                     sources);
+  out.Add(route_config, listener_name, std::move(sources));
+
+  AddOutboundCluster(mesh, policies, service, port, options, ClusterFlavor::kProxyless, out);
 }
 
 }  // namespace
@@ -128,7 +90,6 @@ std::string OutboundClusterName(uint32_t port, const std::string& subset, const 
 
 absl::StatusOr<ProxyResources> Compile(const discovery::MeshSnapshot& mesh, const PolicySet& policies,
                                        const ProxyIdentity& proxy, const CompilerOptions& options) {
-  (void)policies;
   ProxyResources out;
   // Make sure every type is present, even when empty: a state-of-the-world
   // response for a type with no resources is still a valid answer.
@@ -136,12 +97,15 @@ absl::StatusOr<ProxyResources> Compile(const discovery::MeshSnapshot& mesh, cons
   out.resources[std::string(kRouteType)];
   out.resources[std::string(kClusterType)];
   out.resources[std::string(kEndpointType)];
+  if (proxy.kind == ProxyIdentity::Kind::kSidecar) {
+    CompileSidecar(mesh, policies, proxy, options, out);
+    return out;
+  }
   for (const auto& [key, service] : mesh.services) {
     for (const auto& port : service.ports) {
-      AddProxylessServicePort(mesh, service, port, options, out);
+      AddProxylessServicePort(mesh, policies, service, port, proxy, options, out);
     }
   }
-  (void)proxy;  // sidecar-specific output comes with weft-proxy (issue 7)
   return out;
 }
 

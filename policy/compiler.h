@@ -2,21 +2,21 @@
 // policies and one proxy's identity to that proxy's xDS resources. No
 // globals, clocks, I/O or locks; output sorted and stably named (Istio's
 // conventions: outbound|PORT|SUBSET|HOST clusters, HOST:PORT API listeners).
-// Called by the server for each distinct ProxyIdentity::CacheKey().
+// Called by the server for each distinct ProxyIdentity::CacheKey(), with the
+// PolicySet that ValidatePolicies() built once for the same snapshot.
+// Sidecars get outbound + inbound listeners (sidecar_compiler.h); proxyless
+// gRPC clients get one API listener per service port.
 #pragma once
 
 #include <string>
 
 #include "absl/status/statusor.h"
 #include "discovery/mesh_snapshot.h"
+#include "policy/compiler_options.h"
 #include "policy/policy_set.h"
 #include "policy/proxy_resources.h"
 
 namespace weft::policy {
-
-struct CompilerOptions {
-  std::string cluster_domain = "cluster.local";
-};
 
 absl::StatusOr<ProxyResources> Compile(const discovery::MeshSnapshot& mesh, const PolicySet& policies,
                                        const ProxyIdentity& proxy,

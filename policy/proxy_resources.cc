@@ -21,6 +21,11 @@ std::string DeterministicBytes(const google::protobuf::Message& message) {
 
 }  // namespace
 
+void PackDeterministic(const google::protobuf::Message& message, google::protobuf::Any& any) {
+  any.set_type_url("type.googleapis.com/" + message.GetDescriptor()->full_name());
+  any.set_value(DeterministicBytes(message));
+}
+
 std::string ProxyIdentity::CacheKey() const {
   return std::string(kind == Kind::kSidecar ? "sidecar" : "proxyless") + "|" + namespace_ + "|" +
          service_account + "|" + (kind == Kind::kSidecar ? ip : "");

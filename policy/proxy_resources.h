@@ -26,6 +26,11 @@ struct ProxyIdentity {
   std::string CacheKey() const;
 };
 
+// Any::PackFrom() with deterministic serialization: maps inside (RBAC
+// policies, per-filter configs) come out in key order, so that equal
+// content always hashes equal.
+void PackDeterministic(const google::protobuf::Message& message, google::protobuf::Any& any);
+
 struct Resource {
   std::string name;
   std::shared_ptr<const google::protobuf::Any> body;

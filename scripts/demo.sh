@@ -13,6 +13,7 @@ scripts/build.sh release weftd greeter-server greeter-client >/dev/null
 bin="${root}/build/release"
 
 xds_port="${WEFT_DEMO_XDS_PORT:-15010}"
+tls_port="${WEFT_DEMO_TLS_PORT:-15012}"
 admin_port="${WEFT_DEMO_ADMIN_PORT:-15014}"
 work="$(mktemp -d)"
 pids=()
@@ -26,7 +27,8 @@ trap cleanup EXIT INT TERM
 cp -r examples/mesh "${work}/mesh"
 
 echo "== starting weftd (file mode, config dir ${work}/mesh)"
-"${bin}/server/weftd" --config-dir="${work}/mesh" --xds-plaintext-addr="127.0.0.1:${xds_port}" \
+"${bin}/server/weftd" --config-dir="${work}/mesh" --ca-dir="${work}/ca" \
+  --xds-addr="127.0.0.1:${tls_port}" --xds-plaintext-addr="127.0.0.1:${xds_port}" \
   --admin-addr="127.0.0.1:${admin_port}" >"${work}/weftd.log" 2>&1 &
 pids+=($!)
 echo "== starting greeter backends: greeter-v1 on 127.0.0.1:50061, greeter-v2 on 127.0.0.1:50062"

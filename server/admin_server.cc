@@ -5,6 +5,8 @@
 
 #include <nlohmann/json.hpp>
 
+#include "absl/strings/numbers.h"
+#include "ca/certificate_authority.h"
 #include "common/logging.h"
 #include "envoy/admin/v3/config_dump.pb.h"
 #include "envoy/admin/v3/config_dump_shared.pb.h"
@@ -142,6 +144,43 @@ std::string RenderConfigDump(const ProxyStatus& proxy) {
   return out;
 }
 
+std::string RenderCertificates(const ca::CaView& view, const std::vector<ca::IssuedRecord>& recent,
+                               uint64_t issued_total, std::chrono::system_clock::time_point now) {
+  auto cert = [&](X509* c) {
+    return json{{"subject", ca::SubjectString(c)},
+                {"serial", ca::SerialHex(c)},
+                {"notBefore", Iso8601(ca::NotBefore(c))},
+                {"notAfter", Iso8601(ca::NotAfter(c))},
+                {"expiresInSeconds", std::chrono::duration_cast<std::chrono::seconds>(ca::NotAfter(c) - now).count()}};
+  };
+  json roots = json::array();
+  for (const auto& r : view.roots) {
+    json entry = cert(r.get());
+    entry["signing"] = X509_cmp(r.get(), view.signing->root.get()) == 0;
+    roots.push_back(entry);
+  }
+  json rotation = {{"phase", ca::RotationPhaseName(view.phase)}, {"since", Iso8601(view.phase_since)}};
+  if (view.phase == ca::RotationPhase::kDraining) {
+    rotation["retireOldRootAfter"] = Iso8601(view.retire_old_root_after);
+  }
+  json issued = json::array();
+  for (const auto& r : recent) {
+    issued.push_back({{"serial", r.serial_hex},
+                      {"identity", r.identity},
+                      {"authenticatedBy", r.authenticator},
+                      {"issuedAt", Iso8601(r.issued_at)},
+                      {"notAfter", Iso8601(r.not_after)}});
+  }
+  return json{{"mode", view.plug_in ? "plug-in" : "generated"},
+              {"roots", roots},
+              {"intermediate", cert(view.signing->certificate.get())},
+              {"rotation", rotation},
+              {"issuedTotal", issued_total},
+              {"issued", issued}}
+             .dump(2) +
+         "\n";
+}
+
 AdminServer::AdminServer(AdminOptions options, ConfigPublisher& publisher, ProxyTracker& tracker,
                          common::MetricsRegistry& metrics)
     : options_(std::move(options)), publisher_(publisher), tracker_(tracker), metrics_(metrics) {}
@@ -175,6 +214,7 @@ void AdminServer::Route() {
   http.Get("/metrics", [this](const httplib::Request&, httplib::Response& res) {
     metrics_.GetGauge("weft_xds_connected_proxies", "Connected proxies (xDS streams).")
         .Set(static_cast<double>(tracker_.Count()));
+    if (ca_ != nullptr) ca_->ExportGauges();
     res.set_content(metrics_.RenderPrometheus(), "text/plain; version=0.0.4");
   });
   http.Get("/api/v1/proxies", [this](const httplib::Request&, httplib::Response& res) {
@@ -216,6 +256,7 @@ void AdminServer::Route() {
   });
   http.Get("/api/v1/policies", [this](const httplib::Request&, httplib::Response& res) {
     auto mesh = publisher_.mesh();
+    auto validated = publisher_.policies();
     json policies = json::array();
     json errors = json::array();
     if (mesh) {
@@ -226,6 +267,17 @@ void AdminServer::Route() {
                       {"source", doc.meta.source.ToString()},
                       {"status", "Accepted"}};
         json own_errors = json::array();
+        json warnings = json::array();
+        // Validation by policy/ (field paths and reasons); an Invalid
+        // object is left out of every proxy's configuration.
+        if (validated) {
+          if (auto it = validated->statuses.find(key); it != validated->statuses.end()) {
+            for (const auto& e : it->second.errors) own_errors.push_back(ErrorJson(e));
+            for (const auto& e : it->second.warnings) warnings.push_back(ErrorJson(e));
+          }
+        }
+        // A newer version that discovery could not decode (the last good
+        // one stays in force).
         for (const auto& e : mesh->errors) {
           if (e.kind == doc.kind && e.namespace_ == doc.meta.namespace_ && e.name == doc.meta.name) {
             own_errors.push_back(ErrorJson(e));
@@ -235,12 +287,45 @@ void AdminServer::Route() {
           entry["status"] = "Invalid";
           entry["errors"] = own_errors;
         }
+        if (!warnings.empty()) entry["warnings"] = warnings;
         policies.push_back(entry);
       }
       for (const auto& e : mesh->errors) errors.push_back(ErrorJson(e));
     }
     SendJson(res, 200, json{{"meshVersion", mesh ? mesh->version : 0}, {"policies", policies},
                             {"errors", errors}});
+  });
+  http.Get("/api/v1/certificates", [this](const httplib::Request& req, httplib::Response& res) {
+    if (ca_ == nullptr) {
+      SendError(res, 503, "the CA is not running");
+      return;
+    }
+    size_t limit = 100;
+    if (req.has_param("limit")) {
+      int parsed = 0;
+      if (!absl::SimpleAtoi(req.get_param_value("limit"), &parsed) || parsed < 0 || parsed > 10000) {
+        SendError(res, 400, "limit: want an integer from 0 to 10000");
+        return;
+      }
+      limit = static_cast<size_t>(parsed);
+    }
+    res.set_content(RenderCertificates(*ca_->rotator().Current(), ca_->issued().Recent(limit),
+                                       ca_->issued().Total(), std::chrono::system_clock::now()),
+                    "application/json");
+  });
+  http.Post("/api/v1/certificates/rotate", [this](const httplib::Request&, httplib::Response& res) {
+    if (ca_ == nullptr) {
+      SendError(res, 503, "the CA is not running");
+      return;
+    }
+    absl::Status s = ca_->rotator().Rotate();
+    if (!s.ok()) {
+      SendError(res, s.code() == absl::StatusCode::kFailedPrecondition ? 409 : 500, std::string(s.message()));
+      return;
+    }
+    auto view = ca_->rotator().Current();
+    SendJson(res, 202, json{{"status", "rotation started"}, {"phase", ca::RotationPhaseName(view->phase)},
+                            {"trustBundle", view->roots_pem.size()}});
   });
   http.set_error_handler([](const httplib::Request& req, httplib::Response& res) {
     if (res.body.empty()) {

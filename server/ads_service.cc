@@ -1,5 +1,7 @@
 #include "server/ads_service.h"
 
+#include <grpcpp/impl/codegen/proto_utils.h>
+
 #include <deque>
 #include <memory>
 #include <set>
@@ -24,7 +26,6 @@ namespace {
 // What differs between the two ADS variants, for AdsReactor.
 struct SotwProtocol {
   using Request = DiscoveryRequest;
-  using Response = DiscoveryResponse;
   using Stream = SotwStream;
   static constexpr const char* kName = "sotw";
   static bool IsNack(const Request& r) { return r.has_error_detail(); }
@@ -32,7 +33,6 @@ struct SotwProtocol {
 
 struct DeltaProtocol {
   using Request = DeltaDiscoveryRequest;
-  using Response = DeltaDiscoveryResponse;
   using Stream = DeltaStream;
   static constexpr const char* kName = "delta";
   static bool IsNack(const Request& r) { return r.has_error_detail(); }
@@ -45,11 +45,9 @@ struct DeltaProtocol {
 // (StartRead/StartWrite/Finish) are started outside mu_, so a reaction that
 // gRPC runs inline can never deadlock on it.
 template <typename Protocol>
-class AdsReactor final
-    : public grpc::ServerBidiReactor<typename Protocol::Request, typename Protocol::Response>,
-      public std::enable_shared_from_this<AdsReactor<Protocol>> {
+class AdsReactor final : public grpc::ServerBidiReactor<grpc::ByteBuffer, grpc::ByteBuffer>,
+                         public std::enable_shared_from_this<AdsReactor<Protocol>> {
   using Request = typename Protocol::Request;
-  using Response = typename Protocol::Response;
   using Stream = typename Protocol::Stream;
   using Event = typename Stream::Event;
 
@@ -65,7 +63,7 @@ class AdsReactor final
   void Start(std::shared_ptr<AdsReactor> self) {
     self_ = std::move(self);
     service_.metrics_.GetGauge("weft_xds_connected_streams", "Open xDS streams.").Add(1);
-    this->StartRead(&request_);
+    this->StartRead(&request_buffer_);
   }
 
   void OnReadDone(bool ok) override {
@@ -73,8 +71,17 @@ class AdsReactor final
       FinishOnce(grpc::Status::OK);
       return;
     }
-    const Request request = std::move(request_);
-    request_.Clear();
+    Request request;
+    {
+      grpc::ProtoBufferReader reader(&request_buffer_);
+      if (!request.ParseFromZeroCopyStream(&reader)) {
+        service_.metrics_.GetCounter("weft_xds_bad_requests_total", "Requests that could not be parsed.")
+            .Inc();
+        FinishOnce(grpc::Status(grpc::StatusCode::INVALID_ARGUMENT, "malformed discovery request"));
+        return;
+      }
+    }
+    request_buffer_.Clear();
     grpc::Status error = Identify(request);
     if (!error.ok()) {
       FinishOnce(error);
@@ -94,7 +101,7 @@ class AdsReactor final
       EnqueueLocked(std::move(result.responses), nullptr);
     }
     MaybeWrite();
-    this->StartRead(&request_);
+    this->StartRead(&request_buffer_);
   }
 
   void OnWriteDone(bool ok) override {
@@ -135,7 +142,7 @@ class AdsReactor final
         // Convergence: this version is applied once every type it changed is ACKed.
         if (!pending_apply_) pending_change_ = snapshot->created;
         pending_apply_ = snapshot->mesh_version;
-        for (const auto& r : responses) pending_types_.insert(r.type_url());
+        for (const auto& r : responses) pending_types_.insert(r.type_url);
       } else if (!pending_apply_) {
         status_.applied_mesh_version = snapshot->mesh_version;  // nothing changed for it
       }
@@ -226,11 +233,11 @@ class AdsReactor final
     service_.tracker_.Update(status_);
   }
 
-  void EnqueueLocked(std::vector<Response> responses, const ProxySnapshot* snapshot)
+  void EnqueueLocked(std::vector<OutgoingResponse> responses, const ProxySnapshot* snapshot)
       ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_) {
     if (responses.empty()) return;
     for (auto& r : responses) {
-      std::string type(policy::ShortTypeName(r.type_url()));
+      std::string type(policy::ShortTypeName(r.type_url));
       service_.metrics_.GetCounter("weft_xds_pushes_total", "Responses sent, by type.", {{"type", type}})
           .Inc();
       if (snapshot != nullptr) {
@@ -248,13 +255,18 @@ class AdsReactor final
   }
 
   void MaybeWrite() {
+    OutgoingResponse next;
     {
       absl::MutexLock lock(&mu_);
       if (writing_ || queue_.empty() || done_ || finishing_) return;
       writing_ = true;
-      current_ = std::move(queue_.front());
+      next = std::move(queue_.front());
       queue_.pop_front();
     }
+    // Encoded only now: a queued response costs a few pointers, not its bytes.
+    current_ = next.Encode();
+    service_.metrics_.GetCounter("weft_xds_bytes_sent_total", "Bytes of xDS responses sent.")
+        .Inc(static_cast<double>(current_.Length()));
     this->StartWrite(&current_);
   }
 
@@ -273,13 +285,13 @@ class AdsReactor final
   AdsService& service_;
   const uint64_t stream_id_;
   std::shared_ptr<AdsReactor> self_;
-  Request request_;    // owned by the outstanding read
-  Response current_;   // owned by the outstanding write
+  grpc::ByteBuffer request_buffer_;  // owned by the outstanding read
+  grpc::ByteBuffer current_;         // owned by the outstanding write
   std::string node_id_;  // set once by the read path
 
   absl::Mutex mu_;
   Stream stream_ ABSL_GUARDED_BY(mu_);
-  std::deque<Response> queue_ ABSL_GUARDED_BY(mu_);
+  std::deque<OutgoingResponse> queue_ ABSL_GUARDED_BY(mu_);
   bool writing_ ABSL_GUARDED_BY(mu_) = false;
   bool finishing_ ABSL_GUARDED_BY(mu_) = false;
   bool done_ ABSL_GUARDED_BY(mu_) = false;
@@ -294,7 +306,7 @@ AdsService::AdsService(SnapshotCache& cache, ConfigPublisher& publisher, ProxyTr
                        common::MetricsRegistry& metrics)
     : cache_(cache), publisher_(publisher), tracker_(tracker), metrics_(metrics) {}
 
-grpc::ServerBidiReactor<DiscoveryRequest, DiscoveryResponse>* AdsService::StreamAggregatedResources(
+grpc::ServerBidiReactor<grpc::ByteBuffer, grpc::ByteBuffer>* AdsService::StreamAggregatedResources(
     grpc::CallbackServerContext* context) {
   auto reactor = std::make_shared<AdsReactor<SotwProtocol>>(*this, context, next_stream_id_++);
   auto* raw = reactor.get();
@@ -302,8 +314,8 @@ grpc::ServerBidiReactor<DiscoveryRequest, DiscoveryResponse>* AdsService::Stream
   return raw;
 }
 
-grpc::ServerBidiReactor<DeltaDiscoveryRequest, DeltaDiscoveryResponse>*
-AdsService::DeltaAggregatedResources(grpc::CallbackServerContext* context) {
+grpc::ServerBidiReactor<grpc::ByteBuffer, grpc::ByteBuffer>* AdsService::DeltaAggregatedResources(
+    grpc::CallbackServerContext* context) {
   auto reactor = std::make_shared<AdsReactor<DeltaProtocol>>(*this, context, next_stream_id_++);
   auto* raw = reactor.get();
   raw->Start(std::move(reactor));

@@ -15,19 +15,23 @@
 
 namespace weft::server {
 
-class AdsService final
-    : public envoy::service::discovery::v3::AggregatedDiscoveryService::CallbackService {
+// The raw (ByteBuffer) method variants: responses are written as slices of
+// the shared pre-encoded configuration (see OutgoingResponse).
+using AdsRawService = envoy::service::discovery::v3::AggregatedDiscoveryService::
+    WithRawCallbackMethod_StreamAggregatedResources<
+        envoy::service::discovery::v3::AggregatedDiscoveryService::
+            WithRawCallbackMethod_DeltaAggregatedResources<
+                envoy::service::discovery::v3::AggregatedDiscoveryService::Service>>;
+
+class AdsService final : public AdsRawService {
  public:
   AdsService(SnapshotCache& cache, ConfigPublisher& publisher, ProxyTracker& tracker,
              common::MetricsRegistry& metrics);
 
-  grpc::ServerBidiReactor<envoy::service::discovery::v3::DiscoveryRequest,
-                          envoy::service::discovery::v3::DiscoveryResponse>*
-  StreamAggregatedResources(grpc::CallbackServerContext* context) override;
-
-  grpc::ServerBidiReactor<envoy::service::discovery::v3::DeltaDiscoveryRequest,
-                          envoy::service::discovery::v3::DeltaDiscoveryResponse>*
-  DeltaAggregatedResources(grpc::CallbackServerContext* context) override;
+  grpc::ServerBidiReactor<grpc::ByteBuffer, grpc::ByteBuffer>* StreamAggregatedResources(
+      grpc::CallbackServerContext* context) override;
+  grpc::ServerBidiReactor<grpc::ByteBuffer, grpc::ByteBuffer>* DeltaAggregatedResources(
+      grpc::CallbackServerContext* context) override;
 
  private:
   template <typename Protocol>

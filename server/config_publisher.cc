@@ -12,6 +12,8 @@ void ConfigPublisher::OnMeshSnapshot(discovery::MeshSnapshotConstSharedPtr mesh,
                                      std::chrono::steady_clock::time_point first_change) {
   absl::MutexLock lock(&mu_);
   mesh_ = std::move(mesh);
+  // Validated once per snapshot; every node's compile shares it.
+  policies_ = policy::ValidatePolicies(*mesh_, options_);
   mesh_changed_ = first_change;
   std::map<std::string, ProxySnapshotConstSharedPtr> memo;
   for (const auto& [node_id, node] : nodes_) {
@@ -28,10 +30,17 @@ void ConfigPublisher::OnMeshSnapshot(discovery::MeshSnapshotConstSharedPtr mesh,
 absl::Status ConfigPublisher::ConnectNode(const std::string& node_id,
                                           const policy::ProxyIdentity& identity) {
   absl::MutexLock lock(&mu_);
-  Node& node = nodes_[node_id];
+  auto [it, inserted] = nodes_.try_emplace(node_id);
+  Node& node = it->second;
   node.streams++;
-  bool identity_changed = node.identity.CacheKey() != identity.CacheKey();
+  const std::string key = identity.CacheKey();
+  bool identity_changed = inserted || node.key != key;
+  if (identity_changed) {
+    if (!inserted) ReleaseKeyLocked(node.key);
+    key_refs_[key]++;
+  }
   node.identity = identity;
+  node.key = key;
   if (!mesh_ || (!identity_changed && cache_.GetSnapshot(node_id) != nullptr)) {
     return absl::OkStatus();
   }
@@ -44,12 +53,18 @@ void ConfigPublisher::DisconnectNode(const std::string& node_id) {
   auto it = nodes_.find(node_id);
   if (it == nodes_.end()) return;
   if (--it->second.streams <= 0) {
-    const std::string key = it->second.identity.CacheKey();
+    ReleaseKeyLocked(it->second.key);
     nodes_.erase(it);
     cache_.ClearSnapshot(node_id);
-    bool key_in_use = false;
-    for (const auto& [id, node] : nodes_) key_in_use |= node.identity.CacheKey() == key;
-    if (!key_in_use) last_by_key_.erase(key);
+  }
+}
+
+void ConfigPublisher::ReleaseKeyLocked(const std::string& key) {
+  auto it = key_refs_.find(key);
+  if (it == key_refs_.end()) return;
+  if (--it->second <= 0) {
+    key_refs_.erase(it);
+    last_by_key_.erase(key);  // no node has this configuration any more
   }
 }
 
@@ -58,13 +73,26 @@ discovery::MeshSnapshotConstSharedPtr ConfigPublisher::mesh() const {
   return mesh_;
 }
 
+policy::PolicySetConstSharedPtr ConfigPublisher::policies() const {
+  absl::MutexLock lock(&mu_);
+  return policies_;
+}
+
 absl::Status ConfigPublisher::PublishLocked(
     const std::string& node_id, const policy::ProxyIdentity& identity,
     std::map<std::string, ProxySnapshotConstSharedPtr>& memo) {
   const std::string key = identity.CacheKey();
   auto it = memo.find(key);
   if (it == memo.end()) {
-    auto resources = policy::Compile(*mesh_, policy::PolicySet{mesh_->version}, identity, options_);
+    // Another node with the same configuration key already has this mesh
+    // version compiled: share it (a thousand proxies connecting compile once).
+    auto last = last_by_key_.find(key);
+    if (last != last_by_key_.end() && last->second->mesh_version == mesh_->version) {
+      it = memo.emplace(key, last->second).first;
+    }
+  }
+  if (it == memo.end()) {
+    auto resources = policy::Compile(*mesh_, *policies_, identity, options_);
     if (!resources.ok()) {
       metrics_.GetCounter("weft_compile_errors_total", "Configurations that failed to compile.").Inc();
       return resources.status();

@@ -34,12 +34,17 @@ class ConfigPublisher {
   void DisconnectNode(const std::string& node_id);
 
   discovery::MeshSnapshotConstSharedPtr mesh() const;
+  // The validated policies of mesh(), built once per snapshot (statuses for
+  // /api/v1/policies); null before the first snapshot.
+  policy::PolicySetConstSharedPtr policies() const;
 
  private:
   struct Node {
     policy::ProxyIdentity identity;
+    std::string key;  // identity.CacheKey()
     int streams = 0;
   };
+  void ReleaseKeyLocked(const std::string& key) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
   absl::Status PublishLocked(const std::string& node_id, const policy::ProxyIdentity& identity,
                              std::map<std::string, ProxySnapshotConstSharedPtr>& memo)
       ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
@@ -49,11 +54,13 @@ class ConfigPublisher {
   const policy::CompilerOptions options_;
   mutable absl::Mutex mu_;
   discovery::MeshSnapshotConstSharedPtr mesh_ ABSL_GUARDED_BY(mu_);
+  policy::PolicySetConstSharedPtr policies_ ABSL_GUARDED_BY(mu_);
   std::chrono::steady_clock::time_point mesh_changed_ ABSL_GUARDED_BY(mu_);
   std::map<std::string, Node> nodes_ ABSL_GUARDED_BY(mu_);
   // The last snapshot made per distinct configuration (identity cache key),
   // so that the next one shares unchanged types and records the change.
   std::map<std::string, ProxySnapshotConstSharedPtr> last_by_key_ ABSL_GUARDED_BY(mu_);
+  std::map<std::string, int> key_refs_ ABSL_GUARDED_BY(mu_);  // nodes per configuration key
 };
 
 }  // namespace weft::server

@@ -29,7 +29,7 @@ DeltaStream::Result DeltaStream::OnRequest(const DeltaDiscoveryRequest& request,
         result.event = Event::kNack;
         view.nacked = true;
         view.nack_message = request.error_detail().message();
-        view.nacked_resources = std::move(answered.names);
+        view.nacked_resources = answered.all ? SelectedNames(answered.held) : std::move(answered.names);
         view.nacked_version = answered.version;
       } else {
         result.event = Event::kAck;
@@ -86,8 +86,8 @@ DeltaStream::Result DeltaStream::OnRequest(const DeltaDiscoveryRequest& request,
   return result;
 }
 
-std::vector<DeltaDiscoveryResponse> DeltaStream::OnSnapshot(const ProxySnapshot& snapshot) {
-  std::vector<DeltaDiscoveryResponse> out;
+std::vector<OutgoingResponse> DeltaStream::OnSnapshot(const ProxySnapshot& snapshot) {
+  std::vector<OutgoingResponse> out;
   auto respond = [&](const std::string& type_url) {
     auto it = states_.find(type_url);
     if (it == states_.end() || !it->second.ever_requested) return;
@@ -106,7 +106,7 @@ std::vector<DeltaDiscoveryResponse> DeltaStream::OnSnapshot(const ProxySnapshot&
 void DeltaStream::MaybeRespond(const std::string& type_url, State& state,
                                const ProxySnapshot& snapshot,
                                const std::set<std::string>& newly_requested,
-                               std::vector<DeltaDiscoveryResponse>& out) {
+                               std::vector<OutgoingResponse>& out) {
   static const TypeResourcesConstSharedPtr* kEmpty =
       new TypeResourcesConstSharedPtr(std::make_shared<TypeResources>());
   TypeResourcesConstSharedPtr base = snapshot.TypePtr(type_url);
@@ -114,21 +114,15 @@ void DeltaStream::MaybeRespond(const std::string& type_url, State& state,
   if (base == state.held.base && newly_requested.empty()) return;  // nothing new
   Selection next = Select(base, state.wildcard, state.names, &state.held);
 
-  DeltaDiscoveryResponse response;
-  std::vector<std::string> names;
+  OutgoingResponse response;
+  response.delta = true;
+  response.base = base;
   std::set<std::string> listed;
   auto send = [&](const policy::Resource& r) {
-    if (!listed.insert(r.name).second) return;
-    auto* resource = response.add_resources();
-    resource->set_name(r.name);
-    resource->set_version(r.hash);
-    *resource->mutable_resource() = *r.body;
-    names.push_back(r.name);
+    if (listed.insert(r.name).second) response.names.push_back(r.name);
   };
   auto remove = [&](const std::string& name) {
-    if (!listed.insert(name).second) return;
-    response.add_removed_resources(name);
-    names.push_back(name);
+    if (listed.insert(name).second) response.removed.push_back(name);
   };
   // The version the client has of `name`, or null.
   auto held_hash = [&](const std::string& name) -> const std::string* {
@@ -173,21 +167,28 @@ void DeltaStream::MaybeRespond(const std::string& type_url, State& state,
   }
   state.held = next;
   state.initial.clear();
-  if (response.resources().empty() && response.removed_resources().empty()) return;
+  if (response.names.empty() && response.removed.empty()) return;
 
-  response.set_type_url(type_url);
-  response.set_nonce(std::to_string(next_nonce_++));
-  response.set_system_version_info(std::to_string(snapshot.mesh_version));
+  response.type_url = type_url;
+  response.nonce = std::to_string(next_nonce_++);
+  response.version = std::to_string(snapshot.mesh_version);
   SentResponse sent;
-  sent.nonce = response.nonce();
+  sent.nonce = response.nonce;
   sent.mesh_version = snapshot.mesh_version;
-  sent.names = std::move(names);
+  sent.names = response.names;
+  sent.names.insert(sent.names.end(), response.removed.begin(), response.removed.end());
   sent.version = DigestVersion(type_url, next.digest);
   sent.held = next;
   state.outstanding.push_back(std::move(sent));
   // Bound the bookkeeping for a client that never answers.
   while (state.outstanding.size() > 16) state.outstanding.pop_front();
-  state.last_nonce = response.nonce();
+  state.last_nonce = response.nonce;
+  if (response.names.size() == base->resources.size()) {
+    response.all = true;  // the whole set: send the shared encoding in one piece
+    response.names.clear();
+    state.outstanding.back().all = true;
+    state.outstanding.back().names = response.removed;
+  }
   out.push_back(std::move(response));
 }
 

@@ -43,13 +43,12 @@ class DeltaStream {
 
   struct Result {
     Event event = Event::kNone;
-    std::vector<envoy::service::discovery::v3::DeltaDiscoveryResponse> responses;
+    std::vector<OutgoingResponse> responses;
   };
 
   Result OnRequest(const envoy::service::discovery::v3::DeltaDiscoveryRequest& request,
                    const ProxySnapshot* snapshot);
-  std::vector<envoy::service::discovery::v3::DeltaDiscoveryResponse> OnSnapshot(
-      const ProxySnapshot& snapshot);
+  std::vector<OutgoingResponse> OnSnapshot(const ProxySnapshot& snapshot);
 
   // The admin API's view, shaped like the SotW one: versions are the digest
   // of the set of resource versions the client holds.
@@ -60,6 +59,7 @@ class DeltaStream {
     std::string nonce;
     uint64_t mesh_version = 0;
     std::vector<std::string> names;  // resources and removals it carried
+    bool all = false;                // ...or every resource the client holds
     std::string version;
     Selection held;                  // what the client holds once it applies it
   };
@@ -78,8 +78,7 @@ class DeltaStream {
   };
 
   void MaybeRespond(const std::string& type_url, State& state, const ProxySnapshot& snapshot,
-                    const std::set<std::string>& newly_requested,
-                    std::vector<envoy::service::discovery::v3::DeltaDiscoveryResponse>& out);
+                    const std::set<std::string>& newly_requested, std::vector<OutgoingResponse>& out);
   void UpdateView(const std::string& type_url, const State& state);
 
   std::map<std::string, State> states_;

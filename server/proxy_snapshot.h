@@ -11,7 +11,9 @@
 #include <cstdint>
 #include <map>
 #include <memory>
+#include <mutex>
 #include <string>
+#include <utility>
 #include <vector>
 
 #include "policy/proxy_resources.h"
@@ -37,6 +39,21 @@ struct TypeResources {
     auto it = resources.find(name);
     return it == resources.end() ? nullptr : &it->second;
   }
+
+  // Every resource pre-encoded as a field of DiscoveryResponse (`sotw`) and
+  // of DeltaDiscoveryResponse (`delta`), in name order, with each
+  // resource's (offset, length) in them. Built once, on first use.
+  struct Encoding {
+    std::string sotw;
+    std::string delta;
+    std::map<std::string, std::pair<size_t, size_t>> sotw_spans;
+    std::map<std::string, std::pair<size_t, size_t>> delta_spans;
+  };
+  const Encoding& Encoded() const;
+
+ private:
+  mutable std::once_flag encode_once_;
+  mutable Encoding encoding_;
 };
 
 using TypeResourcesConstSharedPtr = std::shared_ptr<const TypeResources>;

@@ -7,8 +7,8 @@ void SnapshotCache::SetSnapshot(const std::string& node_id, ProxySnapshotConstSh
   {
     absl::MutexLock lock(&mu_);
     snapshots_[node_id] = snapshot;
-    for (const auto& [id, entry] : watches_) {
-      if (entry.node_id == node_id) to_notify.push_back(entry.watcher);
+    if (auto it = watches_.find(node_id); it != watches_.end()) {
+      for (const auto& [id, watcher] : it->second) to_notify.push_back(watcher);
     }
   }
   for (const auto& w : to_notify) (*w)(snapshot);
@@ -28,13 +28,21 @@ void SnapshotCache::ClearSnapshot(const std::string& node_id) {
 uint64_t SnapshotCache::Watch(const std::string& node_id, Watcher watcher) {
   absl::MutexLock lock(&mu_);
   uint64_t id = next_watch_id_++;
-  watches_[id] = WatchEntry{node_id, std::make_shared<Watcher>(std::move(watcher))};
+  watches_[node_id][id] = std::make_shared<Watcher>(std::move(watcher));
+  watch_nodes_[id] = node_id;
   return id;
 }
 
 void SnapshotCache::CancelWatch(uint64_t watch_id) {
   absl::MutexLock lock(&mu_);
-  watches_.erase(watch_id);
+  auto node = watch_nodes_.find(watch_id);
+  if (node == watch_nodes_.end()) return;
+  auto it = watches_.find(node->second);
+  if (it != watches_.end()) {
+    it->second.erase(watch_id);
+    if (it->second.empty()) watches_.erase(it);
+  }
+  watch_nodes_.erase(node);
 }
 
 }  // namespace weft::server

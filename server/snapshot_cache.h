@@ -32,13 +32,11 @@ class SnapshotCache {
   void CancelWatch(uint64_t watch_id);
 
  private:
-  struct WatchEntry {
-    std::string node_id;
-    std::shared_ptr<Watcher> watcher;
-  };
   mutable absl::Mutex mu_;
   std::map<std::string, ProxySnapshotConstSharedPtr> snapshots_ ABSL_GUARDED_BY(mu_);
-  std::map<uint64_t, WatchEntry> watches_ ABSL_GUARDED_BY(mu_);
+  // node -> watch id -> watcher, and watch id -> node: O(log n) both ways.
+  std::map<std::string, std::map<uint64_t, std::shared_ptr<Watcher>>> watches_ ABSL_GUARDED_BY(mu_);
+  std::map<uint64_t, std::string> watch_nodes_ ABSL_GUARDED_BY(mu_);
   uint64_t next_watch_id_ ABSL_GUARDED_BY(mu_) = 1;
 };
 

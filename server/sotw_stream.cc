@@ -125,8 +125,8 @@ SotwStream::Result SotwStream::OnRequest(const DiscoveryRequest& request,
   return result;
 }
 
-std::vector<DiscoveryResponse> SotwStream::OnSnapshot(const ProxySnapshot& snapshot) {
-  std::vector<DiscoveryResponse> out;
+std::vector<OutgoingResponse> SotwStream::OnSnapshot(const ProxySnapshot& snapshot) {
+  std::vector<OutgoingResponse> out;
   auto respond = [&](const std::string& type_url) {
     auto it = types_.find(type_url);
     if (it != types_.end() && it->second.ever_requested) {
@@ -144,25 +144,26 @@ std::vector<DiscoveryResponse> SotwStream::OnSnapshot(const ProxySnapshot& snaps
 
 void SotwStream::MaybeRespond(const std::string& type_url, TypeState& state,
                               const ProxySnapshot& snapshot, bool force,
-                              std::vector<DiscoveryResponse>& out) {
+                              std::vector<OutgoingResponse>& out) {
   if (state.awaiting_ack) return;  // the ACK/NACK of the outstanding one re-opens the watch
   Selection next = Select(snapshot.TypePtr(type_url), state.wildcard, state.names, &state.sent);
   const std::string version = DigestVersion(type_url, next.digest);
   if (!force && version == state.sent_version) return;  // nothing new (also: never resend a NACKed set)
 
-  DiscoveryResponse response;
+  OutgoingResponse response;
+  response.base = next.base;
   bool whole = force || IsFullStateType(type_url);
-  std::vector<std::string> names;
   if (whole) {
-    next.ForEach([&](const policy::Resource& r) { *response.add_resources() = *r.body; });
+    if (next.base && (next.wildcard || next.count == next.base->resources.size())) {
+      response.all = true;
+    } else {
+      response.names = SelectedNames(next);
+    }
   } else {
     // Routes, endpoints, secrets: only what the client does not hold yet.
     auto add_if_new = [&](const policy::Resource& r) {
       const policy::Resource* held = state.sent.Find(r.name);
-      if (held == nullptr || held->hash != r.hash) {
-        *response.add_resources() = *r.body;
-        names.push_back(r.name);
-      }
+      if (held == nullptr || held->hash != r.hash) response.names.push_back(r.name);
     };
     const bool follows = next.base && state.sent.base && next.wildcard == state.sent.wildcard &&
                          next.names == state.sent.names && next.base->previous_id == state.sent.base->id;
@@ -173,7 +174,7 @@ void SotwStream::MaybeRespond(const std::string& type_url, TypeState& state,
     } else {
       next.ForEach(add_if_new);
     }
-    if (response.resources().empty()) {
+    if (response.names.empty()) {
       // Only removals, which SotW cannot express for these types: the client
       // keeps the extra resources unused. Nothing to send or to acknowledge.
       state.sent_version = version;
@@ -185,15 +186,15 @@ void SotwStream::MaybeRespond(const std::string& type_url, TypeState& state,
       return;
     }
   }
-  response.set_type_url(type_url);
-  response.set_version_info(version);
-  response.set_nonce(std::to_string(next_nonce_++));
+  response.type_url = type_url;
+  response.version = version;
+  response.nonce = std::to_string(next_nonce_++);
   state.sent_version = version;
-  state.sent_nonce = response.nonce();
+  state.sent_nonce = response.nonce;
   state.sent_mesh_version = snapshot.mesh_version;
   state.sent = std::move(next);
   state.sent_whole = whole;
-  state.sent_names = std::move(names);
+  state.sent_names = whole ? std::vector<std::string>{} : response.names;
   state.awaiting_ack = true;
   out.push_back(std::move(response));
 }

@@ -30,6 +30,7 @@
 
 #include "envoy/service/discovery/v3/discovery.pb.h"
 #include "server/name_set.h"
+#include "server/outgoing_response.h"
 #include "server/proxy_snapshot.h"
 
 namespace weft::server {
@@ -101,7 +102,7 @@ class SotwStream {
 
   struct Result {
     Event event = Event::kNone;
-    std::vector<envoy::service::discovery::v3::DiscoveryResponse> responses;
+    std::vector<OutgoingResponse> responses;
   };
 
   // Handles one DiscoveryRequest. `snapshot` is the node's current snapshot
@@ -112,15 +113,14 @@ class SotwStream {
 
   // A new snapshot for this node: responses for every subscribed type whose
   // watch is open and whose content changed.
-  std::vector<envoy::service::discovery::v3::DiscoveryResponse> OnSnapshot(
-      const ProxySnapshot& snapshot);
+  std::vector<OutgoingResponse> OnSnapshot(const ProxySnapshot& snapshot);
 
   const std::map<std::string, TypeState>& types() const { return types_; }
 
  private:
   // Appends a response for `type_url` to `out` when one is due.
   void MaybeRespond(const std::string& type_url, TypeState& state, const ProxySnapshot& snapshot,
-                    bool force, std::vector<envoy::service::discovery::v3::DiscoveryResponse>& out);
+                    bool force, std::vector<OutgoingResponse>& out);
 
   std::map<std::string, TypeState> types_;
   uint64_t next_nonce_ = 1;

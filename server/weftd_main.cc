@@ -15,10 +15,16 @@
 #include "absl/flags/usage.h"
 #include "absl/strings/match.h"
 #include "absl/strings/numbers.h"
+#include "absl/strings/str_split.h"
+#include "absl/time/time.h"
+#include "ca/certificate_authority.h"
 #include "common/flags.h"
 #include "common/logging.h"
 #include "common/metrics.h"
 #include "discovery/file_registry.h"
+#include "discovery/kube_client.h"
+#include "discovery/kube_config.h"
+#include "discovery/kube_registry.h"
 #include "server/address.h"
 #include "server/admin_server.h"
 #include "server/ads_service.h"
@@ -30,6 +36,7 @@
 ABSL_FLAG(std::string, registry, "", "file|kubernetes (default: kubernetes when KUBERNETES_SERVICE_HOST is set, else file)");
 ABSL_FLAG(std::string, config_dir, "", "file mode: the directory of YAML/JSON manifests, watched live");
 ABSL_FLAG(std::string, kubeconfig, "", "Kubernetes mode outside a cluster: the kubeconfig file");
+ABSL_FLAG(std::string, namespace_selector, "", "Kubernetes mode: LABEL=VALUE; only namespaces with this label join the mesh");
 ABSL_FLAG(std::string, xds_addr, "0.0.0.0:15012", "gRPC over TLS for xDS and the CA");
 ABSL_FLAG(std::string, xds_plaintext_addr, "", "plaintext xDS for development and proxyless test clients; off unless given");
 ABSL_FLAG(std::string, admin_addr, "127.0.0.1:15014", "REST admin API; a non-loopback address requires --admin-token-file");
@@ -68,6 +75,38 @@ std::string ReadToken(const std::string& path) {
   return token;
 }
 
+// The CA from the --ca-dir, --trust-domain, --cert-ttl and --server-names
+// flags; file mode authenticates with <config-dir>/tokens.yaml. --ca-dir
+// defaults to $HOME/.weft/ca (docs/ca.md).
+std::unique_ptr<ca::CertificateAuthority> StartCertificateAuthority(const std::string& config_dir,
+                                                                    common::MetricsRegistry& metrics) {
+  if (!absl::GetFlag(FLAGS_ca_secret).empty()) {
+    Fail("--ca-secret: the Kubernetes Secret store needs the Kubernetes client (issue 4); use --ca-dir");
+  }
+  ca::CertificateAuthorityOptions options;
+  options.ca_dir = absl::GetFlag(FLAGS_ca_dir);
+  if (options.ca_dir.empty()) {
+    const char* home = std::getenv("HOME");
+    if (home == nullptr || *home == '\0') Fail("--ca-dir is required when HOME is not set");
+    options.ca_dir = std::string(home) + "/.weft/ca";
+  }
+  options.trust_domain = absl::GetFlag(FLAGS_trust_domain);
+  if (!ca::IsValidIdentitySegment(options.trust_domain)) {
+    Fail("--trust-domain: not a valid trust domain: \"" + options.trust_domain + "\"");
+  }
+  absl::Duration ttl;
+  if (!absl::ParseDuration(absl::GetFlag(FLAGS_cert_ttl), &ttl) || ttl < absl::Minutes(1)) {
+    Fail("--cert-ttl: want a duration of at least 1m such as 24h, got \"" + absl::GetFlag(FLAGS_cert_ttl) + "\"");
+  }
+  options.cert_ttl = std::chrono::seconds(absl::ToInt64Seconds(ttl));
+  options.server_names = absl::StrSplit(absl::GetFlag(FLAGS_server_names), ',', absl::SkipWhitespace());
+  if (!config_dir.empty()) options.tokens_file = config_dir + "/tokens.yaml";
+  auto ca = ca::CertificateAuthority::Create(options, common::RealClock::Get(), metrics);
+  if (!ca.ok()) Fail("--ca-dir: " + std::string(ca.status().message()));
+  (*ca)->Start();
+  return std::move(*ca);
+}
+
 int Main(int argc, char** argv) {
   absl::SetProgramUsageMessage("weftd: the Weft service-mesh control plane");
   common::NormalizeFlagNames(argc, argv);
@@ -75,17 +114,40 @@ int Main(int argc, char** argv) {
 
   std::string registry_kind = absl::GetFlag(FLAGS_registry);
   if (registry_kind.empty()) {
-    registry_kind = std::getenv("KUBERNETES_SERVICE_HOST") != nullptr ? "kubernetes" : "file";
+    registry_kind = std::getenv("KUBERNETES_SERVICE_HOST") != nullptr || !absl::GetFlag(FLAGS_kubeconfig).empty()
+                        ? "kubernetes"
+                        : "file";
   }
   if (registry_kind != "file" && registry_kind != "kubernetes") {
     Fail("--registry: must be file or kubernetes, got \"" + registry_kind + "\"");
   }
-  if (registry_kind == "kubernetes") {
-    Fail("--registry=kubernetes: the Kubernetes client is not built yet (issue 4); use --registry=file");
-  }
   const std::string config_dir = absl::GetFlag(FLAGS_config_dir);
-  if (config_dir.empty()) Fail("--config-dir is required with --registry=file");
-  if (!IsDirectory(config_dir)) Fail("--config-dir: " + config_dir + " is not a readable directory");
+  // Kubernetes mode: the API server from --kubeconfig, else the in-cluster
+  // service account (DESIGN.md §3); checked before anything starts.
+  discovery::KubeClientPtr kube_client;
+  if (registry_kind == "kubernetes") {
+    const std::string kubeconfig = absl::GetFlag(FLAGS_kubeconfig);
+    auto kube_config = kubeconfig.empty() ? discovery::LoadInClusterConfig() : discovery::LoadKubeconfig(kubeconfig);
+    if (!kube_config.ok()) Fail((kubeconfig.empty() ? "--registry=kubernetes: " : "--kubeconfig: ") +
+                                std::string(kube_config.status().message()));
+    auto client = discovery::KubeClient::Create(*std::move(kube_config));
+    if (!client.ok()) Fail("--kubeconfig: " + std::string(client.status().message()));
+    kube_client = std::move(client).value();
+    std::string label, value;
+    const std::string selector = absl::GetFlag(FLAGS_namespace_selector);
+    if (!selector.empty()) {
+      absl::Status parsed = discovery::ParseNamespaceSelector(selector, &label, &value);
+      if (!parsed.ok()) Fail(std::string(parsed.message()));
+    }
+    if (!config_dir.empty() && !IsDirectory(config_dir)) {
+      Fail("--config-dir: " + config_dir + " is not a readable directory");
+    }
+  } else {
+    if (!absl::GetFlag(FLAGS_kubeconfig).empty()) Fail("--kubeconfig needs --registry=kubernetes");
+    if (!absl::GetFlag(FLAGS_namespace_selector).empty()) Fail("--namespace-selector needs --registry=kubernetes");
+    if (config_dir.empty()) Fail("--config-dir is required with --registry=file");
+    if (!IsDirectory(config_dir)) Fail("--config-dir: " + config_dir + " is not a readable directory");
+  }
 
   auto admin_addr = ParseHostPort(absl::GetFlag(FLAGS_admin_addr));
   if (!admin_addr.ok()) Fail("--admin-addr: " + std::string(admin_addr.status().message()));
@@ -113,7 +175,14 @@ int Main(int argc, char** argv) {
   ProxyTracker tracker;
   ConfigPublisher publisher(cache, metrics);
 
-  discovery::FileRegistry registry(config_dir, metrics);
+  std::unique_ptr<discovery::Registry> registry;
+  if (kube_client) {
+    discovery::KubeRegistryOptions kube_options;
+    kube_options.namespace_selector = absl::GetFlag(FLAGS_namespace_selector);
+    registry = std::make_unique<discovery::KubeRegistry>(*kube_client, metrics, kube_options);
+  } else {
+    registry = std::make_unique<discovery::FileRegistry>(config_dir, metrics);
+  }
   // Changes are debounced (20 ms quiet, 500 ms at most) and coalesced.
   PushDebouncer debouncer(common::RealClock::Get(), DebounceOptions{},
                           [&publisher](discovery::MeshSnapshotConstSharedPtr mesh,
@@ -121,7 +190,7 @@ int Main(int argc, char** argv) {
                             publisher.OnMeshSnapshot(std::move(mesh), first_change);
                           });
   debouncer.Start();
-  absl::Status run = registry.Run([&debouncer](discovery::MeshSnapshotConstSharedPtr mesh) {
+  absl::Status run = registry->Run([&debouncer](discovery::MeshSnapshotConstSharedPtr mesh) {
     debouncer.Add(std::move(mesh));
   });
   if (!run.ok()) Fail(std::string(run.message()));
@@ -135,26 +204,49 @@ int Main(int argc, char** argv) {
     builder.RegisterService(&ads);
     builder.AddChannelArgument(GRPC_ARG_HTTP2_MIN_RECV_PING_INTERVAL_WITHOUT_DATA_MS, 10000);
     builder.AddChannelArgument(GRPC_ARG_HTTP2_MAX_PING_STRIKES, 0);
+    // A second weftd on the same port must fail, not share it silently.
+    builder.AddChannelArgument(GRPC_ARG_ALLOW_REUSEPORT, 0);
     grpc_server = builder.BuildAndStart();
     if (!grpc_server || selected_port == 0) Fail("--xds-plaintext-addr: cannot listen on " + plaintext_addr);
     WEFT_LOG(INFO) << "xDS (plaintext ADS) on " << plaintext_addr.substr(0, plaintext_addr.rfind(':'))
                    << ":" << selected_port;
   }
-  WEFT_LOG(WARNING) << "--xds-addr " << absl::GetFlag(FLAGS_xds_addr)
-                    << " (xDS and the CA over TLS) needs the built-in CA, which is not built yet; "
-                       "only --xds-plaintext-addr is served";
+  // The built-in CA (issue 5) and --xds-addr over TLS: the CA service and ADS.
+  std::unique_ptr<ca::CertificateAuthority> ca = StartCertificateAuthority(config_dir, metrics);
+  std::unique_ptr<grpc::Server> tls_server;
+  {
+    const std::string xds_addr = absl::GetFlag(FLAGS_xds_addr);
+    if (!ParseHostPort(xds_addr).ok()) Fail("--xds-addr: not HOST:PORT: " + xds_addr);
+    grpc::ServerBuilder builder;
+    int selected_port = 0;
+    builder.AddListeningPort(xds_addr, ca->ServerCredentials(), &selected_port);
+    builder.RegisterService(&ca->service());
+    builder.RegisterService(&ads);  // a callback service: one instance serves both servers
+    builder.AddChannelArgument(GRPC_ARG_HTTP2_MIN_RECV_PING_INTERVAL_WITHOUT_DATA_MS, 10000);
+    builder.AddChannelArgument(GRPC_ARG_HTTP2_MAX_PING_STRIKES, 0);
+    builder.AddChannelArgument(GRPC_ARG_ALLOW_REUSEPORT, 0);
+    tls_server = builder.BuildAndStart();
+    if (!tls_server || selected_port == 0) Fail("--xds-addr: cannot listen on " + xds_addr);
+    WEFT_LOG(INFO) << "xDS and the CA (TLS) on " << xds_addr.substr(0, xds_addr.rfind(':')) << ":" << selected_port
+                   << "; trust bundle " << ca->trust_bundle_path();
+  }
 
   AdminServer admin(admin_options, publisher, tracker, metrics);
+  admin.SetCertificateAuthority(ca.get());
   if (absl::Status s = admin.Start(); !s.ok()) Fail(std::string(s.message()));
-  WEFT_LOG(INFO) << "weftd ready (file mode, " << config_dir << ")";
+  WEFT_LOG(INFO) << "weftd ready ("
+                 << (kube_client ? "kubernetes mode, " + kube_client->config().Url() : "file mode, " + config_dir)
+                 << ")";
 
   int sig = 0;
   sigwait(&signals, &sig);
   WEFT_LOG(INFO) << "signal " << sig << ": shutting down";
-  registry.Stop();
+  registry->Stop();
   debouncer.Stop();
   admin.Stop();
   if (grpc_server) grpc_server->Shutdown(std::chrono::system_clock::now() + std::chrono::seconds(2));
+  tls_server->Shutdown(std::chrono::system_clock::now() + std::chrono::seconds(2));
+  ca->Stop();
   return 0;
 }
 

@@ -56,6 +56,7 @@ struct Mesh {
   std::string config_dir = dir + "/config";
   int xds_port = PickFreePort();
   int admin_port = PickFreePort();
+  int tls_port = PickFreePort();
   int port_a = PickFreePort();
   int port_b = PickFreePort();
   SubprocessPtr weftd, backend_a, backend_b;
@@ -69,7 +70,8 @@ struct Mesh {
     backend_b = Start({BinaryPath("greeter-server"), absl::StrCat("--addr=127.0.0.1:", port_b),
                        "--name=backend-b"},
                       "backend-b.log");
-    weftd = Start({BinaryPath("weftd"), "--config-dir=" + config_dir,
+    weftd = Start({BinaryPath("weftd"), "--config-dir=" + config_dir, "--ca-dir=" + dir + "/ca",
+                   absl::StrCat("--xds-addr=127.0.0.1:", tls_port),
                    absl::StrCat("--xds-plaintext-addr=127.0.0.1:", xds_port),
                    absl::StrCat("--admin-addr=127.0.0.1:", admin_port)},
                   "weftd.log");
@@ -214,7 +216,8 @@ TEST_CASE("weftd refuses bad flags and unreadable directories with one clear lin
   };
   int i = 0;
   for (const auto& c : cases) {
-    std::vector<std::string> argv = {BinaryPath("weftd")};
+    std::vector<std::string> argv = {BinaryPath("weftd"), "--ca-dir=" + dir + "/ca",
+                                     absl::StrCat("--xds-addr=127.0.0.1:", PickFreePort())};
     argv.insert(argv.end(), c.args.begin(), c.args.end());
     Subprocess p(argv, {}, dir + "/case" + std::to_string(i++) + ".log");
     REQUIRE(p.Start().ok());

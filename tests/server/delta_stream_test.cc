@@ -15,6 +15,29 @@ using envoy::service::discovery::v3::DeltaDiscoveryResponse;
 const std::string kCds(policy::kClusterType);
 const std::string kEds(policy::kEndpointType);
 
+// DeltaStream with its responses decoded into protos, as a client sees them.
+class TestDelta {
+ public:
+  struct Result {
+    DeltaStream::Event event;
+    std::vector<DeltaDiscoveryResponse> responses;
+  };
+  Result OnRequest(const DeltaDiscoveryRequest& r, const ProxySnapshot* s) {
+    auto out = stream_.OnRequest(r, s);
+    return {out.event, Decode(out.responses)};
+  }
+  std::vector<DeltaDiscoveryResponse> OnSnapshot(const ProxySnapshot& s) { return Decode(stream_.OnSnapshot(s)); }
+  const std::map<std::string, TypeState>& types() const { return stream_.types(); }
+
+ private:
+  static std::vector<DeltaDiscoveryResponse> Decode(const std::vector<OutgoingResponse>& in) {
+    std::vector<DeltaDiscoveryResponse> out;
+    for (const auto& r : in) out.push_back(r.ToDelta());
+    return out;
+  }
+  DeltaStream stream_;
+};
+
 // Clusters and endpoints named in `ports` (name -> endpoint port).
 ProxySnapshot Snap(const std::map<std::string, uint32_t>& ports, uint64_t mesh_version,
                    const ProxySnapshot* previous = nullptr) {
@@ -56,7 +79,7 @@ std::vector<std::string> Removed(const DeltaDiscoveryResponse& r) {
 using Names = std::vector<std::string>;
 
 TEST_CASE("delta: wildcard gets everything with per-resource versions", "[delta]") {
-  DeltaStream stream;
+  TestDelta stream;
   auto snap = Snap({{"a", 80}, {"b", 81}}, 1);
   auto r = stream.OnRequest(Req(kCds, {}), &snap);
   REQUIRE(r.responses.size() == 1);
@@ -73,7 +96,7 @@ TEST_CASE("delta: wildcard gets everything with per-resource versions", "[delta]
 TEST_CASE("delta: only changed resources are sent; deletions go in removed_resources", "[delta]") {
   const bool chained = GENERATE(false, true);
   INFO("snapshots chained: " << chained);
-  DeltaStream stream;
+  TestDelta stream;
   auto v1 = Snap({{"a", 80}, {"b", 81}}, 1);
   auto v2 = Snap({{"a", 80}, {"b", 82}}, 2, chained ? &v1 : nullptr);
   auto v3 = Snap({{"a", 80}}, 3, chained ? &v2 : nullptr);
@@ -94,7 +117,7 @@ TEST_CASE("delta: only changed resources are sent; deletions go in removed_resou
 TEST_CASE("delta: a deleted then re-added resource is sent again", "[delta]") {
   const bool chained = GENERATE(false, true);
   INFO("snapshots chained: " << chained);
-  DeltaStream stream;
+  TestDelta stream;
   auto with = Snap({{"a", 80}}, 1);
   auto without = Snap({}, 2, chained ? &with : nullptr);
   stream.OnRequest(Req(kCds, {"*"}), &with);
@@ -108,7 +131,7 @@ TEST_CASE("delta: a deleted then re-added resource is sent again", "[delta]") {
 }
 
 TEST_CASE("delta: unsubscribe then resubscribe sends the resource again", "[delta]") {
-  DeltaStream stream;
+  TestDelta stream;
   auto snap = Snap({{"a", 80}, {"b", 81}}, 1);
   auto r1 = stream.OnRequest(Req(kEds, {"a", "b"}), &snap).responses.at(0);
   auto r2 = stream.OnRequest(Req(kEds, {}, {"a"}, r1.nonce()), &snap);
@@ -125,7 +148,7 @@ TEST_CASE("delta: unsubscribe then resubscribe sends the resource again", "[delt
 
 TEST_CASE("delta: subscribing to a name that does not exist is answered in removed_resources",
           "[delta]") {
-  DeltaStream stream;
+  TestDelta stream;
   auto snap = Snap({{"a", 80}}, 1);
   auto r = stream.OnRequest(Req(kEds, {"a", "ghost"}), &snap);
   REQUIRE(r.responses.size() == 1);
@@ -140,7 +163,7 @@ TEST_CASE("delta: subscribing to a name that does not exist is answered in remov
 
 TEST_CASE("delta: a NACK is recorded, not answered with the same versions, and later updates flow",
           "[delta]") {
-  DeltaStream stream;
+  TestDelta stream;
   auto v1 = Snap({{"a", 80}}, 1);
   auto v2 = Snap({{"a", 81}}, 2);
   auto v3 = Snap({{"a", 82}}, 3);
@@ -165,7 +188,7 @@ TEST_CASE("delta: a NACK is recorded, not answered with the same versions, and l
 }
 
 TEST_CASE("delta: updates are not held back while a response is unanswered", "[delta]") {
-  DeltaStream stream;
+  TestDelta stream;
   auto v1 = Snap({{"a", 80}}, 1);
   auto v2 = Snap({{"a", 81}}, 2);
   auto v3 = Snap({{"a", 82}}, 3);
@@ -184,12 +207,12 @@ TEST_CASE("delta: updates are not held back while a response is unanswered", "[d
 
 TEST_CASE("delta: a reconnecting client's initial versions are honoured", "[delta]") {
   auto snap = Snap({{"a", 80}, {"b", 81}}, 1);
-  DeltaStream first;
+  TestDelta first;
   auto r = first.OnRequest(Req(kCds, {"*"}), &snap).responses.at(0);
   DeltaDiscoveryRequest again = Req(kCds, {"*"});
   for (const auto& res : r.resources()) (*again.mutable_initial_resource_versions())[res.name()] = res.version();
   (*again.mutable_initial_resource_versions())["gone"] = "v0";
-  DeltaStream second;
+  TestDelta second;
   auto r2 = second.OnRequest(again, &snap);
   REQUIRE(r2.responses.size() == 1);
   CHECK(Sent(r2.responses[0]).empty());
@@ -197,7 +220,7 @@ TEST_CASE("delta: a reconnecting client's initial versions are honoured", "[delt
 }
 
 TEST_CASE("delta: several types change: clusters go before endpoints", "[delta]") {
-  DeltaStream stream;
+  TestDelta stream;
   auto v1 = Snap({{"a", 80}}, 1);
   auto v2 = Snap({{"a", 80}, {"b", 81}}, 2);
   stream.OnRequest(Req(kEds, {"a", "b"}), &v1);

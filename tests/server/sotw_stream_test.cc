@@ -14,6 +14,29 @@ using envoy::service::discovery::v3::DiscoveryResponse;
 const std::string kCds(policy::kClusterType);
 const std::string kEds(policy::kEndpointType);
 
+// SotwStream with its responses decoded into protos, as a client sees them.
+class TestSotw {
+ public:
+  struct Result {
+    SotwStream::Event event;
+    std::vector<DiscoveryResponse> responses;
+  };
+  Result OnRequest(const DiscoveryRequest& r, const ProxySnapshot* s) {
+    auto out = stream_.OnRequest(r, s);
+    return {out.event, Decode(out.responses)};
+  }
+  std::vector<DiscoveryResponse> OnSnapshot(const ProxySnapshot& s) { return Decode(stream_.OnSnapshot(s)); }
+  const std::map<std::string, TypeState>& types() const { return stream_.types(); }
+
+ private:
+  static std::vector<DiscoveryResponse> Decode(const std::vector<OutgoingResponse>& in) {
+    std::vector<DiscoveryResponse> out;
+    for (const auto& r : in) out.push_back(r.ToSotw());
+    return out;
+  }
+  SotwStream stream_;
+};
+
 // Clusters c1..cN whose endpoints point at `port`.
 policy::ResourcesByType MakeResources(int clusters, uint32_t port) {
   policy::ProxyResources out;
@@ -77,7 +100,7 @@ std::vector<std::string> Names(const DiscoveryResponse& resp) {
 }
 
 TEST_CASE("first request is answered; an ACK of the same version is not", "[sotw]") {
-  SotwStream stream;
+  TestSotw stream;
   auto snap = MakeSnapshot(2, 80, 1);
   auto r1 = stream.OnRequest(Request(kCds, {}), &snap);
   CHECK(r1.event == SotwStream::Event::kSubscribe);
@@ -95,7 +118,7 @@ TEST_CASE("first request is answered; an ACK of the same version is not", "[sotw
 }
 
 TEST_CASE("no request yet means nothing is pushed; nothing is sent without a snapshot", "[sotw]") {
-  SotwStream stream;
+  TestSotw stream;
   auto snap = MakeSnapshot(1, 80, 1);
   CHECK(stream.OnSnapshot(snap).empty());
   auto r = stream.OnRequest(Request(kEds, {"c1"}), nullptr);
@@ -107,7 +130,7 @@ TEST_CASE("no request yet means nothing is pushed; nothing is sent without a sna
 }
 
 TEST_CASE("updates wait for the ACK of the outstanding response, then go out", "[sotw]") {
-  SotwStream stream;
+  TestSotw stream;
   auto v1 = MakeSnapshot(1, 80, 1);
   auto v2 = MakeSnapshot(1, 81, 2);
   auto v3 = MakeSnapshot(1, 82, 3);
@@ -125,7 +148,7 @@ TEST_CASE("updates wait for the ACK of the outstanding response, then go out", "
 }
 
 TEST_CASE("a NACK is recorded and not answered with the same resources", "[sotw]") {
-  SotwStream stream;
+  TestSotw stream;
   auto v1 = MakeSnapshot(1, 80, 1);
   auto v2 = MakeSnapshot(1, 81, 2);
   auto v3 = MakeSnapshot(1, 82, 3);
@@ -150,7 +173,7 @@ TEST_CASE("a NACK is recorded and not answered with the same resources", "[sotw]
 }
 
 TEST_CASE("a change of requested names is answered; unsubscribe and resubscribe resends", "[sotw]") {
-  SotwStream stream;
+  TestSotw stream;
   auto snap = MakeSnapshot(3, 80, 1);
   auto r1 = stream.OnRequest(Request(kEds, {"c1"}), &snap).responses.at(0);
   CHECK(Names(r1) == std::vector<std::string>{"c1"});
@@ -172,7 +195,7 @@ TEST_CASE("a change of requested names is answered; unsubscribe and resubscribe 
 }
 
 TEST_CASE("a request with a stale nonce is ignored", "[sotw]") {
-  SotwStream stream;
+  TestSotw stream;
   auto snap = MakeSnapshot(2, 80, 1);
   auto r1 = stream.OnRequest(Request(kEds, {"c1"}), &snap).responses.at(0);
   auto stale = stream.OnRequest(Request(kEds, {"c1", "c2"}, "", "not-the-latest"), &snap);
@@ -187,7 +210,7 @@ TEST_CASE("a request with a stale nonce is ignored", "[sotw]") {
 
 TEST_CASE("a deleted cluster disappears from the next full-state response and returns when re-added",
           "[sotw]") {
-  SotwStream stream;
+  TestSotw stream;
   auto two = MakeSnapshot(2, 80, 1);
   auto one = MakeSnapshot(1, 80, 2);
   auto r1 = stream.OnRequest(Request(kCds, {"*"}), &two).responses.at(0);
@@ -201,7 +224,7 @@ TEST_CASE("a deleted cluster disappears from the next full-state response and re
 }
 
 TEST_CASE("updates to several types go out clusters first, then endpoints", "[sotw]") {
-  SotwStream stream;
+  TestSotw stream;
   auto v1 = MakeSnapshot(1, 80, 1);
   auto v2 = MakeSnapshot(2, 81, 2);
   auto eds = stream.OnRequest(Request(kEds, {"c1", "c2"}), &v1).responses.at(0);
@@ -223,7 +246,7 @@ namespace {
 TEST_CASE("SotW endpoints: only changed assignments are sent; clusters go whole", "[sotw]") {
   for (bool chained : {false, true}) {
     INFO("snapshots chained: " << chained);
-    SotwStream stream;
+    TestSotw stream;
     auto v1 = MakeSnapshot(2, 80, 1);
     // Same clusters, c2's endpoints changed.
     auto resources = MakeResources(2, 80);
@@ -254,7 +277,7 @@ TEST_CASE("SotW endpoints: only changed assignments are sent; clusters go whole"
 }
 
 TEST_CASE("SotW: clients subscribing to the same names share one interned set", "[sotw]") {
-  SotwStream a, b;
+  TestSotw a, b;
   auto snap = MakeSnapshot(3, 80, 1);
   a.OnRequest(Request(kEds, {"c1", "c2"}), &snap);
   b.OnRequest(Request(kEds, {"c2", "c1"}), &snap);

@@ -1,0 +1,140 @@
+// Kubernetes mode (`weftd --registry=kubernetes`): a Registry that watches
+// the kinds of DESIGN.md §4 through the API server (one KubeWatcher each)
+// and gathers them into MeshSnapshots exactly as file mode does from a
+// directory: the same objects give the same snapshot (objects' SourceRef is
+// {"", -1}, shown as "kubernetes"). Changes are debounced into one snapshot.
+//
+// Last good state wins: an object that stops decoding keeps its last good
+// version, its error goes into MeshSnapshot::errors, and (weft.io kinds) it
+// gets the status condition Accepted=False with the field path; when it
+// decodes again the condition returns to Accepted=True.
+//
+// --namespace-selector=LABEL=VALUE: like Istio's discoverySelectors, only
+// namespaces carrying the label (and the objects in them) enter the
+// snapshot; a namespace gaining or losing the label brings its objects in or
+// out. Everything is still listed and watched cluster-wide.
+#pragma once
+
+#include <chrono>
+#include <map>
+#include <memory>
+#include <optional>
+#include <string>
+#include <thread>
+#include <vector>
+
+#include <nlohmann/json.hpp>
+
+#include "absl/base/thread_annotations.h"
+#include "absl/status/status.h"
+#include "absl/synchronization/mutex.h"
+#include "common/clock.h"
+#include "common/metrics.h"
+#include "discovery/kube_backoff.h"
+#include "discovery/kube_client.h"
+#include "discovery/kube_resource.h"
+#include "discovery/kube_status_writer.h"
+#include "discovery/kube_watcher.h"
+#include "discovery/mesh_object.h"
+#include "discovery/registry.h"
+
+namespace weft::discovery {
+
+struct KubeRegistryOptions {
+  // "LABEL=VALUE"; "" selects every namespace.
+  std::string namespace_selector;
+  // Changes are published once the watches have been quiet this long...
+  std::chrono::milliseconds quiet_period{100};
+  // ...or at the latest this long after the first unpublished change.
+  std::chrono::milliseconds max_delay{1000};
+  // Run() fails when the kinds have not all been listed by then (a type
+  // whose CRD is missing counts as listed, empty).
+  std::chrono::milliseconds initial_sync_timeout{30000};
+  KubeWatcherOptions watcher;
+  // Write Accepted conditions for weft.io objects that fail to decode.
+  bool write_status = true;
+  // The watched types; tests may narrow them.
+  std::vector<KubeResource> resources = WatchedKubeResources();
+};
+
+class KubeRegistry : public Registry, public KubeWatchSink {
+ public:
+  // No I/O here. `client` outlives the registry.
+  KubeRegistry(KubeClient& client, common::MetricsRegistry& metrics, KubeRegistryOptions options = {},
+               common::Clock& clock = common::RealClock::Get());
+  ~KubeRegistry() override;  // Stop()s
+
+  KubeRegistry(const KubeRegistry&) = delete;
+  KubeRegistry& operator=(const KubeRegistry&) = delete;
+
+  // Starts the watchers, waits for every kind's first list, delivers the
+  // first snapshot (version 1) and returns; later snapshots come from a
+  // background thread. Fails on a bad --namespace-selector and when the API
+  // server cannot be listed within initial_sync_timeout (the message names
+  // the server and the last error).
+  absl::Status Run(SnapshotCallback on_snapshot) override;
+  // Stops the watchers and joins every thread; no callback after it returns.
+  // Shuts the client down (it serves no one else afterwards).
+  void Stop() override;
+
+  MeshSnapshotConstSharedPtr Current() const;
+  KubeStatusWriter& status_writer() { return status_writer_; }
+
+ private:
+  struct Entry {
+    const KubeResource* resource = nullptr;
+    std::string ns;
+    std::string name;
+    std::optional<MeshObject> good;  // the last version that decoded
+    std::vector<ConfigError> errors;  // why the current version does not
+  };
+  struct PendingStatus {
+    std::string kind, ns, name;
+    KubeCondition condition;
+  };
+
+  // KubeWatchSink, called from the watcher threads.
+  void OnObject(const KubeResource& resource, KubeEventType type, const std::string& key,
+                const nlohmann::json& object) override;
+  void OnSynced(const KubeResource& resource) override;
+  void OnListFailed(const KubeResource& resource, const absl::Status& status) override;
+
+  // The status condition `object` should get, if it differs from what it has.
+  std::optional<KubeCondition> WantedCondition(const KubeResource& resource, const nlohmann::json& object,
+                                               const std::vector<ConfigError>& errors) const;
+  MeshSnapshot BuildLocked() const ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
+  void Publish();
+  void PublishLoop();
+  void WriteStatuses();
+
+  KubeClient& client_;
+  common::MetricsRegistry& metrics_;
+  const KubeRegistryOptions options_;
+  common::Clock& clock_;
+  KubeStatusWriter status_writer_;
+  RealSleeper sleeper_;
+  std::string selector_label_, selector_value_;
+  common::Gauge& errors_gauge_;
+
+  SnapshotCallback on_snapshot_;
+  bool started_ = false;
+  std::vector<std::unique_ptr<KubeWatcher>> watchers_;
+  std::vector<std::thread> threads_;
+  std::thread publisher_;
+
+  mutable absl::Mutex mu_;
+  bool stopping_ ABSL_GUARDED_BY(mu_) = false;
+  std::map<std::string, Entry> entries_ ABSL_GUARDED_BY(mu_);  // MeshObjectKey -> entry
+  std::map<std::string, bool> synced_ ABSL_GUARDED_BY(mu_);    // kind -> listed (or not served)
+  std::map<std::string, std::string> last_error_ ABSL_GUARDED_BY(mu_);
+  bool dirty_ ABSL_GUARDED_BY(mu_) = false;
+  std::chrono::steady_clock::time_point first_change_ ABSL_GUARDED_BY(mu_);
+  std::chrono::steady_clock::time_point last_change_ ABSL_GUARDED_BY(mu_);
+  std::map<std::string, PendingStatus> pending_status_ ABSL_GUARDED_BY(mu_);  // by MeshObjectKey
+  MeshSnapshotConstSharedPtr current_ ABSL_GUARDED_BY(mu_);
+};
+
+// Parses "LABEL=VALUE" (for --namespace-selector).
+absl::Status ParseNamespaceSelector(const std::string& text, std::string* label, std::string* value);
+
+}  // namespace weft::discovery

@@ -1,0 +1,192 @@
+// Kubernetes mode end to end: fake-kube-apiserver (a separate process), weftd
+// --registry=kubernetes --kubeconfig pointing at it, two greeter backends and
+// greeter-client on gRPC's own xDS resolver. The test changes the mesh the
+// way an operator would, through the Kubernetes API (PUT/POST over HTTP),
+// and watches which backend answers; it also breaks the API server's watch
+// streams and checks that traffic and updates continue.
+#include <httplib.h>
+
+#include <catch2/catch.hpp>
+#include <fstream>
+#include <nlohmann/json.hpp>
+#include <sstream>
+#include <string>
+#include <vector>
+
+#include "absl/strings/match.h"
+#include "absl/strings/numbers.h"
+#include "absl/strings/str_cat.h"
+#include "absl/strings/str_split.h"
+#include "tests/e2e/harness/process.h"
+
+namespace weft::e2e {
+namespace {
+
+using nlohmann::json;
+
+json GreeterService() {
+  return {{"apiVersion", "v1"},
+          {"kind", "Service"},
+          {"metadata", {{"name", "greeter"}, {"namespace", "default"}}},
+          {"spec", {{"selector", {{"app", "greeter"}}}, {"ports", {{{"name", "grpc"}, {"port", 50051}}}}}}};
+}
+
+json GreeterWorkload(int port) {
+  return {{"apiVersion", "weft.io/v1alpha1"},
+          {"kind", "Workload"},
+          {"metadata", {{"name", "greeter-0"}, {"namespace", "default"}, {"labels", {{"app", "greeter"}}}}},
+          {"spec", {{"address", "127.0.0.1"}, {"ports", {{"grpc", port}}}, {"serviceAccount", "greeter"}}}};
+}
+
+std::vector<std::string> Backends(const std::string& log) {
+  std::vector<std::string> out;
+  for (absl::string_view line : absl::StrSplit(log, '\n')) {
+    size_t at = line.find(": OK backend=");
+    if (at == absl::string_view::npos) continue;
+    absl::string_view rest = line.substr(at + 13);
+    out.emplace_back(rest.substr(0, rest.find(' ')));
+  }
+  return out;
+}
+
+std::string ReadAll(const std::string& path) {
+  std::ifstream in(path);
+  std::stringstream ss;
+  ss << in.rdbuf();
+  return ss.str();
+}
+
+struct KubeMesh {
+  std::string dir = MakeTempDir("weft-e2e-kube-");
+  int xds_port = PickFreePort();
+  int tls_port = PickFreePort();
+  int admin_port = PickFreePort();
+  int port_a = PickFreePort();
+  int port_b = PickFreePort();
+  int api_port = 0;
+  SubprocessPtr api, weftd, backend_a, backend_b;
+
+  KubeMesh() {
+    api = Start({BinaryPath("fake-kube-apiserver"), "--port=0", "--port-file=" + dir + "/api.port",
+                 "--kubeconfig=" + dir + "/kubeconfig", "--token=weftd-token"},
+                "apiserver.log");
+    REQUIRE(WaitFor([&] { return absl::SimpleAtoi(absl::StripAsciiWhitespace(ReadAll(dir + "/api.port")), &api_port); },
+                    absl::Seconds(10)));
+    REQUIRE(Api("POST", "/api/v1/namespaces/default/services", GreeterService()) == 201);
+    REQUIRE(Api("POST", "/apis/weft.io/v1alpha1/namespaces/default/workloads", GreeterWorkload(port_a)) == 201);
+    backend_a = Start({BinaryPath("greeter-server"), absl::StrCat("--addr=127.0.0.1:", port_a), "--name=backend-a"},
+                      "backend-a.log");
+    backend_b = Start({BinaryPath("greeter-server"), absl::StrCat("--addr=127.0.0.1:", port_b), "--name=backend-b"},
+                      "backend-b.log");
+    weftd = Start({BinaryPath("weftd"), "--registry=kubernetes", "--kubeconfig=" + dir + "/kubeconfig",
+                   "--ca-dir=" + dir + "/ca", absl::StrCat("--xds-addr=127.0.0.1:", tls_port),
+                   absl::StrCat("--xds-plaintext-addr=127.0.0.1:", xds_port),
+                   absl::StrCat("--admin-addr=127.0.0.1:", admin_port)},
+                  "weftd.log");
+    REQUIRE(WaitForTcpPort("127.0.0.1", port_a, absl::Seconds(10)));
+    REQUIRE(WaitForTcpPort("127.0.0.1", port_b, absl::Seconds(10)));
+    REQUIRE(WaitFor([&] { return HttpGet("127.0.0.1", admin_port, "/readyz").status == 200; }, absl::Seconds(15)));
+  }
+
+  // A request to the fake API server, authenticated like kubectl would be.
+  int Api(const std::string& method, const std::string& path, const json& body = json()) {
+    httplib::Client client("127.0.0.1", api_port);
+    httplib::Headers headers = {{"Authorization", "Bearer weftd-token"}};
+    httplib::Result r = method == "POST"  ? client.Post(path.c_str(), headers, body.dump(), "application/json")
+                        : method == "PUT" ? client.Put(path.c_str(), headers, body.dump(), "application/json")
+                                          : client.Post(path.c_str(), headers, "{}", "application/json");
+    return r ? r->status : 0;
+  }
+
+  SubprocessPtr Start(std::vector<std::string> argv, const std::string& log) {
+    REQUIRE(!argv[0].empty());
+    auto p = std::make_unique<Subprocess>(std::move(argv), std::map<std::string, std::string>{}, dir + "/" + log);
+    REQUIRE(p->Start().ok());
+    return p;
+  }
+
+  SubprocessPtr StartClient(const std::string& log) {
+    return Start({BinaryPath("greeter-client"), absl::StrCat("--xds-server=127.0.0.1:", xds_port), "--count=0",
+                  "--interval=50ms", "--deadline=2s"},
+                 log);
+  }
+};
+
+TEST_CASE("weftd in Kubernetes mode routes a gRPC xDS client and follows an endpoint moved through the API",
+          "[e2e][kube]") {
+  KubeMesh mesh;
+  SubprocessPtr client = mesh.StartClient("client.log");
+  REQUIRE(WaitFor([&] { return Backends(client->Log()).size() >= 3; }, absl::Seconds(20)));
+  for (const auto& b : Backends(client->Log())) CHECK(b == "backend-a");
+
+  // Move the endpoint: update the Workload through the Kubernetes API.
+  size_t before = Backends(client->Log()).size();
+  REQUIRE(mesh.Api("PUT", "/apis/weft.io/v1alpha1/namespaces/default/workloads/greeter-0",
+                   GreeterWorkload(mesh.port_b)) == 200);
+  REQUIRE(WaitFor([&] {
+    auto backends = Backends(client->Log());
+    return backends.size() > before && backends.back() == "backend-b";
+  }, absl::Seconds(20)));
+  size_t moved_at = Backends(client->Log()).size();
+  REQUIRE(WaitFor([&] { return Backends(client->Log()).size() >= moved_at + 5; }, absl::Seconds(10)));
+  auto backends = Backends(client->Log());
+  for (size_t i = moved_at; i < backends.size(); ++i) CHECK(backends[i] == "backend-b");
+
+  // The API server drops every watch and forgets its history: weftd resumes
+  // or relists, traffic keeps flowing, and the next move still arrives.
+  REQUIRE(mesh.Api("POST", "/fake/drop-watches") == 200);
+  REQUIRE(mesh.Api("POST", "/fake/compact") == 200);
+  REQUIRE(mesh.Api("PUT", "/apis/weft.io/v1alpha1/namespaces/default/workloads/greeter-0",
+                   GreeterWorkload(mesh.port_a)) == 200);
+  REQUIRE(mesh.Api("POST", "/fake/expire-watches") == 200);
+  before = Backends(client->Log()).size();
+  REQUIRE(WaitFor([&] {
+    auto b = Backends(client->Log());
+    return b.size() > before && b.back() == "backend-a";
+  }, absl::Seconds(20)));
+  CHECK(client->Log().find("UNAVAILABLE") == std::string::npos);
+  CHECK(client->Running());
+  CHECK(mesh.weftd->Running());
+
+  HttpResponse metrics = HttpGet("127.0.0.1", mesh.admin_port, "/metrics");
+  REQUIRE(metrics.status == 200);
+  CHECK(absl::StrContains(metrics.body, "weft_kube_watch_restarts_total{kind=\"Workload\"}"));
+  CHECK(absl::StrContains(metrics.body, "weft_kube_events_total{kind=\"Workload\",type=\"MODIFIED\"}"));
+  CHECK(absl::StrContains(metrics.body, "weft_kube_last_sync_timestamp_seconds{kind=\"Service\"}"));
+  CHECK(absl::StrContains(mesh.weftd->Log(), "kubernetes mode"));
+}
+
+TEST_CASE("weftd refuses a broken kubeconfig with one clear line", "[e2e][kube][flags]") {
+  std::string dir = MakeTempDir("weft-e2e-kubeflags-");
+  WriteFile(dir + "/insecure", "current-context: c\ncontexts: [{name: c, context: {cluster: k, user: u}}]\n"
+                               "clusters: [{name: k, cluster: {server: 'https://x', insecure-skip-tls-verify: true}}]\n"
+                               "users: [{name: u, user: {}}]\n");
+  struct Case {
+    std::vector<std::string> args;
+    std::string expect;
+  };
+  std::vector<Case> cases = {
+      {{"--registry=kubernetes", "--kubeconfig=" + dir + "/missing"}, "--kubeconfig"},
+      {{"--registry=kubernetes", "--kubeconfig=" + dir + "/insecure"}, "insecure-skip-tls-verify"},
+      {{"--registry=kubernetes", "--kubeconfig=" + dir + "/insecure", "--namespace-selector=x"}, "insecure"},
+      {{"--registry=file", "--config-dir=" + dir, "--namespace-selector=a=b"}, "--namespace-selector"},
+  };
+  int i = 0;
+  for (const auto& c : cases) {
+    std::vector<std::string> argv = {BinaryPath("weftd"), "--ca-dir=" + dir + "/ca",
+                                     absl::StrCat("--xds-addr=127.0.0.1:", PickFreePort())};
+    argv.insert(argv.end(), c.args.begin(), c.args.end());
+    Subprocess p(argv, {}, dir + "/case" + std::to_string(i++) + ".log");
+    REQUIRE(p.Start().ok());
+    REQUIRE(p.Wait(absl::Seconds(10)));
+    INFO(p.Log());
+    CHECK(p.ExitCode().value_or(0) != 0);
+    CHECK(absl::StrContains(p.Log(), c.expect));
+    std::string log = p.Log();
+    while (!log.empty() && log.back() == '\n') log.pop_back();
+    CHECK(std::count(log.begin(), log.end(), '\n') == 0);
+  }
+}
+
+}  // namespace
+}  // namespace weft::e2e

@@ -54,6 +54,11 @@ class AdsReactor final : public grpc::ServerBidiReactor<grpc::ByteBuffer, grpc::
  public:
   AdsReactor(AdsService& service, grpc::CallbackServerContext* context, uint64_t stream_id)
       : service_(service), stream_id_(stream_id) {
+    if (auto auth = context->auth_context()) {
+      for (const auto& value : auth->FindPropertyValues("x509_pem_cert")) {
+        peer_cert_pem_.assign(value.data(), value.size());
+      }
+    }
     status_.stream_id = stream_id;
     status_.peer = context->peer();
     status_.protocol = Protocol::kName;
@@ -159,8 +164,26 @@ class AdsReactor final : public grpc::ServerBidiReactor<grpc::ByteBuffer, grpc::
       return grpc::Status(grpc::StatusCode::INVALID_ARGUMENT,
                           "the first request on a stream must carry node.id");
     }
-    node_id_ = request.node().id();
     policy::ProxyIdentity identity = IdentityFromNode(request.node());
+    if (service_.authenticate_peer_) {
+      // The TLS port: the certificate, not the node, says who this is.
+      if (peer_cert_pem_.empty()) {
+        service_.metrics_.GetCounter("weft_xds_unauthenticated_total", "xDS streams refused: no valid mesh certificate.")
+            .Inc();
+        return grpc::Status(grpc::StatusCode::UNAUTHENTICATED,
+                            "present a mesh certificate (from CreateCertificate) as the TLS client certificate");
+      }
+      absl::StatusOr<ca::SpiffeId> peer = service_.authenticate_peer_(peer_cert_pem_);
+      if (!peer.ok()) {
+        service_.metrics_.GetCounter("weft_xds_unauthenticated_total", "xDS streams refused: no valid mesh certificate.")
+            .Inc();
+        return grpc::Status(grpc::StatusCode::UNAUTHENTICATED,
+                            "client certificate refused: " + std::string(peer.status().message()));
+      }
+      identity.namespace_ = peer->namespace_;
+      identity.service_account = peer->service_account;
+    }
+    node_id_ = request.node().id();
     {
       absl::MutexLock lock(&mu_);
       status_.node_id = node_id_;
@@ -288,6 +311,7 @@ class AdsReactor final : public grpc::ServerBidiReactor<grpc::ByteBuffer, grpc::
   grpc::ByteBuffer request_buffer_;  // owned by the outstanding read
   grpc::ByteBuffer current_;         // owned by the outstanding write
   std::string node_id_;  // set once by the read path
+  std::string peer_cert_pem_;  // the TLS client certificate, if any
 
   absl::Mutex mu_;
   Stream stream_ ABSL_GUARDED_BY(mu_);
@@ -303,8 +327,12 @@ class AdsReactor final : public grpc::ServerBidiReactor<grpc::ByteBuffer, grpc::
 };
 
 AdsService::AdsService(SnapshotCache& cache, ConfigPublisher& publisher, ProxyTracker& tracker,
-                       common::MetricsRegistry& metrics)
-    : cache_(cache), publisher_(publisher), tracker_(tracker), metrics_(metrics) {}
+                       common::MetricsRegistry& metrics, PeerAuthenticator authenticate_peer)
+    : cache_(cache),
+      publisher_(publisher),
+      tracker_(tracker),
+      metrics_(metrics),
+      authenticate_peer_(std::move(authenticate_peer)) {}
 
 grpc::ServerBidiReactor<grpc::ByteBuffer, grpc::ByteBuffer>* AdsService::StreamAggregatedResources(
     grpc::CallbackServerContext* context) {

@@ -6,6 +6,11 @@
 #pragma once
 
 #include <atomic>
+#include <functional>
+#include <string>
+
+#include "absl/status/statusor.h"
+#include "ca/spiffe_id.h"
 
 #include "common/metrics.h"
 #include "envoy/service/discovery/v3/ads.grpc.pb.h"
@@ -25,8 +30,15 @@ using AdsRawService = envoy::service::discovery::v3::AggregatedDiscoveryService:
 
 class AdsService final : public AdsRawService {
  public:
+  // Proves who a proxy is from the TLS client certificate it presented (PEM).
+  using PeerAuthenticator = std::function<absl::StatusOr<ca::SpiffeId>(const std::string& peer_cert_pem)>;
+
+  // Without `authenticate_peer` (the plaintext development port), a proxy's
+  // namespace and service account come from its node id and metadata. With
+  // it (the TLS port), every stream must present a mesh certificate, and
+  // the identity in it is the proxy's: deny what cannot be authenticated.
   AdsService(SnapshotCache& cache, ConfigPublisher& publisher, ProxyTracker& tracker,
-             common::MetricsRegistry& metrics);
+             common::MetricsRegistry& metrics, PeerAuthenticator authenticate_peer = nullptr);
 
   grpc::ServerBidiReactor<grpc::ByteBuffer, grpc::ByteBuffer>* StreamAggregatedResources(
       grpc::CallbackServerContext* context) override;
@@ -40,6 +52,7 @@ class AdsService final : public AdsRawService {
   ConfigPublisher& publisher_;
   ProxyTracker& tracker_;
   common::MetricsRegistry& metrics_;
+  const PeerAuthenticator authenticate_peer_;
   std::atomic<uint64_t> next_stream_id_{1};
 };
 

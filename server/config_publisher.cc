@@ -1,6 +1,8 @@
 #include "server/config_publisher.h"
 
 #include "common/logging.h"
+#include "envoy/extensions/transport_sockets/tls/v3/secret.pb.h"
+#include "policy/resource_types.h"
 
 namespace weft::server {
 
@@ -25,6 +27,28 @@ void ConfigPublisher::OnMeshSnapshot(discovery::MeshSnapshotConstSharedPtr mesh,
   WEFT_LOG(INFO) << "mesh version " << mesh_->version << ": " << mesh_->services.size()
                  << " services, " << mesh_->errors.size() << " config errors; pushed to "
                  << nodes_.size() << " nodes (" << memo.size() << " distinct configurations)";
+}
+
+void ConfigPublisher::SetTrustBundle(std::vector<std::string> roots_pem) {
+  absl::MutexLock lock(&mu_);
+  if (roots_pem == trust_bundle_) return;
+  trust_bundle_ = std::move(roots_pem);
+  bundle_generation_++;
+  if (!mesh_) return;
+  std::map<std::string, ProxySnapshotConstSharedPtr> memo;
+  for (const auto& [node_id, node] : nodes_) {
+    absl::Status status = PublishLocked(node_id, node.identity, memo);
+    if (!status.ok()) {
+      WEFT_LOG(ERROR) << "trust bundle not pushed to " << node_id << ": " << status;
+    }
+  }
+  WEFT_LOG(INFO) << "trust bundle (" << trust_bundle_.size() << " roots) pushed to " << nodes_.size()
+                 << " nodes as SDS Secret ROOTCA";
+}
+
+std::vector<std::string> ConfigPublisher::trust_bundle() const {
+  absl::MutexLock lock(&mu_);
+  return trust_bundle_;
 }
 
 absl::Status ConfigPublisher::ConnectNode(const std::string& node_id,
@@ -65,6 +89,7 @@ void ConfigPublisher::ReleaseKeyLocked(const std::string& key) {
   if (--it->second <= 0) {
     key_refs_.erase(it);
     last_by_key_.erase(key);  // no node has this configuration any more
+    last_generation_by_key_.erase(key);
   }
 }
 
@@ -87,7 +112,8 @@ absl::Status ConfigPublisher::PublishLocked(
     // Another node with the same configuration key already has this mesh
     // version compiled: share it (a thousand proxies connecting compile once).
     auto last = last_by_key_.find(key);
-    if (last != last_by_key_.end() && last->second->mesh_version == mesh_->version) {
+    if (last != last_by_key_.end() && last->second->mesh_version == mesh_->version &&
+        last_generation_by_key_[key] == bundle_generation_) {
       it = memo.emplace(key, last->second).first;
     }
   }
@@ -97,11 +123,22 @@ absl::Status ConfigPublisher::PublishLocked(
       metrics_.GetCounter("weft_compile_errors_total", "Configurations that failed to compile.").Inc();
       return resources.status();
     }
+    if (!trust_bundle_.empty()) {
+      // The mesh trust bundle, for validating peers (never a private key:
+      // workload certificates stay with the proxies that made them).
+      envoy::extensions::transport_sockets::tls::v3::Secret rootca;
+      rootca.set_name("ROOTCA");
+      std::string bundle;
+      for (const auto& pem : trust_bundle_) bundle += pem;
+      rootca.mutable_validation_context()->mutable_trusted_ca()->set_inline_string(bundle);
+      resources->Add(rootca, "ROOTCA", {"ca:trust-bundle"});
+    }
     auto last = last_by_key_.find(key);
     ProxySnapshotConstSharedPtr snapshot =
         MakeProxySnapshot(std::move(resources->resources), mesh_->version, mesh_changed_,
                           last == last_by_key_.end() ? nullptr : last->second.get());
     last_by_key_[key] = snapshot;
+    last_generation_by_key_[key] = bundle_generation_;
     it = memo.emplace(key, std::move(snapshot)).first;
   }
   cache_.SetSnapshot(node_id, it->second);

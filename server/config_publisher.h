@@ -6,6 +6,7 @@
 
 #include <map>
 #include <string>
+#include <vector>
 
 #include "absl/base/thread_annotations.h"
 #include "absl/status/status.h"
@@ -34,6 +35,12 @@ class ConfigPublisher {
   void DisconnectNode(const std::string& node_id);
 
   discovery::MeshSnapshotConstSharedPtr mesh() const;
+
+  // The CA's current trust bundle (PEM roots): every node gets it as the SDS
+  // Secret "ROOTCA" (validation context). A new bundle is pushed at once.
+  void SetTrustBundle(std::vector<std::string> roots_pem);
+  // The bundle set last.
+  std::vector<std::string> trust_bundle() const;
   // The validated policies of mesh(), built once per snapshot (statuses for
   // /api/v1/policies); null before the first snapshot.
   policy::PolicySetConstSharedPtr policies() const;
@@ -61,6 +68,9 @@ class ConfigPublisher {
   // so that the next one shares unchanged types and records the change.
   std::map<std::string, ProxySnapshotConstSharedPtr> last_by_key_ ABSL_GUARDED_BY(mu_);
   std::map<std::string, int> key_refs_ ABSL_GUARDED_BY(mu_);  // nodes per configuration key
+  std::vector<std::string> trust_bundle_ ABSL_GUARDED_BY(mu_);
+  uint64_t bundle_generation_ ABSL_GUARDED_BY(mu_) = 0;
+  std::map<std::string, uint64_t> last_generation_by_key_ ABSL_GUARDED_BY(mu_);
 };
 
 }  // namespace weft::server

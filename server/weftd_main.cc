@@ -14,6 +14,7 @@
 #include "absl/flags/parse.h"
 #include "absl/flags/usage.h"
 #include "absl/strings/match.h"
+#include "absl/strings/str_cat.h"
 #include "absl/strings/numbers.h"
 #include "absl/strings/str_split.h"
 #include "absl/time/time.h"
@@ -25,6 +26,10 @@
 #include "discovery/kube_client.h"
 #include "discovery/kube_config.h"
 #include "discovery/kube_registry.h"
+#include "ca/mesh_cert_authenticator.h"
+#include "ca/token_review_authenticator.h"
+#include "envoy/extensions/transport_sockets/tls/v3/secret.pb.h"
+#include "policy/resource_types.h"
 #include "server/address.h"
 #include "server/admin_server.h"
 #include "server/ads_service.h"
@@ -79,7 +84,8 @@ std::string ReadToken(const std::string& path) {
 // flags; file mode authenticates with <config-dir>/tokens.yaml. --ca-dir
 // defaults to $HOME/.weft/ca (docs/ca.md).
 std::unique_ptr<ca::CertificateAuthority> StartCertificateAuthority(const std::string& config_dir,
-                                                                    common::MetricsRegistry& metrics) {
+                                                                    common::MetricsRegistry& metrics,
+                                                                    discovery::KubeClient* kube_client) {
   if (!absl::GetFlag(FLAGS_ca_secret).empty()) {
     Fail("--ca-secret: the Kubernetes Secret store needs the Kubernetes client (issue 4); use --ca-dir");
   }
@@ -103,8 +109,42 @@ std::unique_ptr<ca::CertificateAuthority> StartCertificateAuthority(const std::s
   if (!config_dir.empty()) options.tokens_file = config_dir + "/tokens.yaml";
   auto ca = ca::CertificateAuthority::Create(options, common::RealClock::Get(), metrics);
   if (!ca.ok()) Fail("--ca-dir: " + std::string(ca.status().message()));
+  if (kube_client != nullptr) {
+    // Kubernetes mode: projected service-account tokens (audience weft-ca),
+    // checked by the API server's TokenReview.
+    (*ca)->AddAuthenticator(std::make_unique<ca::TokenReviewAuthenticator>(
+        options.trust_domain, [kube_client](const std::string& request_json) -> absl::StatusOr<std::string> {
+          auto response = kube_client->Request("POST", "/apis/authentication.k8s.io/v1/tokenreviews", request_json,
+                                               "application/json");
+          if (!response.ok()) return response.status();
+          if (response->status / 100 != 2) {
+            return absl::UnavailableError(absl::StrCat("TokenReview answered HTTP ", response->status));
+          }
+          return response->body;
+        }));
+  }
   (*ca)->Start();
   return std::move(*ca);
+}
+
+// True when every connected proxy that uses SDS has ACKed a ROOTCA Secret
+// holding exactly `bundle` (proxyless clients without SDS do not count).
+bool BundleDistributed(const ConfigPublisher& publisher, const ProxyTracker& tracker,
+                       const std::vector<std::string>& bundle) {
+  if (publisher.trust_bundle() != bundle) return false;
+  std::string expected;
+  for (const auto& pem : bundle) expected += pem;
+  for (const ProxyStatus& proxy : tracker.List()) {
+    auto it = proxy.types.find(std::string(policy::kSecretType));
+    if (it == proxy.types.end()) continue;
+    const policy::Resource* held = it->second.acked.Find("ROOTCA");
+    envoy::extensions::transport_sockets::tls::v3::Secret secret;
+    if (held == nullptr || !held->body->UnpackTo(&secret) ||
+        secret.validation_context().trusted_ca().inline_string() != expected) {
+      return false;
+    }
+  }
+  return true;
 }
 
 int Main(int argc, char** argv) {
@@ -212,7 +252,28 @@ int Main(int argc, char** argv) {
                    << ":" << selected_port;
   }
   // The built-in CA (issue 5) and --xds-addr over TLS: the CA service and ADS.
-  std::unique_ptr<ca::CertificateAuthority> ca = StartCertificateAuthority(config_dir, metrics);
+  std::unique_ptr<ca::CertificateAuthority> ca = StartCertificateAuthority(config_dir, metrics, kube_client.get());
+  // The trust bundle goes to every proxy as SDS Secret ROOTCA, and again on
+  // every change; signing moves to a new root once every SDS client has
+  // ACKed a bundle that holds it.
+  publisher.SetTrustBundle(ca->rotator().TrustBundlePem());
+  ca->rotator().AddChangeCallback([&publisher, &ca](const ca::CaView&) {
+    publisher.SetTrustBundle(ca->rotator().TrustBundlePem());
+  });
+  ca->rotator().SetBundleDistributedPredicate([&publisher, &tracker](const std::vector<std::string>& bundle) {
+    return BundleDistributed(publisher, tracker, bundle);
+  });
+  // On the TLS port a proxy is who its mesh certificate says.
+  ca::MeshCertAuthenticator peer_authenticator(ca->rotator(), absl::GetFlag(FLAGS_trust_domain),
+                                               common::RealClock::Get());
+  AdsService ads_tls(cache, publisher, tracker, metrics, [&peer_authenticator](const std::string& pem) {
+    ca::CallerCredentials credentials;
+    credentials.peer_cert_pem = pem;
+    absl::StatusOr<std::optional<ca::SpiffeId>> id = peer_authenticator.Authenticate(credentials);
+    if (!id.ok()) return absl::StatusOr<ca::SpiffeId>(id.status());
+    if (!id->has_value()) return absl::StatusOr<ca::SpiffeId>(absl::UnauthenticatedError("no certificate"));
+    return absl::StatusOr<ca::SpiffeId>(**id);
+  });
   std::unique_ptr<grpc::Server> tls_server;
   {
     const std::string xds_addr = absl::GetFlag(FLAGS_xds_addr);
@@ -221,7 +282,7 @@ int Main(int argc, char** argv) {
     int selected_port = 0;
     builder.AddListeningPort(xds_addr, ca->ServerCredentials(), &selected_port);
     builder.RegisterService(&ca->service());
-    builder.RegisterService(&ads);  // a callback service: one instance serves both servers
+    builder.RegisterService(&ads_tls);
     builder.AddChannelArgument(GRPC_ARG_HTTP2_MIN_RECV_PING_INTERVAL_WITHOUT_DATA_MS, 10000);
     builder.AddChannelArgument(GRPC_ARG_HTTP2_MAX_PING_STRIKES, 0);
     builder.AddChannelArgument(GRPC_ARG_ALLOW_REUSEPORT, 0);

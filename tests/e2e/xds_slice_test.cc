@@ -6,7 +6,12 @@
 // answers, and what the admin API says.
 #include <sys/stat.h>
 
+#include <grpcpp/grpcpp.h>
+
 #include <algorithm>
+#include <mutex>
+#include <set>
+#include <thread>
 #include <catch2/catch.hpp>
 #include <nlohmann/json.hpp>
 #include <string>
@@ -16,6 +21,8 @@
 #include "absl/strings/str_replace.h"
 #include "absl/strings/str_split.h"
 #include "absl/strings/match.h"
+#include "envoy/config/endpoint/v3/endpoint.pb.h"
+#include "envoy/service/discovery/v3/ads.grpc.pb.h"
 #include "tests/e2e/harness/process.h"
 
 namespace weft::e2e {
@@ -199,6 +206,83 @@ TEST_CASE("a broken manifest is reported and traffic keeps flowing", "[e2e][xds]
   WriteFile(mesh.config_dir + "/greeter.yaml", Manifest(mesh.port_b));
   REQUIRE(WaitFor([&] { return mesh.Admin("/api/v1/policies")["errors"].empty(); }, absl::Seconds(10)));
   REQUIRE(WaitFor([&] { return Backends(client->Log()).back() == "backend-b"; }, absl::Seconds(20)));
+}
+
+// A delta ADS client on weftd's plaintext port, subscribed to every cluster's
+// endpoints; remembers the endpoint ports it was sent.
+class DeltaWatcher {
+ public:
+  DeltaWatcher(int port, int id) {
+    stub_ = envoy::service::discovery::v3::AggregatedDiscoveryService::NewStub(
+        grpc::CreateChannel(absl::StrCat("127.0.0.1:", port), grpc::InsecureChannelCredentials()));
+    ctx_.set_deadline(std::chrono::system_clock::now() + std::chrono::seconds(90));
+    stream_ = stub_->DeltaAggregatedResources(&ctx_);
+    envoy::service::discovery::v3::DeltaDiscoveryRequest req;
+    req.mutable_node()->set_id(absl::StrCat("delta-watcher-", id));
+    req.set_type_url("type.googleapis.com/envoy.config.endpoint.v3.ClusterLoadAssignment");
+    req.add_resource_names_subscribe("*");
+    stream_->Write(req);
+    reader_ = std::thread([this] {
+      envoy::service::discovery::v3::DeltaDiscoveryResponse resp;
+      while (stream_->Read(&resp)) {
+        for (const auto& r : resp.resources()) {
+          envoy::config::endpoint::v3::ClusterLoadAssignment cla;
+          if (r.resource().UnpackTo(&cla) && cla.endpoints_size() > 0 && cla.endpoints(0).lb_endpoints_size() > 0) {
+            std::lock_guard<std::mutex> lock(mu_);
+            ports_.insert(cla.endpoints(0).lb_endpoints(0).endpoint().address().socket_address().port_value());
+          }
+        }
+        envoy::service::discovery::v3::DeltaDiscoveryRequest ack;
+        ack.set_type_url(resp.type_url());
+        ack.set_response_nonce(resp.nonce());
+        stream_->Write(ack);
+      }
+    });
+  }
+  ~DeltaWatcher() {
+    ctx_.TryCancel();
+    reader_.join();
+  }
+  bool Saw(uint32_t port) {
+    std::lock_guard<std::mutex> lock(mu_);
+    return ports_.count(port) > 0;
+  }
+
+ private:
+  std::unique_ptr<envoy::service::discovery::v3::AggregatedDiscoveryService::Stub> stub_;
+  grpc::ClientContext ctx_;
+  std::unique_ptr<grpc::ClientReaderWriter<envoy::service::discovery::v3::DeltaDiscoveryRequest,
+                                           envoy::service::discovery::v3::DeltaDiscoveryResponse>>
+      stream_;
+  std::thread reader_;
+  std::mutex mu_;
+  std::set<uint32_t> ports_;
+};
+
+TEST_CASE("gRPC's SotW xDS client keeps routing across endpoint moves while delta clients share weftd",
+          "[e2e][xds][delta]") {
+  Mesh mesh;
+  std::vector<std::unique_ptr<DeltaWatcher>> watchers;
+  for (int i = 0; i < 3; ++i) watchers.push_back(std::make_unique<DeltaWatcher>(mesh.xds_port, i));
+  SubprocessPtr client = mesh.StartClient(0, "client.log");
+  REQUIRE(WaitFor([&] { return !Backends(client->Log()).empty(); }, absl::Seconds(20)));
+  for (auto& w : watchers) REQUIRE(WaitFor([&] { return w->Saw(mesh.port_a); }, absl::Seconds(10)));
+
+  // Move the endpoint to b, back to a, and to b again.
+  for (int port : {mesh.port_b, mesh.port_a, mesh.port_b}) {
+    const std::string backend = port == mesh.port_a ? "backend-a" : "backend-b";
+    WriteFile(mesh.config_dir + "/greeter.yaml", Manifest(port));
+    REQUIRE(WaitFor([&] { return Backends(client->Log()).back() == backend; }, absl::Seconds(20)));
+    for (auto& w : watchers) REQUIRE(WaitFor([&] { return w->Saw(port); }, absl::Seconds(10)));
+  }
+  // Every RPC succeeded: the SotW client never lost its route.
+  CHECK(client->Log().find(": UNAVAILABLE") == std::string::npos);
+  CHECK(client->Log().find(": DEADLINE_EXCEEDED") == std::string::npos);
+  json proxies = mesh.Admin("/api/v1/proxies")["proxies"];
+  int delta = 0, sotw = 0;
+  for (const auto& p : proxies) (p["protocol"] == "delta" ? delta : sotw)++;
+  CHECK(delta == 3);
+  CHECK(sotw == 1);
 }
 
 TEST_CASE("weftd refuses bad flags and unreadable directories with one clear line", "[e2e][flags]") {

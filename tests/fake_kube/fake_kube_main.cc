@@ -12,6 +12,7 @@
 #include <string>
 
 #include "absl/strings/match.h"
+#include "absl/strings/str_split.h"
 #include "absl/strings/numbers.h"
 #include "absl/strings/str_cat.h"
 #include "tests/fake_kube/fake_api_server.h"
@@ -33,6 +34,9 @@ bool WriteFileAtomically(const std::string& path, const std::string& content) {
 int main(int argc, char** argv) {
   weft::fake_kube::FakeApiServerOptions options;
   std::string port_file, kubeconfig, token;
+  // --review-token=TOKEN:NAMESPACE:SERVICEACCOUNT:AUDIENCE[:expired], repeatable:
+  // tokens that TokenReview knows.
+  std::vector<std::pair<std::string, weft::fake_kube::FakeTokenInfo>> review_tokens;
   for (int i = 1; i < argc; ++i) {
     std::string arg = argv[i];
     auto value = [&](const char* flag) -> std::string { return arg.substr(std::strlen(flag)); };
@@ -47,6 +51,18 @@ int main(int argc, char** argv) {
       kubeconfig = value("--kubeconfig=");
     } else if (absl::StartsWith(arg, "--token=")) {
       token = value("--token=");
+    } else if (absl::StartsWith(arg, "--review-token=")) {
+      std::vector<std::string> parts = absl::StrSplit(value("--review-token="), ':');
+      if (parts.size() < 4 || parts.size() > 5 || (parts.size() == 5 && parts[4] != "expired")) {
+        std::fprintf(stderr, "fake-kube-apiserver: --review-token: want TOKEN:NS:SA:AUDIENCE[:expired]\n");
+        return 2;
+      }
+      weft::fake_kube::FakeTokenInfo info;
+      info.username = absl::StrCat("system:serviceaccount:", parts[1], ":", parts[2]);
+      info.uid = parts[0] + "-uid";
+      info.audiences = {parts[3]};
+      info.expired = parts.size() == 5;
+      review_tokens.emplace_back(parts[0], std::move(info));
     } else {
       std::fprintf(stderr, "fake-kube-apiserver: unknown flag %s\n", arg.c_str());
       return 2;
@@ -61,6 +77,7 @@ int main(int argc, char** argv) {
   pthread_sigmask(SIG_BLOCK, &signals, nullptr);
 
   weft::fake_kube::FakeApiServer server(options);
+  for (auto& [t, info] : review_tokens) server.AddToken(t, std::move(info));
   if (absl::Status s = server.Start(); !s.ok()) {
     std::fprintf(stderr, "fake-kube-apiserver: %s\n", std::string(s.message()).c_str());
     return 1;

@@ -14,8 +14,8 @@ echo "== tests (release: unit + e2e)"
 ctest --preset release
 
 if [[ "${WEFT_SKIP_SANITIZERS:-0}" != 1 ]]; then
-  echo "== build (asan+ubsan)"
-  scripts/build.sh asan
+  echo "== build (asan+ubsan, unit tests)"
+  scripts/build.sh asan weft_unit_tests
   echo "== tests (asan+ubsan: unit)"
   ctest --preset asan
 fi

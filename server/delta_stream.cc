@@ -50,27 +50,29 @@ DeltaStream::Result DeltaStream::OnRequest(const DeltaDiscoveryRequest& request,
   }
 
   std::set<std::string> newly_requested;
-  NameSet names = *state.names;
   bool names_changed = false;
   const bool was_wildcard = state.wildcard;
-  for (const auto& name : request.resource_names_subscribe()) {
-    if (name == "*") {
-      state.wildcard = true;
-    } else {
-      names_changed |= names.insert(name).second;
-      newly_requested.insert(name);
+  if (!request.resource_names_subscribe().empty() || !request.resource_names_unsubscribe().empty()) {
+    NameSet names = *state.names;  // ACKs carry no names: only copy for a change
+    for (const auto& name : request.resource_names_subscribe()) {
+      if (name == "*") {
+        state.wildcard = true;
+      } else {
+        names_changed |= names.insert(name).second;
+        newly_requested.insert(name);
+      }
     }
-  }
-  for (const auto& name : request.resource_names_unsubscribe()) {
-    if (name == "*") {
-      state.wildcard = false;
-    } else {
-      names_changed |= names.erase(name) > 0;
-      newly_requested.erase(name);
-      state.initial.erase(name);
+    for (const auto& name : request.resource_names_unsubscribe()) {
+      if (name == "*") {
+        state.wildcard = false;
+      } else {
+        names_changed |= names.erase(name) > 0;
+        newly_requested.erase(name);
+        state.initial.erase(name);
+      }
     }
+    if (names_changed) state.names = InternNames(std::move(names));
   }
-  if (names_changed) state.names = InternNames(std::move(names));
   if (!state.ever_requested && request.resource_names_subscribe().empty() &&
       IsFullStateType(type_url)) {
     state.wildcard = true;  // legacy wildcard: the first request names nothing
@@ -166,6 +168,7 @@ void DeltaStream::MaybeRespond(const std::string& type_url, State& state,
     }
   }
   state.held = next;
+  state.held_mesh_version = snapshot.mesh_version;
   state.initial.clear();
   if (response.names.empty() && response.removed.empty()) return;
 
@@ -202,10 +205,11 @@ void DeltaStream::UpdateView(const std::string& type_url, const State& state) {
   view.sent = state.held;
   view.sent_version = DigestVersion(type_url, state.held.digest);
   if (!state.outstanding.empty()) view.sent_mesh_version = state.outstanding.back().mesh_version;
-  if (state.last_nonce.empty() && !view.nacked) {
-    // Nothing was ever sent (e.g. the client already had everything).
+  if (state.last_nonce.empty() && !view.nacked && state.held.base) {
+    // Nothing had to be sent: a reconnecting client already held it all.
     view.acked_version = view.sent_version;
     view.acked = state.held;
+    view.acked_mesh_version = view.sent_mesh_version = state.held_mesh_version;
   }
 }
 

@@ -70,6 +70,7 @@ class DeltaStream {
     // The client holds held.base's resources selected by the *current*
     // subscription (unsubscribed names are forgotten at once).
     Selection held;
+    uint64_t held_mesh_version = 0;
     // A reconnecting client's initial_resource_versions, until the first
     // response replaces them.
     std::map<std::string, std::string> initial;

@@ -42,7 +42,10 @@ size_t ProxyTracker::Count() const {
 
 std::string SyncState(const TypeState& state) {
   if (state.nacked) return "NACKED";
-  if (state.sent_nonce.empty() || state.awaiting_ack || state.acked_version != state.sent_version) {
+  // Nothing known to be held yet (no response sent and no prior state), a
+  // response outstanding, or the last one not accepted: not in sync.
+  if ((state.sent_nonce.empty() && !state.sent.base) || state.awaiting_ack ||
+      state.acked_version != state.sent_version) {
     return "STALE";
   }
   return "SYNCED";

@@ -233,3 +233,27 @@ TEST_CASE("delta: several types change: clusters go before endpoints", "[delta]"
 
 }  // namespace
 }  // namespace weft::server
+
+namespace weft::server {
+namespace {
+
+TEST_CASE("delta: a reconnecting client that already holds everything is SYNCED without a response",
+          "[delta]") {
+  auto snap = Snap({{"a", 80}, {"b", 81}}, 7);
+  TestDelta first;
+  auto r = first.OnRequest(Req(kCds, {"*"}), &snap).responses.at(0);
+  DeltaDiscoveryRequest again = Req(kCds, {"*"});
+  for (const auto& res : r.resources()) (*again.mutable_initial_resource_versions())[res.name()] = res.version();
+  TestDelta second;
+  CHECK(second.OnRequest(again, &snap).responses.empty());
+  const TypeState& view = second.types().at(kCds);
+  CHECK(SyncState(view) == "SYNCED");
+  CHECK(view.acked_mesh_version == 7);
+  // Before any snapshot exists, a new subscriber is not in sync.
+  TestDelta third;
+  third.OnRequest(Req(kCds, {"*"}), nullptr);
+  CHECK(SyncState(third.types().at(kCds)) == "STALE");
+}
+
+}  // namespace
+}  // namespace weft::server

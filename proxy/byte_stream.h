@@ -1,0 +1,93 @@
+// A downstream or upstream connection as the data path sees it: plain TCP or
+// TLS over TCP, read and written from coroutines on one worker's
+// io_context. TLS contexts (the workload certificate, the trust bundle) are
+// built by TlsContexts and kept alive by the streams that use them.
+#pragma once
+
+#define ASIO_STANDALONE 1
+#include <asio.hpp>
+#include <asio/ssl.hpp>
+
+#include <memory>
+#include <string>
+#include <string_view>
+#include <vector>
+
+#include "absl/status/statusor.h"
+#include "proxy/workload_certificate.h"
+
+namespace weft::proxy {
+
+using tcp = asio::ip::tcp;
+
+// The workload certificate and trust roots as OpenSSL contexts, rebuilt when
+// either changes. Immutable once built.
+struct TlsContexts {
+  std::shared_ptr<asio::ssl::context> server;  // inbound: requires a client certificate
+  std::shared_ptr<asio::ssl::context> client;  // upstream mTLS
+  std::string own_spiffe_id;
+  uint64_t generation = 0;
+  std::string roots_pem;
+
+  static absl::StatusOr<std::shared_ptr<const TlsContexts>> Build(const WorkloadIdentity& identity,
+                                                                  const std::string& roots_pem);
+};
+using TlsContextsConstSharedPtr = std::shared_ptr<const TlsContexts>;
+
+class ByteStream {
+ public:
+  virtual ~ByteStream() = default;
+  virtual asio::awaitable<size_t> ReadSome(asio::mutable_buffer buffer, std::error_code& ec) = 0;
+  virtual asio::awaitable<void> Write(std::string_view data, std::error_code& ec) = 0;
+  virtual asio::awaitable<void> Write2(std::string_view a, std::string_view b, std::error_code& ec) = 0;
+  virtual tcp::socket& socket() = 0;
+  virtual bool tls() const = 0;
+  // The peer certificate's URI SAN after a TLS handshake ("" otherwise).
+  const std::string& peer_principal() const { return peer_principal_; }
+  void Close() {
+    std::error_code ignored;
+    socket().shutdown(tcp::socket::shutdown_both, ignored);
+    socket().close(ignored);
+  }
+  // For pooled idle connections: false when the peer closed it or sent
+  // something unexpected meanwhile.
+  bool IdleAndOpen();
+
+ protected:
+  std::string peer_principal_;
+};
+using ByteStreamPtr = std::unique_ptr<ByteStream>;
+
+class TcpStream final : public ByteStream {
+ public:
+  explicit TcpStream(tcp::socket socket) : socket_(std::move(socket)) {}
+  asio::awaitable<size_t> ReadSome(asio::mutable_buffer buffer, std::error_code& ec) override;
+  asio::awaitable<void> Write(std::string_view data, std::error_code& ec) override;
+  asio::awaitable<void> Write2(std::string_view a, std::string_view b, std::error_code& ec) override;
+  tcp::socket& socket() override { return socket_; }
+  bool tls() const override { return false; }
+
+ private:
+  tcp::socket socket_;
+};
+
+class TlsStream final : public ByteStream {
+ public:
+  TlsStream(tcp::socket socket, TlsContextsConstSharedPtr contexts, bool server);
+  // Handshakes; as a client, sets SNI and checks the peer's URI SAN against
+  // `expected_sans` (any mesh certificate when empty).
+  asio::awaitable<void> Handshake(const std::string& sni, const std::vector<std::string>& expected_sans,
+                                  std::error_code& ec, std::string& error);
+  asio::awaitable<size_t> ReadSome(asio::mutable_buffer buffer, std::error_code& ec) override;
+  asio::awaitable<void> Write(std::string_view data, std::error_code& ec) override;
+  asio::awaitable<void> Write2(std::string_view a, std::string_view b, std::error_code& ec) override;
+  tcp::socket& socket() override { return stream_.next_layer(); }
+  bool tls() const override { return true; }
+
+ private:
+  TlsContextsConstSharedPtr contexts_;  // outlives stream_
+  bool server_;
+  asio::ssl::stream<tcp::socket> stream_;
+};
+
+}  // namespace weft::proxy

@@ -1,0 +1,327 @@
+#include "proxy/http_codec.h"
+
+#include <http_parser.h>
+
+#include <algorithm>
+#include <cctype>
+
+#include "absl/strings/ascii.h"
+#include "absl/strings/str_cat.h"
+#include "absl/strings/str_split.h"
+
+// Exported by libhttp_parser 2.9 but not declared in its header.
+extern "C" int http_message_needs_eof(const http_parser* parser);
+
+namespace weft::proxy {
+namespace {
+
+HttpParser* Self(http_parser* p) { return static_cast<HttpParser*>(p->data); }
+
+http_parser_settings MakeSettings();
+
+}  // namespace
+
+bool EqualsIgnoreCase(std::string_view a, std::string_view b) {
+  return a.size() == b.size() &&
+         std::equal(a.begin(), a.end(), b.begin(), [](char x, char y) {
+           return std::tolower(static_cast<unsigned char>(x)) == std::tolower(static_cast<unsigned char>(y));
+         });
+}
+
+std::optional<std::string> HttpHead::Get(std::string_view name) const {
+  for (const auto& [k, v] : headers) {
+    if (EqualsIgnoreCase(k, name)) return v;
+  }
+  return std::nullopt;
+}
+
+void HttpHead::Remove(std::string_view name) {
+  headers.erase(std::remove_if(headers.begin(), headers.end(),
+                               [&](const auto& h) { return EqualsIgnoreCase(h.first, name); }),
+                headers.end());
+}
+
+void HttpHead::Set(std::string_view name, std::string value) {
+  Remove(name);
+  headers.emplace_back(std::string(name), std::move(value));
+}
+
+void HttpHead::Add(std::string_view name, std::string value) { headers.emplace_back(std::string(name), std::move(value)); }
+
+// ------------------------------------------------------------------ parser
+
+HttpParser::HttpParser(Kind kind, HttpLimits limits)
+    : kind_(kind), limits_(limits), parser_(std::make_unique<http_parser>()) {
+  http_parser_init(parser_.get(), kind == Kind::kRequest ? HTTP_REQUEST : HTTP_RESPONSE);
+  parser_->data = this;
+}
+
+HttpParser::~HttpParser() = default;
+
+void HttpParser::Reset() {
+  http_parser_pause(parser_.get(), 0);
+  events_ = Events{};
+  in_message_ = false;
+}
+
+bool HttpParser::eof_delimited() const {
+  return kind_ == Kind::kResponse && !head_.chunked && !head_.content_length.has_value() &&
+         http_message_needs_eof(parser_.get());
+}
+
+namespace {
+http_parser_settings MakeSettings() {
+  http_parser_settings s;
+  http_parser_settings_init(&s);
+  return s;
+}
+}  // namespace
+
+absl::StatusOr<size_t> HttpParser::Feed(std::string_view data) {
+  static const http_parser_settings settings = [] {
+    http_parser_settings s = MakeSettings();
+    s.on_message_begin = &HttpParser::OnMessageBegin;
+    s.on_url = &HttpParser::OnUrl;
+    s.on_status = &HttpParser::OnStatus;
+    s.on_header_field = &HttpParser::OnHeaderField;
+    s.on_header_value = &HttpParser::OnHeaderValue;
+    s.on_headers_complete = &HttpParser::OnHeadersComplete;
+    s.on_body = &HttpParser::OnBody;
+    s.on_message_complete = &HttpParser::OnMessageComplete;
+    return s;
+  }();
+  if (data.empty()) return 0;
+  size_t n = http_parser_execute(parser_.get(), &settings, data.data(), data.size());
+  http_errno err = HTTP_PARSER_ERRNO(parser_.get());
+  if (err == HPE_PAUSED) return n;  // a message completed
+  if (err != HPE_OK) {
+    std::string why = error_.empty() ? http_errno_description(err) : error_;
+    return absl::InvalidArgumentError(absl::StrCat("malformed HTTP ", kind_ == Kind::kRequest ? "request" : "response",
+                                                   ": ", why));
+  }
+  if (n != data.size()) return absl::InvalidArgumentError("malformed HTTP message");
+  return n;
+}
+
+absl::Status HttpParser::FeedEof() {
+  if (!in_message_) return absl::OkStatus();
+  http_parser_settings settings = MakeSettings();
+  settings.on_message_complete = &HttpParser::OnMessageComplete;
+  settings.on_body = &HttpParser::OnBody;
+  http_parser_execute(parser_.get(), &settings, nullptr, 0);
+  if (events_.message_complete) return absl::OkStatus();
+  return absl::UnavailableError("connection closed in the middle of a message");
+}
+
+int HttpParser::OnMessageBegin(http_parser* p) {
+  HttpParser* self = Self(p);
+  self->head_ = HttpHead{};
+  self->head_bytes_ = 0;
+  self->last_was_value_ = false;
+  self->in_message_ = true;
+  self->error_.clear();
+  return 0;
+}
+
+int HttpParser::OnUrl(http_parser* p, const char* at, size_t len) {
+  HttpParser* self = Self(p);
+  self->head_bytes_ += len;
+  if (self->head_bytes_ > self->limits_.max_head_bytes) {
+    self->error_ = "request head too large";
+    return 1;
+  }
+  self->head_.target.append(at, len);
+  return 0;
+}
+
+int HttpParser::OnStatus(http_parser* p, const char* at, size_t len) {
+  HttpParser* self = Self(p);
+  self->head_bytes_ += len;
+  if (self->head_bytes_ > self->limits_.max_head_bytes) {
+    self->error_ = "response head too large";
+    return 1;
+  }
+  self->head_.reason.append(at, len);
+  return 0;
+}
+
+int HttpParser::OnHeaderField(http_parser* p, const char* at, size_t len) {
+  HttpParser* self = Self(p);
+  self->head_bytes_ += len;
+  if (self->head_bytes_ > self->limits_.max_head_bytes) {
+    self->error_ = "head too large";
+    return 1;
+  }
+  if (self->head_.headers.empty() || self->last_was_value_) {
+    if (self->head_.headers.size() >= self->limits_.max_headers) {
+      self->error_ = "too many headers";
+      return 1;
+    }
+    self->head_.headers.emplace_back();
+  }
+  self->head_.headers.back().first.append(at, len);
+  self->last_was_value_ = false;
+  return 0;
+}
+
+int HttpParser::OnHeaderValue(http_parser* p, const char* at, size_t len) {
+  HttpParser* self = Self(p);
+  self->head_bytes_ += len;
+  if (self->head_bytes_ > self->limits_.max_head_bytes) {
+    self->error_ = "head too large";
+    return 1;
+  }
+  if (self->head_.headers.empty()) return 1;
+  self->head_.headers.back().second.append(at, len);
+  self->last_was_value_ = true;
+  return 0;
+}
+
+int HttpParser::OnHeadersComplete(http_parser* p) {
+  HttpParser* self = Self(p);
+  HttpHead& h = self->head_;
+  h.version_major = p->http_major;
+  h.version_minor = p->http_minor;
+  if (self->kind_ == Kind::kRequest) {
+    h.method = http_method_str(static_cast<http_method>(p->method));
+    if (h.target.empty()) {
+      self->error_ = "empty request target";
+      return -1;
+    }
+  } else {
+    h.status = p->status_code;
+  }
+  // Header names must be RFC 9110 tokens: a lenient parser would accept
+  // "Transfer-Encoding : chunked", a classic request-smuggling vector.
+  for (const auto& [name, value] : h.headers) {
+    if (name.empty() || !std::all_of(name.begin(), name.end(), [](char c) {
+          return std::isalnum(static_cast<unsigned char>(c)) || std::string_view("!#$%&'*+-.^_`|~").find(c) != std::string_view::npos;
+        })) {
+      self->error_ = "invalid header name";
+      return -1;
+    }
+  }
+  h.keep_alive = http_should_keep_alive(p) != 0;
+  h.chunked = (p->flags & F_CHUNKED) != 0;
+  if (!h.chunked && (p->flags & F_CONTENTLENGTH) != 0) h.content_length = p->content_length;
+  if (auto te = h.Get("transfer-encoding"); te && !h.chunked) {
+    // Only chunked is understood; anything else cannot be framed safely.
+    self->error_ = "unsupported transfer-encoding";
+    return -1;
+  }
+  if (auto expect = h.Get("expect")) h.expect_continue = EqualsIgnoreCase(*expect, "100-continue");
+  if (p->upgrade && self->kind_ == Kind::kRequest && p->method == HTTP_CONNECT) {
+    self->error_ = "CONNECT is not supported";
+    return -1;
+  }
+  self->events_.head_complete = true;
+  if (self->kind_ == Kind::kResponse && self->request_was_head_) return 1;  // no body follows
+  return 0;
+}
+
+int HttpParser::OnBody(http_parser* p, const char* at, size_t len) {
+  Self(p)->events_.body.append(at, len);
+  return 0;
+}
+
+int HttpParser::OnMessageComplete(http_parser* p) {
+  HttpParser* self = Self(p);
+  self->events_.message_complete = true;
+  self->in_message_ = false;
+  http_parser_pause(p, 1);
+  return 0;
+}
+
+// ----------------------------------------------------------- serialization
+
+void StripHopByHop(HttpHead& head) {
+  std::vector<std::string> named;
+  for (const auto& [k, v] : head.headers) {
+    if (EqualsIgnoreCase(k, "connection")) {
+      for (absl::string_view t : absl::StrSplit(v, ',')) {
+        std::string name(absl::StripAsciiWhitespace(t));
+        if (!name.empty()) named.push_back(name);
+      }
+    }
+  }
+  for (std::string_view h : {"connection", "keep-alive", "proxy-connection", "te", "trailer", "transfer-encoding",
+                             "upgrade", "content-length", "expect", "proxy-authorization", "proxy-authenticate"}) {
+    head.Remove(h);
+  }
+  for (const auto& n : named) head.Remove(n);
+}
+
+namespace {
+void AppendHeaders(std::string& out, const HttpHead& head, BodyFraming framing, uint64_t length, bool keep_alive) {
+  for (const auto& [k, v] : head.headers) absl::StrAppend(&out, k, ": ", v, "\r\n");
+  if (framing == BodyFraming::kChunked) out += "transfer-encoding: chunked\r\n";
+  if (framing == BodyFraming::kLength) absl::StrAppend(&out, "content-length: ", length, "\r\n");
+  if (!keep_alive) out += "connection: close\r\n";
+  out += "\r\n";
+}
+}  // namespace
+
+std::string SerializeRequestHead(const HttpHead& head, const std::string& target, BodyFraming framing,
+                                 uint64_t length, bool keep_alive) {
+  std::string out;
+  out.reserve(256);
+  absl::StrAppend(&out, head.method, " ", target, " HTTP/1.1\r\n");
+  AppendHeaders(out, head, framing, length, keep_alive);
+  return out;
+}
+
+std::string SerializeResponseHead(const HttpHead& head, BodyFraming framing, uint64_t length, bool keep_alive) {
+  std::string out;
+  out.reserve(256);
+  std::string_view reason = head.reason.empty() ? ReasonPhrase(head.status) : std::string_view(head.reason);
+  absl::StrAppend(&out, "HTTP/1.1 ", head.status, " ", absl::string_view(reason.data(), reason.size()), "\r\n");
+  AppendHeaders(out, head, framing, length, keep_alive);
+  return out;
+}
+
+std::string ChunkHeader(size_t size) {
+  char buf[32];
+  int n = snprintf(buf, sizeof(buf), "%zx\r\n", size);
+  return std::string(buf, n);
+}
+
+std::string_view ReasonPhrase(int status) {
+  switch (status) {
+    case 100: return "Continue";
+    case 200: return "OK";
+    case 201: return "Created";
+    case 204: return "No Content";
+    case 301: return "Moved Permanently";
+    case 302: return "Found";
+    case 303: return "See Other";
+    case 304: return "Not Modified";
+    case 307: return "Temporary Redirect";
+    case 308: return "Permanent Redirect";
+    case 400: return "Bad Request";
+    case 403: return "Forbidden";
+    case 404: return "Not Found";
+    case 405: return "Method Not Allowed";
+    case 413: return "Payload Too Large";
+    case 429: return "Too Many Requests";
+    case 431: return "Request Header Fields Too Large";
+    case 500: return "Internal Server Error";
+    case 501: return "Not Implemented";
+    case 502: return "Bad Gateway";
+    case 503: return "Service Unavailable";
+    case 504: return "Gateway Timeout";
+    default: return "Unknown";
+  }
+}
+
+std::string SimpleResponse(int status, std::string_view content_type, std::string_view body, bool keep_alive,
+                           const HeaderList& extra) {
+  HttpHead head;
+  head.status = status;
+  if (!content_type.empty()) head.Add("content-type", std::string(content_type));
+  for (const auto& h : extra) head.headers.push_back(h);
+  std::string out = SerializeResponseHead(head, BodyFraming::kLength, body.size(), keep_alive);
+  out.append(body.data(), body.size());
+  return out;
+}
+
+}  // namespace weft::proxy

@@ -1,0 +1,790 @@
+#include "proxy/proxy_server.h"
+
+#include <chrono>
+#include <random>
+#include <unordered_map>
+
+#include "absl/strings/numbers.h"
+#include "absl/strings/str_cat.h"
+#include "absl/strings/match.h"
+#include "common/logging.h"
+#include "proxy/byte_stream.h"
+#include "proxy/http_codec.h"
+#include "proxy/load_balancer.h"
+
+namespace weft::proxy {
+
+using asio::awaitable;
+using asio::redirect_error;
+using asio::use_awaitable;
+
+absl::StatusOr<std::pair<std::string, uint16_t>> ParseHostPort(const std::string& addr) {
+  auto [host, port] = SplitHostPort(addr);
+  if (!port || *port == 0 || host.empty()) return absl::InvalidArgumentError("\"" + addr + "\" is not HOST:PORT");
+  if (host.size() > 2 && host.front() == '[' && host.back() == ']') host = host.substr(1, host.size() - 2);
+  return std::pair<std::string, uint16_t>{host, static_cast<uint16_t>(*port)};
+}
+
+namespace {
+
+constexpr size_t kReadBuffer = 16 * 1024;
+constexpr size_t kMaxIdlePerUpstream = 64;
+
+// Where one request goes upstream.
+struct Upstream {
+  std::string host;  // IP literal or DNS name
+  uint16_t port = 0;
+  bool tls = false;
+  std::string sni;
+  std::vector<std::string> expected_sans;
+  uint64_t connect_timeout_ms = 10000;
+  std::string cluster;       // for stats and least-request; "" for pass-through
+  std::string endpoint_key;  // "ip:port"
+  std::string PoolKey() const {
+    return absl::StrCat(tls ? "tls|" : "tcp|", host, ":", port, "|", sni, "|", expected_sans.size() == 1 ? expected_sans[0] : "");
+  }
+};
+
+struct ForwardResult {
+  int status = 0;              // what the downstream got (0: nothing, connection dropped)
+  bool keep_downstream = false;
+};
+
+std::string RandomHex(std::mt19937_64& rng) {
+  uint64_t a = rng(), b = rng();
+  char buf[40];
+  snprintf(buf, sizeof(buf), "%08x-%04x-%04x-%04x-%012llx", static_cast<unsigned>(a >> 32),
+           static_cast<unsigned>((a >> 16) & 0xffff), static_cast<unsigned>(0x4000 | (a & 0x0fff)),
+           static_cast<unsigned>(0x8000 | ((b >> 48) & 0x3fff)),
+           static_cast<unsigned long long>(b & 0xffffffffffffULL));
+  return buf;
+}
+
+std::string ChunkOf(std::string_view data) {
+  std::string out = ChunkHeader(data.size());
+  out.append(data.data(), data.size());
+  out += "\r\n";
+  return out;
+}
+
+// A deadline that closes a socket. The state outlives the timer's handler,
+// which may already be queued when the deadline is disarmed.
+struct Deadline {
+  bool fired = false;
+  bool disarmed = false;
+};
+using DeadlinePtr = std::shared_ptr<Deadline>;
+
+DeadlinePtr Arm(asio::steady_timer& timer, uint64_t ms, tcp::socket* socket) {
+  auto d = std::make_shared<Deadline>();
+  timer.expires_after(std::chrono::milliseconds(ms));
+  timer.async_wait([socket, d](std::error_code ec) {
+    if (ec || d->disarmed) return;
+    d->fired = true;
+    std::error_code ignored;
+    socket->cancel(ignored);
+    socket->close(ignored);
+  });
+  return d;
+}
+
+void Disarm(asio::steady_timer& timer, const DeadlinePtr& d) {
+  if (!d) return;
+  d->disarmed = true;
+  timer.cancel();
+}
+
+}  // namespace
+
+class ProxyServer::Impl {
+ public:
+  Impl(Options options, common::MetricsRegistry& metrics) : options_(std::move(options)), metrics_(metrics) {}
+
+  struct ClusterLb {
+    EndpointPicker picker;
+    std::unordered_map<std::string, uint32_t> in_flight;
+  };
+  struct Worker {
+    asio::io_context io{1};
+    std::thread thread;
+    std::unordered_map<std::string, std::vector<ByteStreamPtr>> idle;
+    std::unordered_map<std::string, ClusterLb> lb;
+    std::mt19937_64 rng{std::random_device{}()};
+    std::optional<asio::executor_work_guard<asio::io_context::executor_type>> guard;
+  };
+
+  absl::Status Start();
+  void Stop();
+
+  ProxyConfigConstSharedPtr config() const {
+    absl::MutexLock lock(&mu_);
+    return config_;
+  }
+  TlsContextsConstSharedPtr tls() const {
+    absl::MutexLock lock(&mu_);
+    return tls_;
+  }
+  void SetConfig(ProxyConfigConstSharedPtr c) {
+    absl::MutexLock lock(&mu_);
+    config_ = std::move(c);
+  }
+  void SetTls(TlsContextsConstSharedPtr t) {
+    absl::MutexLock lock(&mu_);
+    tls_ = std::move(t);
+  }
+
+ private:
+  awaitable<void> Accept(tcp::acceptor& acceptor, bool inbound);
+  awaitable<void> OutboundSession(Worker& w, ByteStreamPtr down);
+  awaitable<void> InboundSession(Worker& w, tcp::socket socket);
+  awaitable<void> ServeHttp(Worker& w, ByteStream& down, bool inbound, uint32_t port, const InboundChain* chain);
+  awaitable<ForwardResult> HandleOutbound(Worker& w, ByteStream& down, HttpParser& parser, std::string& pending);
+  awaitable<ForwardResult> HandleInbound(Worker& w, ByteStream& down, HttpParser& parser, std::string& pending,
+                                         const InboundChain& chain);
+  awaitable<ForwardResult> Forward(Worker& w, ByteStream& down, HttpParser& parser, std::string& pending,
+                                   HttpHead head, const std::string& target, const Upstream& upstream,
+                                   const RouteEntry* route);
+  awaitable<ByteStreamPtr> Acquire(Worker& w, const Upstream& u, bool& reused, std::string& error);
+  awaitable<ForwardResult> LocalReply(ByteStream& down, const HttpParser& parser, int status, std::string_view body,
+                                      const HeaderList& extra = {});
+  void Record(const std::string& direction, const std::string& cluster, int status,
+              std::chrono::steady_clock::time_point start);
+
+  Options options_;
+  common::MetricsRegistry& metrics_;
+  std::vector<std::unique_ptr<Worker>> workers_;
+  std::unique_ptr<tcp::acceptor> outbound_, inbound_;
+  tcp::endpoint outbound_endpoint_;
+  std::atomic<size_t> next_worker_{0};
+  tcp::endpoint app_endpoint_;
+
+  mutable absl::Mutex mu_;
+  ProxyConfigConstSharedPtr config_ ABSL_GUARDED_BY(mu_);
+  TlsContextsConstSharedPtr tls_ ABSL_GUARDED_BY(mu_);
+};
+
+absl::Status ProxyServer::Impl::Start() {
+  for (int i = 0; i < std::max(1, options_.workers); ++i) {
+    auto w = std::make_unique<Worker>();
+    w->guard.emplace(w->io.get_executor());
+    workers_.push_back(std::move(w));
+  }
+  auto bind = [&](const std::string& flag, const std::string& addr,
+                  std::unique_ptr<tcp::acceptor>& out) -> absl::Status {
+    auto hp = ParseHostPort(addr);
+    if (!hp.ok()) return absl::InvalidArgumentError(flag + ": " + std::string(hp.status().message()));
+    std::error_code ec;
+    auto ip = asio::ip::make_address(hp->first, ec);
+    if (ec) return absl::InvalidArgumentError(flag + ": \"" + hp->first + "\" is not an IP address");
+    tcp::endpoint ep(ip, hp->second);
+    out = std::make_unique<tcp::acceptor>(workers_[0]->io);
+    out->open(ep.protocol(), ec);
+    if (!ec) out->set_option(tcp::acceptor::reuse_address(true), ec);
+    if (!ec) out->bind(ep, ec);
+    if (!ec) out->listen(asio::socket_base::max_listen_connections, ec);
+    if (ec) return absl::UnavailableError(flag + ": cannot listen on " + addr + ": " + ec.message());
+    return absl::OkStatus();
+  };
+  if (auto s = bind("--outbound-addr", options_.outbound_addr, outbound_); !s.ok()) return s;
+  if (auto s = bind("--inbound-addr", options_.inbound_addr, inbound_); !s.ok()) return s;
+  outbound_endpoint_ = outbound_->local_endpoint();
+  auto app = ParseHostPort(options_.app_addr);
+  if (!app.ok()) return absl::InvalidArgumentError("--app-addr: " + std::string(app.status().message()));
+  std::error_code ec;
+  auto app_ip = asio::ip::make_address(app->first, ec);
+  if (ec) return absl::InvalidArgumentError("--app-addr: \"" + app->first + "\" is not an IP address");
+  app_endpoint_ = tcp::endpoint(app_ip, app->second);
+
+  asio::co_spawn(workers_[0]->io, Accept(*outbound_, false), asio::detached);
+  asio::co_spawn(workers_[0]->io, Accept(*inbound_, true), asio::detached);
+  for (auto& w : workers_) {
+    Worker* wp = w.get();
+    w->thread = std::thread([wp] { wp->io.run(); });
+  }
+  return absl::OkStatus();
+}
+
+void ProxyServer::Impl::Stop() {
+  for (auto& w : workers_) {
+    w->guard.reset();
+    w->io.stop();
+  }
+  for (auto& w : workers_) {
+    if (w->thread.joinable()) w->thread.join();
+  }
+}
+
+void ProxyServer::Impl::Record(const std::string& direction, const std::string& cluster, int status,
+                               std::chrono::steady_clock::time_point start) {
+  metrics_.GetCounter("weft_proxy_requests_total", "HTTP requests by direction, cluster and response code",
+                      {{"cluster", cluster}, {"code", std::to_string(status)}, {"direction", direction}})
+      .Inc();
+  metrics_.GetHistogram("weft_proxy_request_duration_seconds", "request latency through the proxy",
+                        common::MetricsRegistry::LatencyBuckets(), {{"direction", direction}})
+      .Observe(std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count());
+}
+
+awaitable<void> ProxyServer::Impl::Accept(tcp::acceptor& acceptor, bool inbound) {
+  const std::string listener = inbound ? "inbound" : "outbound";
+  for (;;) {
+    std::error_code ec;
+    tcp::socket socket = co_await acceptor.async_accept(redirect_error(use_awaitable, ec));
+    if (ec) {
+      if (ec == asio::error::operation_aborted) co_return;
+      WEFT_LOG(WARNING) << listener << " accept: " << ec.message();
+      asio::steady_timer t(acceptor.get_executor());
+      t.expires_after(std::chrono::milliseconds(50));
+      co_await t.async_wait(redirect_error(use_awaitable, ec));
+      continue;
+    }
+    metrics_.GetCounter("weft_proxy_downstream_connections_total", "accepted connections", {{"listener", listener}})
+        .Inc();
+    Worker& w = *workers_[next_worker_++ % workers_.size()];
+    // Move the connection to its worker's io_context.
+    auto protocol = socket.local_endpoint(ec).protocol();
+    int fd = socket.release(ec);
+    if (ec) continue;
+    asio::post(w.io, [this, &w, fd, protocol, inbound] {
+      std::error_code ec2;
+      tcp::socket s(w.io);
+      s.assign(protocol, fd, ec2);
+      if (ec2) return;
+      s.set_option(tcp::no_delay(true), ec2);
+      if (inbound) {
+        asio::co_spawn(w.io, InboundSession(w, std::move(s)), asio::detached);
+      } else {
+        asio::co_spawn(w.io, OutboundSession(w, std::make_unique<TcpStream>(std::move(s))), asio::detached);
+      }
+    });
+  }
+}
+
+awaitable<void> ProxyServer::Impl::OutboundSession(Worker& w, ByteStreamPtr down) {
+  auto& active = metrics_.GetGauge("weft_proxy_downstream_connections_active", "open downstream connections",
+                                   {{"listener", "outbound"}});
+  active.Add(1);
+  co_await ServeHttp(w, *down, false, 0, nullptr);
+  down->Close();
+  active.Add(-1);
+}
+
+awaitable<void> ProxyServer::Impl::InboundSession(Worker& w, tcp::socket socket) {
+  auto& active = metrics_.GetGauge("weft_proxy_downstream_connections_active", "open downstream connections",
+                                   {{"listener", "inbound"}});
+  active.Add(1);
+  struct Guard {
+    common::Gauge& g;
+    ~Guard() { g.Add(-1); }
+  } guard{active};
+  std::error_code ec;
+  uint32_t port = socket.local_endpoint(ec).port();
+  // TLS or plaintext, from the first byte (a TLS handshake record is 0x16).
+  co_await socket.async_wait(tcp::socket::wait_read, redirect_error(use_awaitable, ec));
+  unsigned char first = 0;
+  size_t n = ec ? 0 : socket.receive(asio::buffer(&first, 1), tcp::socket::message_peek, ec);
+  if (ec || n == 0) co_return;
+  const bool is_tls = first == 0x16;
+  ProxyConfigConstSharedPtr cfg = config();
+  const InboundPort* ip = cfg ? cfg->Inbound(port) : nullptr;
+  const InboundChain* chain = ip == nullptr ? nullptr : (is_tls ? (ip->mtls ? &*ip->mtls : nullptr)
+                                                                : (ip->plaintext ? &*ip->plaintext : nullptr));
+  if (chain == nullptr) {
+    // No filter chain takes it: STRICT refuses plaintext; no config yet refuses all.
+    metrics_.GetCounter("weft_proxy_inbound_refused_total", "inbound connections no filter chain accepted",
+                        {{"transport", is_tls ? "tls" : "plaintext"}})
+        .Inc();
+    WEFT_LOG(DEBUG) << "inbound: refused a " << (is_tls ? "TLS" : "plaintext") << " connection on port " << port;
+    socket.close(ec);
+    co_return;
+  }
+  if (!is_tls) {
+    TcpStream down(std::move(socket));
+    co_await ServeHttp(w, down, true, port, chain);
+    down.Close();
+    co_return;
+  }
+  TlsContextsConstSharedPtr tls = this->tls();
+  if (!tls) {
+    socket.close(ec);
+    co_return;
+  }
+  TlsStream down(std::move(socket), tls, true);
+  std::string error;
+  asio::steady_timer timer(w.io);
+  DeadlinePtr deadline = Arm(timer, 10000, &down.socket());
+  co_await down.Handshake("", {}, ec, error);
+  Disarm(timer, deadline);
+  if (ec) {
+    metrics_.GetCounter("weft_proxy_tls_handshake_failures_total", "failed TLS handshakes", {{"side", "inbound"}})
+        .Inc();
+    WEFT_LOG(INFO) << "inbound: TLS handshake failed on port " << port << ": " << error;
+    down.Close();
+    co_return;
+  }
+  co_await ServeHttp(w, down, true, port, chain);
+  down.Close();
+}
+
+awaitable<void> ProxyServer::Impl::ServeHttp(Worker& w, ByteStream& down, bool inbound, uint32_t port,
+                                             const InboundChain* chain) {
+  HttpParser parser(HttpParser::Kind::kRequest);
+  std::string pending;
+  std::vector<char> buf(kReadBuffer);
+  // The chain belongs to the configuration current at accept time; keep it.
+  ProxyConfigConstSharedPtr pinned = inbound ? config() : nullptr;
+  for (;;) {
+    std::error_code ec;
+    while (!parser.events().head_complete) {
+      if (pending.empty()) {
+        size_t n = co_await down.ReadSome(asio::buffer(buf), ec);
+        if (ec || n == 0) co_return;
+        pending.assign(buf.data(), n);
+      }
+      auto consumed = parser.Feed(pending);
+      if (!consumed.ok()) {
+        metrics_.GetCounter("weft_proxy_malformed_requests_total", "requests answered 400 for bad framing")
+            .Inc();
+        WEFT_LOG(DEBUG) << consumed.status().message();
+        co_await down.Write(SimpleResponse(400, "text/plain", "bad request\n", false), ec);
+        co_return;
+      }
+      pending.erase(0, *consumed);
+    }
+    ForwardResult r = inbound ? co_await HandleInbound(w, down, parser, pending, *chain)
+                              : co_await HandleOutbound(w, down, parser, pending);
+    if (!r.keep_downstream) co_return;
+    parser.Reset();
+  }
+}
+
+awaitable<ForwardResult> ProxyServer::Impl::LocalReply(ByteStream& down, const HttpParser& parser, int status,
+                                                       std::string_view body, const HeaderList& extra) {
+  // The rest of an unread request body would be taken for the next request:
+  // close unless the request is complete.
+  bool keep = parser.events().message_complete && parser.head().keep_alive;
+  std::error_code ec;
+  co_await down.Write(SimpleResponse(status, "text/plain", body, keep, extra), ec);
+  co_return ForwardResult{status, keep && !ec};
+}
+
+awaitable<ForwardResult> ProxyServer::Impl::HandleOutbound(Worker& w, ByteStream& down, HttpParser& parser,
+                                                           std::string& pending) {
+  const auto start = std::chrono::steady_clock::now();
+  HttpHead head = parser.head();
+  std::string authority;
+  std::string target = head.target;
+  if (absl::StartsWithIgnoreCase(target, "http://")) {
+    std::string rest = target.substr(7);
+    size_t slash = rest.find_first_of("/?");
+    authority = rest.substr(0, slash);
+    target = slash == std::string::npos ? "/" : rest.substr(slash);
+    if (target[0] == '?') target = "/" + target;
+    if (!head.Get("host")) head.Set("host", authority);
+  } else if (!target.empty() && (target[0] == '/' || target == "*")) {
+    authority = head.Get("host").value_or("");
+  } else {
+    ForwardResult r = co_await LocalReply(down, parser, 400, "unsupported request target\n");
+    Record("outbound", "", 400, start);
+    co_return r;
+  }
+  if (authority.empty()) {
+    ForwardResult r = co_await LocalReply(down, parser, 400, "no Host header\n");
+    Record("outbound", "", 400, start);
+    co_return r;
+  }
+  ProxyConfigConstSharedPtr cfg = config();
+  const RouteEntry* route = nullptr;
+  const ClusterEntry* cluster = nullptr;
+  Upstream up;
+  const VirtualHostEntry* vhost = nullptr;
+  if (cfg && cfg->outbound_routes()) vhost = cfg->outbound_routes()->FindVirtualHost(authority);
+  if (vhost != nullptr) {
+    route = RouteTable::FindRoute(*vhost, {authority, head.method, target, &head.headers});
+    if (route == nullptr) {
+      ForwardResult r = co_await LocalReply(down, parser, 404, "no route\n");
+      Record("outbound", "", 404, start);
+      co_return r;
+    }
+    if (route->action == RouteEntry::ActionKind::kDirect) {
+      ForwardResult r = co_await LocalReply(down, parser, route->direct_status, route->direct_body);
+      Record("outbound", "", route->direct_status, start);
+      co_return r;
+    }
+    if (route->action == RouteEntry::ActionKind::kRedirect) {
+      HeaderList location;
+      location.emplace_back(std::string("location"), route->RedirectLocation(authority, target));
+      ForwardResult r = co_await LocalReply(down, parser, route->redirect.status, std::string_view(), location);
+      Record("outbound", "", route->redirect.status, start);
+      co_return r;
+    }
+    const std::string& name = route->PickCluster(w.rng());
+    cluster = cfg->FindCluster(name);
+    if (cluster == nullptr) {
+      ForwardResult r = co_await LocalReply(down, parser, route->cluster_not_found_status, "cluster not found\n");
+      Record("outbound", name, route->cluster_not_found_status, start);
+      co_return r;
+    }
+    const auto* eps = cfg->Endpoints(cluster->name);
+    if (eps == nullptr || eps->empty()) {
+      ForwardResult r = co_await LocalReply(down, parser, 503, "no healthy upstream\n");
+      Record("outbound", cluster->name, 503, start);
+      co_return r;
+    }
+    ClusterLb& lb = w.lb[cluster->name];
+    std::vector<uint32_t> load;
+    load.reserve(eps->size());
+    for (const auto& ep : *eps) load.push_back(lb.in_flight[ep.Key()]);
+    const EndpointAddress& ep = (*eps)[lb.picker.Pick(cluster->lb, load)];
+    up.host = ep.ip;
+    up.port = static_cast<uint16_t>(ep.port);
+    up.endpoint_key = ep.Key();
+  } else if (cfg && (cluster = cfg->ClusterOfEndpoint(authority)) != nullptr) {
+    // A mesh endpoint by its own address: straight there over mTLS, no routes.
+    auto hp = ParseHostPort(authority);
+    up.host = hp->first;
+    up.port = hp->second;
+    up.endpoint_key = authority;
+  } else {
+    if (options_.registry_only) {
+      ForwardResult r = co_await LocalReply(down, parser, 502, "destination is not in the mesh (REGISTRY_ONLY)\n");
+      Record("outbound", "PassthroughCluster", 502, start);
+      co_return r;
+    }
+    auto [host, port] = SplitHostPort(authority);
+    if (host.size() > 2 && host.front() == '[') host = host.substr(1, host.size() - 2);
+    up.host = host;
+    up.port = static_cast<uint16_t>(port.value_or(80));
+    std::error_code ec;
+    auto addr = asio::ip::make_address(up.host, ec);
+    if (!ec && up.port == outbound_endpoint_.port() && (addr.is_loopback() || addr == outbound_endpoint_.address())) {
+      ForwardResult r = co_await LocalReply(down, parser, 502, "request loops back to the proxy\n");
+      Record("outbound", "PassthroughCluster", 502, start);
+      co_return r;
+    }
+  }
+  if (cluster != nullptr) {
+    up.cluster = cluster->name;
+    up.tls = cluster->tls;
+    up.sni = cluster->sni;
+    up.expected_sans = cluster->expected_sans;
+    up.connect_timeout_ms = cluster->connect_timeout_ms;
+  }
+  // Request changes: the route's header changes and rewrites.
+  std::string up_target = target;
+  if (route != nullptr) {
+    for (const auto& h : route->request_headers_to_remove) head.Remove(h);
+    for (const auto& h : route->request_headers_to_add) {
+      if (h.append) {
+        head.Add(h.name, h.value);
+      } else {
+        head.Set(h.name, h.value);
+      }
+    }
+    up_target = route->RewritePath(target);
+    if (!route->host_rewrite.empty()) head.Set("host", route->host_rewrite);
+  }
+  if (!head.Get("x-request-id")) head.Add("x-request-id", RandomHex(w.rng));
+  if (!head.Get("x-forwarded-proto")) head.Add("x-forwarded-proto", "http");
+  const std::string stat_cluster = up.cluster.empty() ? "PassthroughCluster" : up.cluster;
+  ClusterLb* lb = up.cluster.empty() ? nullptr : &w.lb[up.cluster];
+  if (lb) lb->in_flight[up.endpoint_key]++;
+  ForwardResult r = co_await Forward(w, down, parser, pending, std::move(head), up_target, up, route);
+  if (lb) lb->in_flight[up.endpoint_key]--;
+  Record("outbound", stat_cluster, r.status, start);
+  co_return r;
+}
+
+awaitable<ForwardResult> ProxyServer::Impl::HandleInbound(Worker& w, ByteStream& down, HttpParser& parser,
+                                                          std::string& pending, const InboundChain& chain) {
+  const auto start = std::chrono::steady_clock::now();
+  const std::string cluster = chain.name.empty() ? "inbound" : chain.name;
+  if (!chain.unenforced_filters.empty()) {
+    // Fail closed: a policy weft-proxy cannot enforce yet must not be skipped.
+    ForwardResult r = co_await LocalReply(down, parser, 403, "policy not enforceable by this proxy\n");
+    Record("inbound", cluster, 403, start);
+    co_return r;
+  }
+  HttpHead head = parser.head();
+  head.Remove("x-forwarded-client-cert");
+  if (chain.tls && !down.peer_principal().empty()) {
+    TlsContextsConstSharedPtr tls = this->tls();
+    head.Add("x-forwarded-client-cert",
+             absl::StrCat("By=", tls ? tls->own_spiffe_id : "", ";URI=", down.peer_principal()));
+  }
+  if (!head.Get("x-forwarded-proto")) head.Add("x-forwarded-proto", chain.tls ? "https" : "http");
+  Upstream up;
+  up.host = app_endpoint_.address().to_string();
+  up.port = app_endpoint_.port();
+  up.connect_timeout_ms = 5000;
+  const RouteEntry* route = nullptr;
+  if (chain.routes) {
+    std::string authority = head.Get("host").value_or("");
+    if (const auto* vh = chain.routes->FindVirtualHost(authority)) {
+      route = RouteTable::FindRoute(*vh, {authority, head.method, head.target, &head.headers});
+    }
+  }
+  std::string target = head.target;
+  ForwardResult r = co_await Forward(w, down, parser, pending, std::move(head), target, up, route);
+  Record("inbound", cluster, r.status, start);
+  co_return r;
+}
+
+awaitable<ByteStreamPtr> ProxyServer::Impl::Acquire(Worker& w, const Upstream& u, bool& reused, std::string& error) {
+  reused = false;
+  const std::string key = u.PoolKey();
+  auto& idle = w.idle[key];
+  while (!idle.empty()) {
+    ByteStreamPtr c = std::move(idle.back());
+    idle.pop_back();
+    if (c->IdleAndOpen()) {
+      reused = true;
+      co_return c;
+    }
+    c->Close();
+  }
+  std::error_code ec;
+  tcp::endpoint ep;
+  auto addr = asio::ip::make_address(u.host, ec);
+  if (!ec) {
+    ep = tcp::endpoint(addr, u.port);
+  } else {
+    tcp::resolver resolver(w.io);
+    auto results = co_await resolver.async_resolve(u.host, std::to_string(u.port), redirect_error(use_awaitable, ec));
+    if (ec || results.empty()) {
+      error = "cannot resolve " + u.host + ": " + ec.message();
+      co_return nullptr;
+    }
+    ep = *results.begin();
+  }
+  tcp::socket socket(w.io);
+  asio::steady_timer timer(w.io);
+  DeadlinePtr deadline = Arm(timer, u.connect_timeout_ms, &socket);
+  co_await socket.async_connect(ep, redirect_error(use_awaitable, ec));
+  Disarm(timer, deadline);
+  if (ec || deadline->fired) {
+    error = absl::StrCat("upstream connect error to ", u.host, ":", u.port, ": ",
+                         deadline->fired ? "timeout" : ec.message());
+    co_return nullptr;
+  }
+  socket.set_option(tcp::no_delay(true), ec);
+  metrics_.GetCounter("weft_proxy_upstream_connections_total", "upstream connections opened",
+                      {{"cluster", u.cluster.empty() ? "PassthroughCluster" : u.cluster}})
+      .Inc();
+  if (!u.tls) co_return std::make_unique<TcpStream>(std::move(socket));
+  TlsContextsConstSharedPtr tls = this->tls();
+  if (!tls) {
+    error = "no workload certificate yet";
+    co_return nullptr;
+  }
+  auto stream = std::make_unique<TlsStream>(std::move(socket), tls, false);
+  deadline = Arm(timer, u.connect_timeout_ms, &stream->socket());
+  std::string why;
+  co_await stream->Handshake(u.sni, u.expected_sans, ec, why);
+  Disarm(timer, deadline);
+  const bool fired = deadline->fired;
+  if (ec || fired) {
+    metrics_.GetCounter("weft_proxy_tls_handshake_failures_total", "failed TLS handshakes", {{"side", "upstream"}})
+        .Inc();
+    error = absl::StrCat("upstream TLS error with ", u.host, ":", u.port, ": ", fired ? "timeout" : why);
+    WEFT_LOG(WARNING) << error;
+    stream->Close();
+    co_return nullptr;
+  }
+  co_return stream;
+}
+
+awaitable<ForwardResult> ProxyServer::Impl::Forward(Worker& w, ByteStream& down, HttpParser& parser,
+                                                    std::string& pending, HttpHead head, const std::string& target,
+                                                    const Upstream& up, const RouteEntry* route) {
+  const HttpHead& req = parser.head();
+  const bool is_head = req.method == "HEAD";
+  const bool downstream_keep = req.keep_alive;
+  StripHopByHop(head);
+  BodyFraming framing = req.chunked ? BodyFraming::kChunked
+                                    : (req.content_length ? BodyFraming::kLength : BodyFraming::kNone);
+  const std::string head_bytes =
+      SerializeRequestHead(head, target, framing, req.content_length.value_or(0), true);
+  std::error_code ec;
+  if (req.expect_continue && !parser.events().message_complete) {
+    // Answered here, as Envoy does: the body is streamed as it comes.
+    co_await down.Write("HTTP/1.1 100 Continue\r\n\r\n", ec);
+    if (ec) co_return ForwardResult{};
+  }
+  auto encode = [&](std::string_view body) {
+    if (framing == BodyFraming::kChunked) return body.empty() ? std::string() : ChunkOf(body);
+    return std::string(body);
+  };
+
+  ByteStreamPtr conn;
+  HttpParser rp(HttpParser::Kind::kResponse);
+  rp.SetRequestWasHead(is_head);
+  std::string up_pending;
+  std::vector<char> buf(kReadBuffer);
+  asio::steady_timer timer(w.io);
+  DeadlinePtr deadline;
+  auto timed_out = [&] { return deadline && deadline->fired; };
+  const uint64_t timeout_ms = route != nullptr ? route->timeout_ms : 0;
+
+  for (int attempt = 0;; ++attempt) {
+    bool reused = false;
+    std::string error;
+    conn = co_await Acquire(w, up, reused, error);
+    if (!conn) {
+      WEFT_LOG(DEBUG) << error;
+      co_return co_await LocalReply(down, parser, 503, "upstream connect error: " + error + "\n");
+    }
+    const bool whole_request_in_hand = attempt == 0 && parser.events().message_complete;
+    std::string first = encode(parser.events().body);
+    if (parser.events().message_complete && framing == BodyFraming::kChunked) first += kLastChunk;
+    co_await conn->Write2(head_bytes, first, ec);
+    // Stream the rest of the request body.
+    while (!ec && !parser.events().message_complete) {
+      parser.events().body.clear();
+      if (pending.empty()) {
+        std::error_code dec;
+        size_t n = co_await down.ReadSome(asio::buffer(buf), dec);
+        if (dec || n == 0) {
+          conn->Close();
+          co_return ForwardResult{};
+        }
+        pending.assign(buf.data(), n);
+      }
+      auto consumed = parser.Feed(pending);
+      if (!consumed.ok()) {
+        conn->Close();
+        std::error_code ignored;
+        co_await down.Write(SimpleResponse(400, "text/plain", "bad request body\n", false), ignored);
+        co_return ForwardResult{400, false};
+      }
+      pending.erase(0, *consumed);
+      std::string piece = encode(parser.events().body);
+      if (parser.events().message_complete && framing == BodyFraming::kChunked) piece += kLastChunk;
+      if (!piece.empty()) co_await conn->Write(piece, ec);
+    }
+    if (timeout_ms > 0) deadline = Arm(timer, timeout_ms, &conn->socket());
+    // The response head (1xx interim responses are dropped: Expect was answered here).
+    bool got_bytes = false;
+    while (!ec) {
+      if (up_pending.empty()) {
+        size_t n = co_await conn->ReadSome(asio::buffer(buf), ec);
+        if (ec || n == 0) {
+          if (!ec) ec = asio::error::eof;
+          break;
+        }
+        got_bytes = true;
+        up_pending.assign(buf.data(), n);
+      }
+      auto consumed = rp.Feed(up_pending);
+      if (!consumed.ok()) {
+        ec = asio::error::invalid_argument;
+        break;
+      }
+      up_pending.erase(0, *consumed);
+      if (rp.events().head_complete && rp.head().status >= 100 && rp.head().status < 200 &&
+          rp.events().message_complete) {
+        rp.Reset();
+        continue;
+      }
+      if (rp.events().head_complete) break;
+    }
+    if (!ec) break;
+    conn->Close();
+    if (timed_out()) {
+      Disarm(timer, deadline);
+      co_return co_await LocalReply(down, parser, 504, "upstream request timeout\n");
+    }
+    // A pooled connection the upstream closed meanwhile: try once more on a
+    // fresh one when the whole request can be sent again.
+    Disarm(timer, deadline);
+    if (reused && !got_bytes && whole_request_in_hand && attempt == 0) continue;
+    co_return co_await LocalReply(down, parser, 503, "upstream connect error or disconnect/reset before headers\n");
+  }
+
+  // The response.
+  HttpHead resp = rp.head();
+  const int status = resp.status;
+  const bool eof_body = rp.eof_delimited();
+  if (route != nullptr) {
+    for (const auto& h : route->response_headers_to_remove) resp.Remove(h);
+    for (const auto& h : route->response_headers_to_add) {
+      if (h.append) {
+        resp.Add(h.name, h.value);
+      } else {
+        resp.Set(h.name, h.value);
+      }
+    }
+  }
+  const bool upstream_keep = resp.keep_alive && !eof_body;
+  StripHopByHop(resp);
+  BodyFraming rframing = resp.chunked || eof_body ? BodyFraming::kChunked
+                         : resp.content_length    ? BodyFraming::kLength
+                                                  : BodyFraming::kNone;
+  if (status == 204 || (status == 304 && !resp.content_length)) rframing = BodyFraming::kNone;
+  bool keep = downstream_keep;
+  auto rencode = [&](std::string_view body) {
+    if (rframing == BodyFraming::kChunked) return body.empty() ? std::string() : ChunkOf(body);
+    return std::string(body);
+  };
+  std::string first = rencode(rp.events().body);
+  if (rp.events().message_complete && rframing == BodyFraming::kChunked && !is_head) first += kLastChunk;
+  std::error_code dec;
+  co_await down.Write2(SerializeResponseHead(resp, rframing, resp.content_length.value_or(0), keep), first, dec);
+  bool upstream_ok = true;
+  while (!dec && !rp.events().message_complete) {
+    rp.events().body.clear();
+    if (up_pending.empty()) {
+      size_t n = co_await conn->ReadSome(asio::buffer(buf), ec);
+      if (ec || n == 0) {
+        if (eof_body && !timed_out() && (ec == asio::error::eof || n == 0 || ec == asio::ssl::error::stream_truncated)) {
+          (void)rp.FeedEof();
+        }
+        if (!rp.events().message_complete) {
+          upstream_ok = false;
+          break;
+        }
+      } else {
+        up_pending.assign(buf.data(), n);
+      }
+    }
+    if (!up_pending.empty()) {
+      auto consumed = rp.Feed(up_pending);
+      if (!consumed.ok()) {
+        upstream_ok = false;
+        break;
+      }
+      up_pending.erase(0, *consumed);
+    }
+    std::string piece = rencode(rp.events().body);
+    if (rp.events().message_complete && rframing == BodyFraming::kChunked) piece += kLastChunk;
+    if (!piece.empty()) co_await down.Write(piece, dec);
+  }
+  Disarm(timer, deadline);
+  if (!upstream_ok || dec) {
+    // The response was cut short: the downstream cannot be told otherwise.
+    conn->Close();
+    co_return ForwardResult{status, false};
+  }
+  if (upstream_keep && up_pending.empty()) {
+    auto& idle = w.idle[up.PoolKey()];
+    if (idle.size() < kMaxIdlePerUpstream) {
+      idle.push_back(std::move(conn));
+    } else {
+      conn->Close();
+    }
+  } else {
+    conn->Close();
+  }
+  co_return ForwardResult{status, keep};
+}
+
+ProxyServer::ProxyServer(Options options, common::MetricsRegistry& metrics)
+    : impl_(std::make_unique<Impl>(std::move(options), metrics)) {}
+ProxyServer::~ProxyServer() { Stop(); }
+absl::Status ProxyServer::Start() { return impl_->Start(); }
+void ProxyServer::Stop() { impl_->Stop(); }
+void ProxyServer::SetConfig(ProxyConfigConstSharedPtr config) { impl_->SetConfig(std::move(config)); }
+void ProxyServer::SetTls(std::shared_ptr<const TlsContexts> tls) { impl_->SetTls(std::move(tls)); }
+ProxyConfigConstSharedPtr ProxyServer::config() const { return impl_->config(); }
+std::shared_ptr<const TlsContexts> ProxyServer::tls() const { return impl_->tls(); }
+
+}  // namespace weft::proxy

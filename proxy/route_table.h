@@ -1,0 +1,147 @@
+// An outbound or inbound RouteConfiguration compiled once, when the proxy
+// accepts it, into a form the data path matches requests against: virtual
+// host by Host, first matching route (path, headers, query parameters), and
+// the route's action (cluster, weighted clusters, redirect, direct response)
+// with its rewrites, header changes and timeout. Immutable and shared by all
+// workers. The matching semantics are Envoy's, as traced by
+// tests/testing/xds_simulator.h.
+#pragma once
+
+#include <cstdint>
+#include <map>
+#include <memory>
+#include <optional>
+#include <string>
+#include <unordered_map>
+#include <utility>
+#include <vector>
+
+#include "absl/status/statusor.h"
+#include "envoy/config/route/v3/route.pb.h"
+#include "proxy/http_codec.h"
+
+namespace re2 {
+class RE2;
+}
+
+namespace weft::proxy {
+
+using RegexPtr = std::shared_ptr<const re2::RE2>;
+
+struct StringMatch {
+  enum class Kind { kExact, kPrefix, kSuffix, kContains, kRegex } kind = Kind::kExact;
+  std::string value;
+  bool ignore_case = false;
+  RegexPtr regex;
+  bool Matches(std::string_view v) const;
+};
+
+struct HeaderMatch {
+  std::string name;  // lower case; ":method", ":path", ":authority" are pseudo headers
+  std::optional<StringMatch> match;  // nullopt: present_match
+  bool present = true;
+  bool invert = false;
+};
+
+struct QueryMatch {
+  std::string name;
+  std::optional<StringMatch> match;  // nullopt: present_match
+  bool present = true;
+};
+
+struct HeaderChange {
+  std::string name;
+  std::string value;
+  bool append = false;  // APPEND_IF_EXISTS_OR_ADD; else overwrite
+};
+
+struct RedirectSpec {
+  std::string scheme, host, path, prefix_rewrite;
+  uint32_t port = 0;
+  RegexPtr regex;
+  std::string regex_substitution;
+  bool strip_query = false;
+  int status = 301;
+};
+
+struct WeightedCluster {
+  std::string name;
+  uint32_t weight = 0;
+};
+
+struct RouteEntry {
+  std::string name;
+  // match
+  enum class PathKind { kPrefix, kExact, kSeparatedPrefix, kRegex } path_kind = PathKind::kPrefix;
+  std::string path;
+  RegexPtr path_regex;
+  std::vector<HeaderMatch> headers;
+  std::vector<QueryMatch> query;
+  // action
+  enum class ActionKind { kCluster, kRedirect, kDirect } action = ActionKind::kCluster;
+  std::vector<WeightedCluster> clusters;  // one for a plain cluster
+  uint64_t total_weight = 0;
+  int direct_status = 0;
+  std::string direct_body;
+  RedirectSpec redirect;
+  int cluster_not_found_status = 503;
+  std::string prefix_rewrite;
+  RegexPtr regex_rewrite;
+  std::string regex_substitution;
+  std::string host_rewrite;
+  std::vector<HeaderChange> request_headers_to_add;
+  std::vector<std::string> request_headers_to_remove;
+  std::vector<HeaderChange> response_headers_to_add;
+  std::vector<std::string> response_headers_to_remove;
+  uint64_t timeout_ms = 0;  // 0: none
+  uint32_t num_retries = 0;
+
+  // The cluster for a uniform random number in [0, total_weight).
+  const std::string& PickCluster(uint64_t random) const;
+  // The path sent upstream after prefix/regex rewrites (query kept).
+  std::string RewritePath(const std::string& target_path) const;
+  // The Location of a redirect for a request to http://host/target_path.
+  std::string RedirectLocation(const std::string& host, const std::string& target_path) const;
+};
+
+struct VirtualHostEntry {
+  std::string name;
+  std::vector<RouteEntry> routes;
+};
+
+// What routing needs to know of a request.
+struct RouteRequest {
+  std::string_view host;    // Host or absolute-URI authority, may carry :port
+  std::string_view method;
+  std::string_view path;    // origin-form, may carry ?query
+  const HeaderList* headers = nullptr;
+};
+
+class RouteTable;
+using RouteTableConstSharedPtr = std::shared_ptr<const RouteTable>;
+
+class RouteTable {
+ public:
+  // Validates and compiles; every unsupported or broken field is an error
+  // naming its place ("virtual_hosts[1].routes[0].match.safe_regex: ...").
+  static absl::StatusOr<RouteTableConstSharedPtr> Create(const envoy::config::route::v3::RouteConfiguration& config);
+
+  // The virtual host for `host` (exact domain, then wildcard domains), or null.
+  const VirtualHostEntry* FindVirtualHost(std::string_view host) const;
+  // The first route of `vhost` that matches, or null (404).
+  static const RouteEntry* FindRoute(const VirtualHostEntry& vhost, const RouteRequest& request);
+
+  const std::string& name() const { return name_; }
+  size_t size() const { return vhosts_.size(); }
+
+ private:
+  std::string name_;
+  std::vector<VirtualHostEntry> vhosts_;
+  std::unordered_map<std::string, size_t> exact_domains_;
+  std::vector<std::pair<std::string, size_t>> suffix_domains_;  // "*.x" → ".x", and "*" → ""
+};
+
+// Splits "a:80" into ("a", 80); a bracketed IPv6 literal keeps its brackets.
+std::pair<std::string, std::optional<uint32_t>> SplitHostPort(std::string_view authority);
+
+}  // namespace weft::proxy

@@ -1,0 +1,174 @@
+#include "proxy/workload_certificate.h"
+
+#include <grpcpp/grpcpp.h>
+
+#include <fstream>
+#include <random>
+#include <sstream>
+
+#include "absl/strings/ascii.h"
+#include "absl/strings/str_cat.h"
+#include "ca/csr_builder.h"
+#include "common/logging.h"
+#include "weft/ca/v1/ca.grpc.pb.h"
+
+namespace weft::proxy {
+namespace {
+
+absl::StatusOr<std::string> ReadWholeFile(const std::string& path) {
+  std::ifstream in(path);
+  if (!in) return absl::NotFoundError("cannot read " + path);
+  std::stringstream s;
+  s << in.rdbuf();
+  return s.str();
+}
+
+}  // namespace
+
+WorkloadCertificate::WorkloadCertificate(Options options, common::MetricsRegistry& metrics)
+    : options_(std::move(options)), metrics_(metrics) {}
+
+WorkloadCertificate::~WorkloadCertificate() { Stop(); }
+
+std::string WorkloadCertificate::ServerTrustBundle() const {
+  std::string bundle;
+  if (auto file = ReadWholeFile(options_.trust_bundle_path); file.ok()) bundle = *file;
+  absl::MutexLock lock(&mu_);
+  if (current_ && !current_->bundle_pem.empty() && bundle.find(current_->bundle_pem) == std::string::npos) {
+    if (!bundle.empty() && bundle.back() != '\n') bundle += '\n';
+    bundle += current_->bundle_pem;
+  }
+  return bundle;
+}
+
+absl::Status WorkloadCertificate::Refresh() {
+  auto token = ReadWholeFile(options_.token_file);
+  if (!token.ok()) return absl::FailedPreconditionError("--token-file: " + std::string(token.status().message()));
+  std::string bearer(absl::StripAsciiWhitespace(*token));
+  std::string roots = ServerTrustBundle();
+  if (roots.empty()) return absl::FailedPreconditionError("--trust-bundle: cannot read " + options_.trust_bundle_path);
+
+  auto key = ca::GenerateEcP256Key();
+  if (!key.ok()) return key.status();
+  auto csr = ca::MakeCsrPem(key->get(), {{options_.spiffe_id}, {}, false, ""});
+  if (!csr.ok()) return csr.status();
+
+  grpc::SslCredentialsOptions ssl;
+  ssl.pem_root_certs = roots;
+  if (auto cur = Current()) {  // renewal: also present the current certificate
+    ssl.pem_private_key = cur->key_pem;
+    ssl.pem_cert_chain = cur->chain_pem;
+  }
+  grpc::ChannelArguments args;
+  if (!options_.server_name.empty()) args.SetSslTargetNameOverride(options_.server_name);
+  auto channel = grpc::CreateCustomChannel(options_.xds_target, grpc::SslCredentials(ssl), args);
+  auto stub = weft::ca::v1::CertificateService::NewStub(channel);
+  grpc::ClientContext ctx;
+  ctx.set_deadline(std::chrono::system_clock::now() + std::chrono::seconds(10));
+  if (!bearer.empty()) ctx.AddMetadata("authorization", "Bearer " + bearer);
+  weft::ca::v1::CreateCertificateRequest request;
+  request.set_csr(*csr);
+  request.set_validity_seconds(options_.validity_seconds);
+  weft::ca::v1::CreateCertificateResponse response;
+  grpc::Status status = stub->CreateCertificate(&ctx, request, &response);
+  if (!status.ok()) {
+    metrics_.GetCounter("weft_proxy_certificate_requests_total", "CreateCertificate calls by result",
+                        {{"result", "error"}}).Inc();
+    return absl::UnavailableError(absl::StrCat("CreateCertificate: ", status.error_code(), " ", status.error_message()));
+  }
+  auto id = std::make_shared<WorkloadIdentity>();
+  id->spiffe_id = options_.spiffe_id;
+  for (const auto& pem : response.cert_chain()) {
+    auto cert = ca::ParseCertificatePem(pem);
+    if (!cert.ok()) return absl::InternalError("CreateCertificate returned an unparsable chain: " + std::string(cert.status().message()));
+    id->chain.push_back(std::move(*cert));
+    id->chain_pem += pem;
+    if (!pem.empty() && pem.back() != '\n') id->chain_pem += '\n';
+  }
+  if (id->chain.empty()) return absl::InternalError("CreateCertificate returned no certificate");
+  if (!ca::KeyMatchesCertificate(key->get(), id->chain[0].get())) {
+    return absl::InternalError("CreateCertificate returned a certificate for another key");
+  }
+  auto sans = ca::UriSans(id->chain[0].get());
+  if (sans != std::vector<std::string>{options_.spiffe_id}) {
+    return absl::InternalError("CreateCertificate returned a certificate for another identity");
+  }
+  for (const auto& pem : response.trust_bundle()) {
+    id->bundle_pem += pem;
+    if (!pem.empty() && pem.back() != '\n') id->bundle_pem += '\n';
+  }
+  if (id->bundle_pem.empty()) id->bundle_pem = roots;
+  id->not_before = ca::NotBefore(id->chain[0].get());
+  id->not_after = ca::NotAfter(id->chain[0].get());
+  id->key_pem = ca::PrivateKeyToPem(key->get());
+  id->key = std::move(*key);
+  std::vector<std::function<void()>> callbacks;
+  {
+    absl::MutexLock lock(&mu_);
+    id->generation = current_ ? current_->generation + 1 : 1;
+    current_ = id;
+    callbacks = callbacks_;
+  }
+  metrics_.GetCounter("weft_proxy_certificate_requests_total", "CreateCertificate calls by result",
+                      {{"result", "ok"}}).Inc();
+  metrics_.GetGauge("weft_proxy_certificate_expiry_timestamp_seconds", "not-after of the workload certificate")
+      .Set(std::chrono::duration<double>(id->not_after.time_since_epoch()).count());
+  WEFT_LOG(INFO) << "workload certificate for " << id->spiffe_id << " (generation " << id->generation
+                 << "), valid for "
+                 << std::chrono::duration_cast<std::chrono::minutes>(id->not_after - std::chrono::system_clock::now()).count()
+                 << " min";
+  for (auto& cb : callbacks) cb();
+  return absl::OkStatus();
+}
+
+bool WorkloadCertificate::RefreshUntilSuccess() {
+  std::mt19937 rng(std::random_device{}());
+  auto backoff = std::chrono::milliseconds(500);
+  for (;;) {
+    absl::Status s = Refresh();
+    if (s.ok()) return true;
+    WEFT_LOG(WARNING) << "workload certificate: " << s.message() << "; retrying in " << backoff.count() << " ms";
+    auto wait = backoff + std::chrono::milliseconds(rng() % (backoff.count() / 2 + 1));
+    absl::MutexLock lock(&mu_);
+    auto stopping = [this]() ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_) { return stopping_; };
+    if (mu_.AwaitWithTimeout(absl::Condition(&stopping), absl::FromChrono(wait))) return false;
+    backoff = std::min(backoff * 2, std::chrono::milliseconds(30000));
+  }
+}
+
+void WorkloadCertificate::StartRenewal() {
+  renewal_ = std::thread([this] {
+    for (;;) {
+      WorkloadIdentityConstSharedPtr cur = Current();
+      auto now = std::chrono::system_clock::now();
+      auto at = cur ? cur->not_before + (cur->not_after - cur->not_before) / 2 : now;
+      {
+        absl::MutexLock lock(&mu_);
+        auto stopping = [this]() ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_) { return stopping_; };
+        if (at > now && mu_.AwaitWithTimeout(absl::Condition(&stopping), absl::FromChrono(at - now))) return;
+        if (stopping_) return;
+      }
+      if (!RefreshUntilSuccess()) return;
+    }
+  });
+}
+
+void WorkloadCertificate::Stop() {
+  {
+    absl::MutexLock lock(&mu_);
+    stopping_ = true;
+  }
+  if (renewal_.joinable()) renewal_.join();
+}
+
+WorkloadIdentityConstSharedPtr WorkloadCertificate::Current() const {
+  absl::MutexLock lock(&mu_);
+  return current_;
+}
+
+void WorkloadCertificate::OnChange(std::function<void()> callback) {
+  absl::MutexLock lock(&mu_);
+  callbacks_.push_back(std::move(callback));
+}
+
+}  // namespace weft::proxy

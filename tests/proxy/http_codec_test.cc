@@ -1,0 +1,137 @@
+// The HTTP/1.1 codec (proxy/http_codec.h): streaming requests and
+// responses, pipelining, chunked bodies, and malformed or hostile input
+// (which must give an error, never a crash or a hang).
+#include <catch2/catch.hpp>
+#include <random>
+#include <string>
+
+#include "proxy/http_codec.h"
+
+namespace weft::proxy {
+namespace {
+
+// Feeds `data` in pieces of `step` bytes; returns the bodies of complete
+// messages, or the first error.
+absl::StatusOr<std::vector<std::string>> FeedAll(HttpParser& p, const std::string& data, size_t step) {
+  std::vector<std::string> bodies;
+  std::string body;
+  std::string pending;
+  size_t pos = 0;
+  while (pos < data.size() || !pending.empty()) {
+    if (pending.empty()) {
+      pending = data.substr(pos, step);
+      pos += pending.size();
+    }
+    auto n = p.Feed(pending);
+    if (!n.ok()) return n.status();
+    pending.erase(0, *n);
+    body += p.events().body;
+    p.events().body.clear();
+    if (p.events().message_complete) {
+      bodies.push_back(body);
+      body.clear();
+      p.Reset();
+    }
+  }
+  return bodies;
+}
+
+TEST_CASE("requests: keep-alive, pipelining and chunked bodies in any split", "[proxy][http]") {
+  const std::string wire =
+      "GET /a HTTP/1.1\r\nHost: x\r\n\r\n"
+      "POST /b HTTP/1.1\r\nHost: x\r\nContent-Length: 5\r\n\r\nhello"
+      "PUT /c HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: chunked\r\n\r\n3\r\nabc\r\n2;ext=1\r\nde\r\n0\r\n\r\n";
+  for (size_t step : {1, 2, 7, 64, 4096}) {
+    INFO("step " << step);
+    HttpParser p(HttpParser::Kind::kRequest);
+    auto bodies = FeedAll(p, wire, step);
+    REQUIRE(bodies.ok());
+    CHECK(*bodies == std::vector<std::string>{"", "hello", "abcde"});
+  }
+  HttpParser p(HttpParser::Kind::kRequest);
+  REQUIRE(p.Feed("GET http://b.shop:8080/x?y HTTP/1.0\r\nExpect: 100-continue\r\nX-A: 1\r\nx-a: 2\r\n\r\n").ok());
+  CHECK(p.head().target == "http://b.shop:8080/x?y");
+  CHECK(p.head().method == "GET");
+  CHECK_FALSE(p.head().keep_alive);  // HTTP/1.0 without keep-alive
+  CHECK(p.head().expect_continue);
+  CHECK(p.head().Get("X-a") == "1");
+}
+
+TEST_CASE("responses: length, chunked, EOF-delimited and HEAD", "[proxy][http]") {
+  HttpParser p(HttpParser::Kind::kResponse);
+  REQUIRE(p.Feed("HTTP/1.1 200 OK\r\n\r\npartial").ok());
+  CHECK(p.eof_delimited());
+  CHECK(p.events().body == "partial");
+  REQUIRE(p.FeedEof().ok());
+  CHECK(p.events().message_complete);
+
+  HttpParser h(HttpParser::Kind::kResponse);
+  h.SetRequestWasHead(true);
+  auto n = h.Feed("HTTP/1.1 200 OK\r\nContent-Length: 100\r\n\r\n");
+  REQUIRE(n.ok());
+  CHECK(h.events().message_complete);
+  CHECK(h.head().content_length == 100u);
+
+  HttpParser cut(HttpParser::Kind::kResponse);
+  REQUIRE(cut.Feed("HTTP/1.1 200 OK\r\nContent-Length: 10\r\n\r\nabc").ok());
+  CHECK_FALSE(cut.FeedEof().ok());  // cut short
+}
+
+TEST_CASE("malformed and hostile requests are errors", "[proxy][http]") {
+  const std::vector<std::string> bad = {
+      "GARBAGE\r\n\r\n",
+      "GET / HTTP/1.1\r\nContent-Length: abc\r\n\r\n",
+      "GET / HTTP/1.1\r\nContent-Length: 5\r\nTransfer-Encoding: chunked\r\n\r\n",  // smuggling
+      "GET / HTTP/1.1\r\nTransfer-Encoding: gzip\r\n\r\n",
+      "GET / HTTP/1.1\r\nHost: a\r\nContent-Length: 1\r\nContent-Length: 2\r\n\r\n",
+      "POST / HTTP/1.1\r\nTransfer-Encoding: chunked\r\n\r\nzz\r\n",
+      "GET / HTTP/1.1\r\nBad Header: x\r\n\r\n",
+      "CONNECT a:443 HTTP/1.1\r\nHost: a:443\r\n\r\n",
+      std::string("GET / HTTP/1.1\r\nHost: a\0b\r\n\r\n", 31),
+  };
+  for (const auto& req : bad) {
+    INFO(req);
+    HttpParser p(HttpParser::Kind::kRequest);
+    CHECK_FALSE(FeedAll(p, req, 3).ok());
+  }
+  // A head over the limit, and too many headers.
+  HttpParser big(HttpParser::Kind::kRequest, HttpLimits{1024, 100});
+  CHECK_FALSE(big.Feed("GET /" + std::string(2000, 'a') + " HTTP/1.1\r\n\r\n").ok());
+  std::string many = "GET / HTTP/1.1\r\n";
+  for (int i = 0; i < 200; ++i) many += "h" + std::to_string(i) + ": v\r\n";
+  HttpParser m(HttpParser::Kind::kRequest);
+  CHECK_FALSE(m.Feed(many + "\r\n").ok());
+}
+
+TEST_CASE("random bytes never crash the parser", "[proxy][http]") {
+  std::mt19937 rng(7);
+  const std::string alphabet = "GET POST/ HTTP/1.1\r\n:0123456789abcdefContent-Length Transfer-Encoding chunked";
+  for (int i = 0; i < 3000; ++i) {
+    std::string s;
+    size_t len = rng() % 200;
+    for (size_t j = 0; j < len; ++j) {
+      s += (rng() % 4 == 0) ? static_cast<char>(rng() % 256) : alphabet[rng() % alphabet.size()];
+    }
+    HttpParser p(HttpParser::Kind::kRequest);
+    (void)FeedAll(p, (i % 2 ? "GET / HTTP/1.1\r\n" : "") + s, 1 + rng() % 16);
+  }
+  SUCCEED();
+}
+
+TEST_CASE("serialization drops hop-by-hop headers and sets framing", "[proxy][http]") {
+  HttpHead h;
+  h.method = "POST";
+  h.headers = {{"Host", "b"}, {"Connection", "keep-alive, X-Private"}, {"X-Private", "1"}, {"Keep-Alive", "5"},
+               {"Transfer-Encoding", "chunked"}, {"Content-Length", "9"}, {"X-Kept", "yes"}};
+  StripHopByHop(h);
+  CHECK(SerializeRequestHead(h, "/p", BodyFraming::kChunked, 0, true) ==
+        "POST /p HTTP/1.1\r\nHost: b\r\nX-Kept: yes\r\ntransfer-encoding: chunked\r\n\r\n");
+  HttpHead r;
+  r.status = 503;
+  CHECK(SerializeResponseHead(r, BodyFraming::kLength, 3, false) ==
+        "HTTP/1.1 503 Service Unavailable\r\ncontent-length: 3\r\nconnection: close\r\n\r\n");
+  CHECK(ChunkHeader(26) == "1a\r\n");
+}
+
+}  // namespace
+}  // namespace weft::proxy

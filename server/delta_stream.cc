@@ -176,22 +176,25 @@ void DeltaStream::MaybeRespond(const std::string& type_url, State& state,
   response.nonce = std::to_string(next_nonce_++);
   response.version = std::to_string(snapshot.mesh_version);
   SentResponse sent;
+  if (response.names.size() == base->resources.size()) {
+    // The whole set: sent as the shared encoding in one piece, and
+    // remembered without a per-stream copy of every name.
+    response.all = true;
+    response.names.clear();
+    sent.all = true;
+    sent.names = response.removed;
+  } else {
+    sent.names = response.names;
+    sent.names.insert(sent.names.end(), response.removed.begin(), response.removed.end());
+  }
   sent.nonce = response.nonce;
   sent.mesh_version = snapshot.mesh_version;
-  sent.names = response.names;
-  sent.names.insert(sent.names.end(), response.removed.begin(), response.removed.end());
   sent.version = DigestVersion(type_url, next.digest);
   sent.held = next;
   state.outstanding.push_back(std::move(sent));
   // Bound the bookkeeping for a client that never answers.
   while (state.outstanding.size() > 16) state.outstanding.pop_front();
   state.last_nonce = response.nonce;
-  if (response.names.size() == base->resources.size()) {
-    response.all = true;  // the whole set: send the shared encoding in one piece
-    response.names.clear();
-    state.outstanding.back().all = true;
-    state.outstanding.back().names = response.removed;
-  }
   out.push_back(std::move(response));
 }
 

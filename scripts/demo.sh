@@ -45,7 +45,7 @@ echo "== services weftd knows (GET /api/v1/services):"
 curl -s "http://127.0.0.1:${admin_port}/api/v1/services" | grep -E '"(host|address|port)"' | sed 's/^/   /'
 
 echo "== the client calls xds:///greeter.default.svc.cluster.local:50051 (only greeter-v1 is in the mesh)"
-"${bin}/examples/greeter-client" --xds-server="127.0.0.1:${xds_port}" --count=4 --interval=250ms
+"${bin}/examples/greeter-client" --xds-server="127.0.0.1:${xds_port}" --count=4 --interval=250ms 2>/dev/null
 
 echo "== adding greeter-v2 to the mesh by editing the manifest (weftd picks it up live)"
 cat >>"${work}/mesh/greeter.yaml" <<'YAML'
@@ -56,7 +56,7 @@ metadata: {name: greeter-v2, namespace: default, labels: {app: greeter, version:
 spec: {address: 127.0.0.1, ports: {grpc: 50062}, serviceAccount: greeter}
 YAML
 sleep 1
-"${bin}/examples/greeter-client" --xds-server="127.0.0.1:${xds_port}" --count=6 --interval=250ms
+"${bin}/examples/greeter-client" --xds-server="127.0.0.1:${xds_port}" --count=6 --interval=250ms 2>/dev/null
 
 echo "== proxies connected to weftd (GET /api/v1/proxies) while a client streams:"
 "${bin}/examples/greeter-client" --xds-server="127.0.0.1:${xds_port}" --count=8 --interval=250ms >/dev/null &
@@ -69,7 +69,7 @@ echo "== a broken manifest is reported and traffic keeps flowing"
 printf 'apiVersion: v1\nkind: Service\nmetadata: {name: broken}\nspec:\n  ports: [{port: "eighty"}]\n' >"${work}/mesh/broken.yaml"
 sleep 1
 curl -s "http://127.0.0.1:${admin_port}/api/v1/policies" | grep -E '"(source|field|reason)"' | sed 's/^/   /'
-"${bin}/examples/greeter-client" --xds-server="127.0.0.1:${xds_port}" --count=2 --interval=250ms
+"${bin}/examples/greeter-client" --xds-server="127.0.0.1:${xds_port}" --count=2 --interval=250ms 2>/dev/null
 
 echo "== demo done. weftd's log: "
 sed 's/^/   /' "${work}/weftd.log" | tail -n 15

@@ -4,7 +4,9 @@
 
 #include <deque>
 #include <memory>
+#include <map>
 #include <set>
+#include <type_traits>
 
 #include "absl/base/thread_annotations.h"
 #include "absl/synchronization/mutex.h"
@@ -12,6 +14,7 @@
 #include "policy/resource_types.h"
 #include "server/delta_stream.h"
 #include "server/node_identity.h"
+#include "server/raw_request.h"
 #include "server/sotw_stream.h"
 
 namespace weft::server {
@@ -77,14 +80,29 @@ class AdsReactor final : public grpc::ServerBidiReactor<grpc::ByteBuffer, grpc::
       return;
     }
     Request request;
-    {
-      grpc::ProtoBufferReader reader(&request_buffer_);
-      if (!request.ParseFromZeroCopyStream(&reader)) {
-        service_.metrics_.GetCounter("weft_xds_bad_requests_total", "Requests that could not be parsed.")
-            .Inc();
-        FinishOnce(grpc::Status(grpc::StatusCode::INVALID_ARGUMENT, "malformed discovery request"));
-        return;
+    bool names_unchanged = false;
+    uint64_t names_fingerprint = 0;
+    bool parsed = true;
+    if constexpr (std::is_same_v<Protocol, SotwProtocol>) {
+      // SotW requests repeat the whole subscription: parse the names only
+      // when they differ from what was last applied for the type.
+      RawSotwRequest raw;
+      parsed = ReadSotwRequest(request_buffer_, raw);
+      if (parsed) {
+        names_fingerprint = raw.names_fingerprint;
+        auto it = names_fingerprints_.find(raw.request.type_url());
+        names_unchanged = it != names_fingerprints_.end() && it->second == names_fingerprint;
+        if (!names_unchanged) parsed = ParseNames(raw);
+        request = std::move(raw.request);
       }
+    } else {
+      grpc::ProtoBufferReader reader(&request_buffer_);
+      parsed = request.ParseFromZeroCopyStream(&reader);
+    }
+    if (!parsed) {
+      service_.metrics_.GetCounter("weft_xds_bad_requests_total", "Requests that could not be parsed.").Inc();
+      FinishOnce(grpc::Status(grpc::StatusCode::INVALID_ARGUMENT, "malformed discovery request"));
+      return;
     }
     request_buffer_.Clear();
     grpc::Status error = Identify(request);
@@ -100,7 +118,15 @@ class AdsReactor final : public grpc::ServerBidiReactor<grpc::ByteBuffer, grpc::
     {
       absl::MutexLock lock(&mu_);
       if (done_) return;
-      auto result = stream_.OnRequest(request, snapshot.get());
+      typename Stream::Result result;
+      if constexpr (std::is_same_v<Protocol, SotwProtocol>) {
+        result = stream_.OnRequest(request, snapshot.get(), names_unchanged);
+        // Remember the names only once the stream applied them (a stale
+        // request's names are ignored, so they must be parsed next time).
+        if (result.event != Event::kStale) names_fingerprints_[request.type_url()] = names_fingerprint;
+      } else {
+        result = stream_.OnRequest(request, snapshot.get());
+      }
       RecordEventLocked(request, result.event);
       // Answers to requests are not pushes: no push latency to record.
       EnqueueLocked(std::move(result.responses), nullptr);
@@ -312,6 +338,7 @@ class AdsReactor final : public grpc::ServerBidiReactor<grpc::ByteBuffer, grpc::
   grpc::ByteBuffer current_;         // owned by the outstanding write
   std::string node_id_;  // set once by the read path
   std::string peer_cert_pem_;  // the TLS client certificate, if any
+  std::map<std::string, uint64_t> names_fingerprints_;  // read path only: SotW names last applied
 
   absl::Mutex mu_;
   Stream stream_ ABSL_GUARDED_BY(mu_);

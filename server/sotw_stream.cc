@@ -68,7 +68,7 @@ Selection Select(TypeResourcesConstSharedPtr base, bool wildcard, NameSetConstSh
 }
 
 SotwStream::Result SotwStream::OnRequest(const DiscoveryRequest& request,
-                                         const ProxySnapshot* snapshot) {
+                                         const ProxySnapshot* snapshot, bool names_unchanged) {
   Result result;
   const std::string& type_url = request.type_url();
   TypeState& state = types_[type_url];
@@ -107,6 +107,10 @@ SotwStream::Result SotwStream::OnRequest(const DiscoveryRequest& request,
   }
 
   // Subscription update: every request carries the full set of names.
+  if (names_unchanged && state.ever_requested) {
+    if (snapshot != nullptr) MaybeRespond(type_url, state, *snapshot, force, result.responses);
+    return result;
+  }
   bool wildcard = false;
   for (const auto& name : request.resource_names()) wildcard |= (name == "*");
   const bool no_names = request.resource_names().empty();

@@ -107,9 +107,10 @@ class SotwStream {
 
   // Handles one DiscoveryRequest. `snapshot` is the node's current snapshot
   // (nullptr when there is none yet: subscriptions are recorded, nothing is
-  // sent).
+  // sent). `names_unchanged`: the caller knows the request repeats the
+  // names last applied for its type and left resource_names unparsed.
   Result OnRequest(const envoy::service::discovery::v3::DiscoveryRequest& request,
-                   const ProxySnapshot* snapshot);
+                   const ProxySnapshot* snapshot, bool names_unchanged = false);
 
   // A new snapshot for this node: responses for every subscribed type whose
   // watch is open and whose content changed.

@@ -107,9 +107,18 @@ void BuildInbound(const Listener& listener, std::map<uint32_t, InboundPort>& out
     }
     chain.routes = *routes;
     chain.set_client_cert_header = hcm->forward_client_cert_details() == HttpConnectionManager::SANITIZE_SET;
-    for (const auto& f : hcm->http_filters()) {
-      if (f.name() == "envoy.filters.http.router" || f.name() == "envoy.filters.http.fault") continue;
-      chain.unenforced_filters.push_back(f.name());
+    for (int j = 0; j < hcm->http_filters_size(); ++j) {
+      const auto& f = hcm->http_filters(j);
+      if (f.disabled()) continue;
+      bool known = false;
+      auto filter = CreateInboundHttpFilter(f, known);
+      if (!filter.ok()) {
+        errors.Add(absl::StrCat(path, ".http_filters[", j, "] (", f.name(), "): ", filter.status().message()));
+      } else if (*filter) {
+        chain.filters.push_back(std::move(**filter));
+      } else if (!known) {
+        chain.unenforced_filters.push_back(f.name());
+      }
     }
     InboundPort& p = out[port];
     std::optional<InboundChain>& slot = chain.tls ? p.mtls : p.plaintext;
@@ -180,6 +189,38 @@ void BuildCluster(const Cluster& c, ClusterEntry& out, Errors& errors) {
 }
 
 }  // namespace
+
+absl::StatusOr<std::optional<InboundHttpFilter>> CreateInboundHttpFilter(
+    const envoy::extensions::filters::network::http_connection_manager::v3::HttpFilter& f, bool& known) {
+  known = true;
+  const std::string& type = f.typed_config().type_url();
+  auto is = [&](std::string_view message) {
+    return type.size() > message.size() && type.compare(type.size() - message.size(), message.size(), message) == 0 &&
+           type[type.size() - message.size() - 1] == '/';
+  };
+  if (is("envoy.extensions.filters.http.rbac.v3.RBAC")) {
+    envoy::extensions::filters::http::rbac::v3::RBAC proto;
+    if (!Unpack(f.typed_config(), proto)) return absl::InvalidArgumentError("typed_config: not an RBAC");
+    auto rbac = RbacFilterConfig::Create(proto, f.name());
+    if (!rbac.ok()) return rbac.status();
+    return InboundHttpFilter{f.name(), *rbac, nullptr};
+  }
+  if (is("envoy.extensions.filters.http.local_ratelimit.v3.LocalRateLimit")) {
+    envoy::extensions::filters::http::local_ratelimit::v3::LocalRateLimit proto;
+    if (!Unpack(f.typed_config(), proto)) return absl::InvalidArgumentError("typed_config: not a LocalRateLimit");
+    auto limit = LocalRateLimitConfig::Create(proto);
+    if (!limit.ok()) return limit.status();
+    return InboundHttpFilter{f.name(), nullptr, *limit};
+  }
+  // The router is the data path itself; the fault filter acts on outbound
+  // routes' per-route config only (weftd puts none inbound).
+  if (f.name() == "envoy.filters.http.router" || f.name() == "envoy.filters.http.fault" ||
+      is("envoy.extensions.filters.http.router.v3.Router") || is("envoy.extensions.filters.http.fault.v3.HTTPFault")) {
+    return std::nullopt;
+  }
+  known = false;
+  return std::nullopt;
+}
 
 const std::map<std::string, XdsResources::Entry>* XdsResources::Type(const std::string& type_url) const {
   auto it = by_type.find(type_url);

@@ -16,7 +16,10 @@
 
 #include "absl/status/statusor.h"
 #include "google/protobuf/any.pb.h"
+#include "envoy/extensions/filters/network/http_connection_manager/v3/http_connection_manager.pb.h"
 #include "proxy/load_balancer.h"
+#include "proxy/local_rate_limit.h"
+#include "proxy/rbac_filter.h"
 #include "proxy/route_table.h"
 
 namespace weft::proxy {
@@ -51,15 +54,32 @@ struct ClusterEntry {
   std::vector<EndpointAddress> static_endpoints;  // STATIC clusters
 };
 
+// One enforced HTTP filter of an inbound chain; the data path runs them in
+// the chain's order (weftd: RBAC deny, RBAC allow, local rate limit).
+struct InboundHttpFilter {
+  std::string name;
+  RbacFilterConfigConstSharedPtr rbac;              // envoy.filters.http.rbac
+  LocalRateLimitConfigConstSharedPtr rate_limit;    // envoy.filters.http.local_ratelimit
+};
+
+// The HTTP filter registry of the inbound side: compiles one HttpFilter of
+// an inbound HttpConnectionManager. nullopt for filters with nothing to do
+// on inbound (router, fault) and for those weft-proxy does not know (the
+// caller fails closed on those); an error for a known filter whose config it
+// cannot enforce as given (the update is NACKed).
+absl::StatusOr<std::optional<InboundHttpFilter>> CreateInboundHttpFilter(
+    const envoy::extensions::filters::network::http_connection_manager::v3::HttpFilter& filter, bool& known);
+
 // One filter chain of the inbound listener.
 struct InboundChain {
   std::string name;
   bool tls = false;
   bool require_client_certificate = true;
   bool set_client_cert_header = false;  // forward_client_cert_details SANITIZE_SET
-  // HTTP filters weft-proxy cannot enforce (RBAC, local rate limit) are
-  // listed here; the proxy then refuses requests on the chain (fail closed)
-  // rather than let them through unchecked.
+  std::vector<InboundHttpFilter> filters;
+  // HTTP filters weft-proxy does not know are listed here; the proxy then
+  // refuses requests on the chain (fail closed) rather than let them
+  // through unchecked.
   std::vector<std::string> unenforced_filters;
   RouteTableConstSharedPtr routes;
 };

@@ -11,6 +11,7 @@
 #include "proxy/byte_stream.h"
 #include "proxy/http_codec.h"
 #include "proxy/load_balancer.h"
+#include "proxy/retry_state.h"
 
 namespace weft::proxy {
 
@@ -29,6 +30,9 @@ namespace {
 
 constexpr size_t kReadBuffer = 16 * 1024;
 constexpr size_t kMaxIdlePerUpstream = 64;
+// Request bodies up to this size are read whole before the first attempt of
+// a route with retries, so that every attempt can send them again.
+constexpr size_t kRetryBufferLimit = 64 * 1024;
 
 // Where one request goes upstream.
 struct Upstream {
@@ -140,10 +144,21 @@ class ProxyServer::Impl {
   awaitable<void> ServeHttp(Worker& w, ByteStream& down, bool inbound, uint32_t port, const InboundChain* chain);
   awaitable<ForwardResult> HandleOutbound(Worker& w, ByteStream& down, HttpParser& parser, std::string& pending);
   awaitable<ForwardResult> HandleInbound(Worker& w, ByteStream& down, HttpParser& parser, std::string& pending,
-                                         const InboundChain& chain);
+                                         const InboundChain& chain, uint32_t port);
+  // Runs the chain's RBAC and rate-limit filters; a local reply when one stops the request.
+  awaitable<std::optional<ForwardResult>> RunInboundFilters(Worker& w, ByteStream& down, const HttpParser& parser,
+                                                            const InboundChain& chain, uint32_t port);
+  // `cfg` non-null: retries may pick another endpoint of up.cluster.
   awaitable<ForwardResult> Forward(Worker& w, ByteStream& down, HttpParser& parser, std::string& pending,
-                                   HttpHead head, const std::string& target, const Upstream& upstream,
-                                   const RouteEntry* route);
+                                   HttpHead head, const std::string& target, Upstream upstream,
+                                   const RouteEntry* route, const ProxyConfig* cfg);
+  // Reads more of the request body and appends it, framed for the upstream,
+  // to `out`. 0 when it did; -1 when the downstream went away; 400 on a
+  // malformed body.
+  awaitable<int> ReadRequestBody(ByteStream& down, HttpParser& parser, std::string& pending, std::vector<char>& buf,
+                                 bool chunked, std::string& out);
+  bool PickEndpoint(Worker& w, const ProxyConfig& cfg, const ClusterEntry& cluster, Upstream& up);
+  TokenBucketSharedPtr Bucket(const std::string& chain, const InboundHttpFilter& filter);
   awaitable<ByteStreamPtr> Acquire(Worker& w, const Upstream& u, bool& reused, std::string& error);
   awaitable<ForwardResult> LocalReply(ByteStream& down, const HttpParser& parser, int status, std::string_view body,
                                       const HeaderList& extra = {});
@@ -157,6 +172,13 @@ class ProxyServer::Impl {
   tcp::endpoint outbound_endpoint_;
   std::atomic<size_t> next_worker_{0};
   tcp::endpoint app_endpoint_;
+
+  common::Clock& clock_ = common::RealClock::Get();
+  // Local rate-limit buckets per inbound chain and filter, shared by the
+  // workers; kept across updates that leave the bucket's shape unchanged.
+  absl::Mutex buckets_mu_;
+  std::unordered_map<std::string, std::pair<std::string, TokenBucketSharedPtr>> buckets_
+      ABSL_GUARDED_BY(buckets_mu_);
 
   mutable absl::Mutex mu_;
   ProxyConfigConstSharedPtr config_ ABSL_GUARDED_BY(mu_);
@@ -330,7 +352,11 @@ awaitable<void> ProxyServer::Impl::ServeHttp(Worker& w, ByteStream& down, bool i
   HttpParser parser(HttpParser::Kind::kRequest);
   std::string pending;
   std::vector<char> buf(kReadBuffer);
-  // The chain belongs to the configuration current at accept time; keep it.
+  // A kept-alive connection follows configuration updates: every request
+  // is judged by the chain of the current configuration (a new RBAC or
+  // rate-limit policy applies to pooled peer connections at once), and the
+  // connection closes when its chain is gone (e.g. STRICT now refuses
+  // plaintext).
   ProxyConfigConstSharedPtr pinned = inbound ? config() : nullptr;
   for (;;) {
     std::error_code ec;
@@ -350,7 +376,17 @@ awaitable<void> ProxyServer::Impl::ServeHttp(Worker& w, ByteStream& down, bool i
       }
       pending.erase(0, *consumed);
     }
-    ForwardResult r = inbound ? co_await HandleInbound(w, down, parser, pending, *chain)
+    if (inbound) {
+      ProxyConfigConstSharedPtr current = config();
+      if (current != pinned) {
+        pinned = std::move(current);
+        const InboundPort* ip = pinned ? pinned->Inbound(port) : nullptr;
+        const std::optional<InboundChain>* slot = ip == nullptr ? nullptr : (down.tls() ? &ip->mtls : &ip->plaintext);
+        if (slot == nullptr || !*slot) co_return;
+        chain = &**slot;
+      }
+    }
+    ForwardResult r = inbound ? co_await HandleInbound(w, down, parser, pending, *chain, port)
                               : co_await HandleOutbound(w, down, parser, pending);
     if (!r.keep_downstream) co_return;
     parser.Reset();
@@ -430,14 +466,7 @@ awaitable<ForwardResult> ProxyServer::Impl::HandleOutbound(Worker& w, ByteStream
       Record("outbound", cluster->name, 503, start);
       co_return r;
     }
-    ClusterLb& lb = w.lb[cluster->name];
-    std::vector<uint32_t> load;
-    load.reserve(eps->size());
-    for (const auto& ep : *eps) load.push_back(lb.in_flight[ep.Key()]);
-    const EndpointAddress& ep = (*eps)[lb.picker.Pick(cluster->lb, load)];
-    up.host = ep.ip;
-    up.port = static_cast<uint16_t>(ep.port);
-    up.endpoint_key = ep.Key();
+    PickEndpoint(w, *cfg, *cluster, up);
   } else if (cfg && (cluster = cfg->ClusterOfEndpoint(authority)) != nullptr) {
     // A mesh endpoint by its own address: straight there over mTLS, no routes.
     auto hp = ParseHostPort(authority);
@@ -486,23 +515,94 @@ awaitable<ForwardResult> ProxyServer::Impl::HandleOutbound(Worker& w, ByteStream
   if (!head.Get("x-request-id")) head.Add("x-request-id", RandomHex(w.rng));
   if (!head.Get("x-forwarded-proto")) head.Add("x-forwarded-proto", "http");
   const std::string stat_cluster = up.cluster.empty() ? "PassthroughCluster" : up.cluster;
-  ClusterLb* lb = up.cluster.empty() ? nullptr : &w.lb[up.cluster];
-  if (lb) lb->in_flight[up.endpoint_key]++;
-  ForwardResult r = co_await Forward(w, down, parser, pending, std::move(head), up_target, up, route);
-  if (lb) lb->in_flight[up.endpoint_key]--;
+  ForwardResult r = co_await Forward(w, down, parser, pending, std::move(head), up_target, up, route,
+                                     vhost != nullptr ? cfg.get() : nullptr);
   Record("outbound", stat_cluster, r.status, start);
   co_return r;
 }
 
+bool ProxyServer::Impl::PickEndpoint(Worker& w, const ProxyConfig& cfg, const ClusterEntry& cluster, Upstream& up) {
+  const auto* eps = cfg.Endpoints(cluster.name);
+  if (eps == nullptr || eps->empty()) return false;
+  ClusterLb& lb = w.lb[cluster.name];
+  std::vector<uint32_t> load;
+  load.reserve(eps->size());
+  for (const auto& ep : *eps) load.push_back(lb.in_flight[ep.Key()]);
+  const EndpointAddress& ep = (*eps)[lb.picker.Pick(cluster.lb, load)];
+  up.host = ep.ip;
+  up.port = static_cast<uint16_t>(ep.port);
+  up.endpoint_key = ep.Key();
+  return true;
+}
+
+TokenBucketSharedPtr ProxyServer::Impl::Bucket(const std::string& chain, const InboundHttpFilter& filter) {
+  const std::string key = chain + "|" + filter.name;
+  const std::string shape = filter.rate_limit->BucketKey();
+  absl::MutexLock lock(&buckets_mu_);
+  auto& slot = buckets_[key];
+  if (!slot.second || slot.first != shape) {
+    const auto& c = *filter.rate_limit;
+    slot = {shape, std::make_shared<TokenBucket>(c.max_tokens(), c.tokens_per_fill(), c.fill_interval(), clock_.Now())};
+  }
+  return slot.second;
+}
+
+awaitable<std::optional<ForwardResult>> ProxyServer::Impl::RunInboundFilters(Worker& w, ByteStream& down,
+                                                                            const HttpParser& parser,
+                                                                            const InboundChain& chain, uint32_t port) {
+  const HttpHead& head = parser.head();
+  std::string path = head.target;
+  if (absl::StartsWithIgnoreCase(path, "http://") || absl::StartsWithIgnoreCase(path, "https://")) {
+    size_t slash = path.find_first_of("/?", path.find("//") + 2);
+    path = slash == std::string::npos ? "/" : path.substr(slash);
+  }
+  const std::string host = head.Get("host").value_or("");
+  const std::string principal = chain.tls ? down.peer_principal() : "";
+  for (const InboundHttpFilter& f : chain.filters) {
+    if (f.rbac) {
+      RbacDecision d = f.rbac->Evaluate({{host, head.method, path, &head.headers}, principal, port});
+      if (d.allowed) continue;
+      const std::string reason = d.policy.empty() ? "no ALLOW policy matched" : "DENY policy " + d.policy + " matched";
+      metrics_.GetCounter("weft_proxy_rbac_denied_total", "inbound requests denied by RBAC, by matching DENY policy",
+                          {{"policy", d.policy.empty() ? "none" : d.policy}})
+          .Inc();
+      WEFT_LOG(INFO) << "inbound: RBAC denied " << head.method << " " << path << " on port " << port << " from "
+                     << (principal.empty() ? std::string("an unauthenticated peer") : principal) << " ("
+                     << chain.name << ", " << f.name << ": " << reason << ")";
+      co_return co_await LocalReply(down, parser, 403, "RBAC: access denied\n");
+    }
+    if (f.rate_limit) {
+      const LocalRateLimitConfig& c = *f.rate_limit;
+      if (c.enabled_percent() == 0 || (c.enabled_percent() < 100 && w.rng() % 100 >= c.enabled_percent())) continue;
+      TokenBucketSharedPtr bucket = Bucket(chain.name, f);
+      const auto now = clock_.Now();
+      if (bucket->TryConsume(now)) continue;
+      if (c.enforced_percent() == 0 || (c.enforced_percent() < 100 && w.rng() % 100 >= c.enforced_percent())) continue;
+      metrics_.GetCounter("weft_proxy_ratelimited_total", "inbound requests refused by the local rate limit",
+                          {{"chain", chain.name}})
+          .Inc();
+      HeaderList extra = c.response_headers();
+      if (!c.has_retry_after()) extra.emplace_back("retry-after", std::to_string(bucket->SecondsUntilRefill(now)));
+      co_return co_await LocalReply(down, parser, c.status(), "local_rate_limited\n", extra);
+    }
+  }
+  co_return std::nullopt;
+}
+
 awaitable<ForwardResult> ProxyServer::Impl::HandleInbound(Worker& w, ByteStream& down, HttpParser& parser,
-                                                          std::string& pending, const InboundChain& chain) {
+                                                          std::string& pending, const InboundChain& chain,
+                                                          uint32_t port) {
   const auto start = std::chrono::steady_clock::now();
   const std::string cluster = chain.name.empty() ? "inbound" : chain.name;
   if (!chain.unenforced_filters.empty()) {
-    // Fail closed: a policy weft-proxy cannot enforce yet must not be skipped.
+    // Fail closed: a policy weft-proxy cannot enforce must not be skipped.
     ForwardResult r = co_await LocalReply(down, parser, 403, "policy not enforceable by this proxy\n");
     Record("inbound", cluster, 403, start);
     co_return r;
+  }
+  if (auto stopped = co_await RunInboundFilters(w, down, parser, chain, port)) {
+    Record("inbound", cluster, stopped->status, start);
+    co_return *stopped;
   }
   HttpHead head = parser.head();
   head.Remove("x-forwarded-client-cert");
@@ -524,7 +624,7 @@ awaitable<ForwardResult> ProxyServer::Impl::HandleInbound(Worker& w, ByteStream&
     }
   }
   std::string target = head.target;
-  ForwardResult r = co_await Forward(w, down, parser, pending, std::move(head), target, up, route);
+  ForwardResult r = co_await Forward(w, down, parser, pending, std::move(head), target, up, route, nullptr);
   Record("inbound", cluster, r.status, start);
   co_return r;
 }
@@ -593,15 +693,39 @@ awaitable<ByteStreamPtr> ProxyServer::Impl::Acquire(Worker& w, const Upstream& u
   co_return stream;
 }
 
+awaitable<int> ProxyServer::Impl::ReadRequestBody(ByteStream& down, HttpParser& parser, std::string& pending,
+                                                  std::vector<char>& buf, bool chunked, std::string& out) {
+  parser.events().body.clear();
+  if (pending.empty()) {
+    std::error_code ec;
+    size_t n = co_await down.ReadSome(asio::buffer(buf), ec);
+    if (ec || n == 0) co_return -1;
+    pending.assign(buf.data(), n);
+  }
+  auto consumed = parser.Feed(pending);
+  if (!consumed.ok()) co_return 400;
+  pending.erase(0, *consumed);
+  const std::string& body = parser.events().body;
+  if (chunked) {
+    if (!body.empty()) out += ChunkOf(body);
+    if (parser.events().message_complete) out += kLastChunk;
+  } else {
+    out += body;
+  }
+  parser.events().body.clear();
+  co_return 0;
+}
+
 awaitable<ForwardResult> ProxyServer::Impl::Forward(Worker& w, ByteStream& down, HttpParser& parser,
                                                     std::string& pending, HttpHead head, const std::string& target,
-                                                    const Upstream& up, const RouteEntry* route) {
+                                                    Upstream up, const RouteEntry* route, const ProxyConfig* cfg) {
   const HttpHead& req = parser.head();
   const bool is_head = req.method == "HEAD";
   const bool downstream_keep = req.keep_alive;
   StripHopByHop(head);
   BodyFraming framing = req.chunked ? BodyFraming::kChunked
                                     : (req.content_length ? BodyFraming::kLength : BodyFraming::kNone);
+  const bool chunked = framing == BodyFraming::kChunked;
   const std::string head_bytes =
       SerializeRequestHead(head, target, framing, req.content_length.value_or(0), true);
   std::error_code ec;
@@ -610,100 +734,194 @@ awaitable<ForwardResult> ProxyServer::Impl::Forward(Worker& w, ByteStream& down,
     co_await down.Write("HTTP/1.1 100 Continue\r\n\r\n", ec);
     if (ec) co_return ForwardResult{};
   }
-  auto encode = [&](std::string_view body) {
-    if (framing == BodyFraming::kChunked) return body.empty() ? std::string() : ChunkOf(body);
-    return std::string(body);
+  std::vector<char> buf(kReadBuffer);
+  auto bad_body = [&]() -> awaitable<ForwardResult> {
+    std::error_code ignored;
+    co_await down.Write(SimpleResponse(400, "text/plain", "bad request body\n", false), ignored);
+    co_return ForwardResult{400, false};
   };
 
+  // The request body read so far, framed for the upstream. With retries, a
+  // small body is read whole first so that any attempt can send it again.
+  const RetryPolicy* retry = route != nullptr && route->retry ? &*route->retry : nullptr;
+  std::string body;
+  {
+    const std::string& first = parser.events().body;
+    if (chunked) {
+      if (!first.empty()) body = ChunkOf(first);
+      if (parser.events().message_complete) body += kLastChunk;
+    } else {
+      body = first;
+    }
+    parser.events().body.clear();
+  }
+  while (retry != nullptr && retry->num_retries > 0 && !parser.events().message_complete &&
+         body.size() <= kRetryBufferLimit) {
+    int r = co_await ReadRequestBody(down, parser, pending, buf, chunked, body);
+    if (r < 0) co_return ForwardResult{};
+    if (r == 400) co_return co_await bad_body();
+  }
+  const bool replayable = parser.events().message_complete;
+
   ByteStreamPtr conn;
-  HttpParser rp(HttpParser::Kind::kResponse);
-  rp.SetRequestWasHead(is_head);
+  std::optional<HttpParser> rp;
   std::string up_pending;
-  std::vector<char> buf(kReadBuffer);
   asio::steady_timer timer(w.io);
   DeadlinePtr deadline;
   auto timed_out = [&] { return deadline && deadline->fired; };
   const uint64_t timeout_ms = route != nullptr ? route->timeout_ms : 0;
+  const uint64_t per_try_ms = retry != nullptr ? retry->per_try_timeout_ms : 0;
+  std::optional<std::chrono::steady_clock::time_point> route_deadline;
+  const std::string stat_cluster = up.cluster.empty() ? "PassthroughCluster" : up.cluster;
+  auto ms_until = [](std::chrono::steady_clock::time_point t) {
+    auto left = std::chrono::duration_cast<std::chrono::milliseconds>(t - std::chrono::steady_clock::now()).count();
+    return static_cast<uint64_t>(std::max<int64_t>(left, 1));
+  };
+  // Counts the request against its endpoint for least-request while an attempt runs.
+  struct InFlight {
+    std::unordered_map<std::string, uint32_t>* counts = nullptr;
+    std::string key;
+    void Set(std::unordered_map<std::string, uint32_t>* c, std::string k) {
+      Clear();
+      counts = c;
+      key = std::move(k);
+      if (counts) ++(*counts)[key];
+    }
+    void Clear() {
+      if (counts) --(*counts)[key];
+      counts = nullptr;
+    }
+    ~InFlight() { Clear(); }
+  } in_flight;
 
-  for (int attempt = 0;; ++attempt) {
+  bool free_retry_used = false;
+  for (uint32_t attempt = 0;;) {
+    if (attempt > 0 && cfg != nullptr && !up.cluster.empty()) {
+      if (const ClusterEntry* c = cfg->FindCluster(up.cluster)) PickEndpoint(w, *cfg, *c, up);
+    }
+    in_flight.Set(up.cluster.empty() ? nullptr : &w.lb[up.cluster].in_flight, up.endpoint_key);
     bool reused = false;
+    bool got_bytes = false;
+    bool per_try_limited = false;
     std::string error;
+    AttemptOutcome outcome = AttemptOutcome::kResponse;
+    int status = 0;
+    rp.emplace(HttpParser::Kind::kResponse);
+    rp->SetRequestWasHead(is_head);
+    up_pending.clear();
+    ec.clear();
     conn = co_await Acquire(w, up, reused, error);
     if (!conn) {
+      outcome = AttemptOutcome::kConnectFailure;
       WEFT_LOG(DEBUG) << error;
-      co_return co_await LocalReply(down, parser, 503, "upstream connect error: " + error + "\n");
-    }
-    const bool whole_request_in_hand = attempt == 0 && parser.events().message_complete;
-    std::string first = encode(parser.events().body);
-    if (parser.events().message_complete && framing == BodyFraming::kChunked) first += kLastChunk;
-    co_await conn->Write2(head_bytes, first, ec);
-    // Stream the rest of the request body.
-    while (!ec && !parser.events().message_complete) {
-      parser.events().body.clear();
-      if (pending.empty()) {
-        std::error_code dec;
-        size_t n = co_await down.ReadSome(asio::buffer(buf), dec);
-        if (dec || n == 0) {
+    } else {
+      co_await conn->Write2(head_bytes, body, ec);
+      // The rest of a body too large (or not worth) keeping: streamed.
+      std::string piece;
+      while (!ec && !parser.events().message_complete) {
+        piece.clear();
+        int r = co_await ReadRequestBody(down, parser, pending, buf, chunked, piece);
+        if (r != 0) {
           conn->Close();
-          co_return ForwardResult{};
+          if (r < 0) co_return ForwardResult{};
+          co_return co_await bad_body();
         }
-        pending.assign(buf.data(), n);
+        if (!piece.empty()) co_await conn->Write(piece, ec);
       }
-      auto consumed = parser.Feed(pending);
-      if (!consumed.ok()) {
-        conn->Close();
-        std::error_code ignored;
-        co_await down.Write(SimpleResponse(400, "text/plain", "bad request body\n", false), ignored);
-        co_return ForwardResult{400, false};
+      // The route timeout runs from the end of the request (Envoy's); a
+      // per-try timeout bounds each attempt within it.
+      if (!route_deadline && timeout_ms > 0) {
+        route_deadline = std::chrono::steady_clock::now() + std::chrono::milliseconds(timeout_ms);
       }
-      pending.erase(0, *consumed);
-      std::string piece = encode(parser.events().body);
-      if (parser.events().message_complete && framing == BodyFraming::kChunked) piece += kLastChunk;
-      if (!piece.empty()) co_await conn->Write(piece, ec);
-    }
-    if (timeout_ms > 0) deadline = Arm(timer, timeout_ms, &conn->socket());
-    // The response head (1xx interim responses are dropped: Expect was answered here).
-    bool got_bytes = false;
-    while (!ec) {
-      if (up_pending.empty()) {
-        size_t n = co_await conn->ReadSome(asio::buffer(buf), ec);
-        if (ec || n == 0) {
-          if (!ec) ec = asio::error::eof;
+      uint64_t arm_ms = route_deadline ? ms_until(*route_deadline) : 0;
+      if (per_try_ms > 0 && (arm_ms == 0 || per_try_ms < arm_ms)) {
+        arm_ms = per_try_ms;
+        per_try_limited = true;
+      }
+      if (arm_ms > 0) deadline = Arm(timer, arm_ms, &conn->socket());
+      // The response head (1xx interim responses are dropped: Expect was answered here).
+      while (!ec) {
+        if (up_pending.empty()) {
+          size_t n = co_await conn->ReadSome(asio::buffer(buf), ec);
+          if (ec || n == 0) {
+            if (!ec) ec = asio::error::eof;
+            break;
+          }
+          got_bytes = true;
+          up_pending.assign(buf.data(), n);
+        }
+        auto consumed = rp->Feed(up_pending);
+        if (!consumed.ok()) {
+          ec = asio::error::invalid_argument;
           break;
         }
-        got_bytes = true;
-        up_pending.assign(buf.data(), n);
+        up_pending.erase(0, *consumed);
+        if (rp->events().head_complete && rp->head().status >= 100 && rp->head().status < 200 &&
+            rp->events().message_complete) {
+          rp->Reset();
+          continue;
+        }
+        if (rp->events().head_complete) break;
       }
-      auto consumed = rp.Feed(up_pending);
-      if (!consumed.ok()) {
-        ec = asio::error::invalid_argument;
-        break;
+      if (!ec) {
+        status = rp->head().status;
+        if (per_try_limited) {
+          // The head is in: from here only the route timeout bounds the body.
+          Disarm(timer, deadline);
+          deadline = route_deadline ? Arm(timer, ms_until(*route_deadline), &conn->socket()) : nullptr;
+        }
+      } else {
+        const bool fired = timed_out();
+        Disarm(timer, deadline);
+        conn->Close();
+        if (fired && !per_try_limited) {
+          co_return co_await LocalReply(down, parser, 504, "upstream request timeout\n");
+        }
+        // A pooled connection the upstream closed meanwhile: once more on a
+        // fresh one, not counted as a retry.
+        if (!fired && reused && !got_bytes && replayable && !free_retry_used) {
+          free_retry_used = true;
+          continue;
+        }
+        outcome = fired ? AttemptOutcome::kPerTryTimeout : AttemptOutcome::kReset;
       }
-      up_pending.erase(0, *consumed);
-      if (rp.events().head_complete && rp.head().status >= 100 && rp.head().status < 200 &&
-          rp.events().message_complete) {
-        rp.Reset();
-        continue;
-      }
-      if (rp.events().head_complete) break;
     }
-    if (!ec) break;
-    conn->Close();
-    if (timed_out()) {
-      Disarm(timer, deadline);
-      co_return co_await LocalReply(down, parser, 504, "upstream request timeout\n");
+    const bool deadline_left = !route_deadline || std::chrono::steady_clock::now() < *route_deadline;
+    if (retry != nullptr && attempt < retry->num_retries && deadline_left &&
+        (replayable || outcome == AttemptOutcome::kConnectFailure) && ShouldRetry(*retry, outcome, status)) {
+      if (conn && outcome == AttemptOutcome::kResponse) {
+        Disarm(timer, deadline);
+        conn->Close();  // the rejected response is not read
+      }
+      ++attempt;
+      metrics_.GetCounter("weft_proxy_upstream_retries_total", "outbound request retries", {{"cluster", stat_cluster}})
+          .Inc();
+      uint64_t backoff = RetryBackoffMs(*retry, attempt, w.rng());
+      if (route_deadline) backoff = std::min(backoff, ms_until(*route_deadline));
+      if (backoff > 0) {
+        asio::steady_timer pause(w.io);
+        pause.expires_after(std::chrono::milliseconds(backoff));
+        std::error_code ignored;
+        co_await pause.async_wait(redirect_error(use_awaitable, ignored));
+      }
+      continue;
     }
-    // A pooled connection the upstream closed meanwhile: try once more on a
-    // fresh one when the whole request can be sent again.
-    Disarm(timer, deadline);
-    if (reused && !got_bytes && whole_request_in_hand && attempt == 0) continue;
-    co_return co_await LocalReply(down, parser, 503, "upstream connect error or disconnect/reset before headers\n");
+    switch (outcome) {
+      case AttemptOutcome::kResponse: break;
+      case AttemptOutcome::kConnectFailure:
+        co_return co_await LocalReply(down, parser, 503, "upstream connect error: " + error + "\n");
+      case AttemptOutcome::kReset:
+        co_return co_await LocalReply(down, parser, 503, "upstream connect error or disconnect/reset before headers\n");
+      case AttemptOutcome::kPerTryTimeout:
+        co_return co_await LocalReply(down, parser, 504, "upstream request timeout\n");
+    }
+    break;
   }
 
   // The response.
-  HttpHead resp = rp.head();
+  HttpHead resp = rp->head();
   const int status = resp.status;
-  const bool eof_body = rp.eof_delimited();
+  const bool eof_body = rp->eof_delimited();
   if (route != nullptr) {
     for (const auto& h : route->response_headers_to_remove) resp.Remove(h);
     for (const auto& h : route->response_headers_to_add) {
@@ -725,20 +943,20 @@ awaitable<ForwardResult> ProxyServer::Impl::Forward(Worker& w, ByteStream& down,
     if (rframing == BodyFraming::kChunked) return body.empty() ? std::string() : ChunkOf(body);
     return std::string(body);
   };
-  std::string first = rencode(rp.events().body);
-  if (rp.events().message_complete && rframing == BodyFraming::kChunked && !is_head) first += kLastChunk;
+  std::string first = rencode(rp->events().body);
+  if (rp->events().message_complete && rframing == BodyFraming::kChunked && !is_head) first += kLastChunk;
   std::error_code dec;
   co_await down.Write2(SerializeResponseHead(resp, rframing, resp.content_length.value_or(0), keep), first, dec);
   bool upstream_ok = true;
-  while (!dec && !rp.events().message_complete) {
-    rp.events().body.clear();
+  while (!dec && !rp->events().message_complete) {
+    rp->events().body.clear();
     if (up_pending.empty()) {
       size_t n = co_await conn->ReadSome(asio::buffer(buf), ec);
       if (ec || n == 0) {
         if (eof_body && !timed_out() && (ec == asio::error::eof || n == 0 || ec == asio::ssl::error::stream_truncated)) {
-          (void)rp.FeedEof();
+          (void)rp->FeedEof();
         }
-        if (!rp.events().message_complete) {
+        if (!rp->events().message_complete) {
           upstream_ok = false;
           break;
         }
@@ -747,15 +965,15 @@ awaitable<ForwardResult> ProxyServer::Impl::Forward(Worker& w, ByteStream& down,
       }
     }
     if (!up_pending.empty()) {
-      auto consumed = rp.Feed(up_pending);
+      auto consumed = rp->Feed(up_pending);
       if (!consumed.ok()) {
         upstream_ok = false;
         break;
       }
       up_pending.erase(0, *consumed);
     }
-    std::string piece = rencode(rp.events().body);
-    if (rp.events().message_complete && rframing == BodyFraming::kChunked) piece += kLastChunk;
+    std::string piece = rencode(rp->events().body);
+    if (rp->events().message_complete && rframing == BodyFraming::kChunked) piece += kLastChunk;
     if (!piece.empty()) co_await down.Write(piece, dec);
   }
   Disarm(timer, deadline);

@@ -26,6 +26,7 @@ uint64_t Millis(const google::protobuf::Duration& d) {
 class Errors {
  public:
   void Add(const std::string& path, const std::string& what) { errors_.push_back(path + ": " + what); }
+  void Add(std::string what) { errors_.push_back(std::move(what)); }
   bool empty() const { return errors_.empty(); }
   std::string Join() const { return absl::StrJoin(errors_, "; "); }
 
@@ -75,6 +76,49 @@ std::vector<HeaderChange> ConvertHeaderChanges(
   return out;
 }
 
+std::optional<RetryPolicy> ConvertRetryPolicy(const envoy::config::route::v3::RetryPolicy& p, const std::string& path,
+                                              Errors& errors) {
+  RetryPolicy out;
+  if (p.has_num_retries()) out.num_retries = p.num_retries().value();
+  if (p.has_per_try_timeout()) out.per_try_timeout_ms = Millis(p.per_try_timeout());
+  bool status_codes = false;
+  for (absl::string_view raw : absl::StrSplit(p.retry_on(), ',', absl::SkipEmpty())) {
+    std::string on(absl::StripAsciiWhitespace(raw));
+    if (on == "5xx") {
+      out.on_5xx = true;
+    } else if (on == "gateway-error") {
+      out.on_gateway_error = true;
+    } else if (on == "connect-failure") {
+      out.on_connect_failure = true;
+    } else if (on == "reset" || on == "refused-stream") {
+      out.on_reset = true;  // refused-stream is an HTTP/2 reset; HTTP/1.1 upstreams never send it
+    } else if (on == "retriable-4xx") {
+      out.on_retriable_4xx = true;
+    } else if (on == "retriable-status-codes") {
+      status_codes = true;
+    } else if (on == "cancelled" || on == "deadline-exceeded" || on == "internal" || on == "resource-exhausted" ||
+               on == "unavailable") {
+      // gRPC status conditions: weft-proxy forwards HTTP/1.1 only, where they never occur.
+    } else {
+      errors.Add(path + ".retry_on", "\"" + on + "\" is not supported");
+    }
+  }
+  if (status_codes) out.retriable_status_codes.assign(p.retriable_status_codes().begin(), p.retriable_status_codes().end());
+  if (p.has_retry_back_off()) {
+    if (p.retry_back_off().has_base_interval()) out.base_interval_ms = Millis(p.retry_back_off().base_interval());
+    out.max_interval_ms = p.retry_back_off().has_max_interval() ? Millis(p.retry_back_off().max_interval())
+                                                                : out.base_interval_ms * 10;
+    if (out.base_interval_ms == 0) errors.Add(path + ".retry_back_off.base_interval", "must be positive");
+  }
+  // Fields that would change which attempts are made are refused rather than ignored.
+  if (p.has_per_try_idle_timeout() || p.has_retry_priority() || p.retry_options_predicates_size() > 0 ||
+      p.retriable_headers_size() > 0 || p.retriable_request_headers_size() > 0 || p.has_rate_limited_retry_back_off()) {
+    errors.Add(path, "only retry_on, num_retries, per_try_timeout, retriable_status_codes, retry_back_off and "
+                     "retry_host_predicate are supported");
+  }
+  return out;
+}
+
 int RedirectStatus(envoy::config::route::v3::RedirectAction::RedirectResponseCode code) {
   using RA = envoy::config::route::v3::RedirectAction;
   switch (code) {
@@ -108,17 +152,12 @@ void ConvertRoute(const envoy::config::route::v3::Route& route, const std::strin
     errors.Add(path + ".match.case_sensitive", "case-insensitive paths are not supported");
   }
   for (int i = 0; i < m.headers_size(); ++i) {
-    const HeaderMatcher& h = m.headers(i);
-    std::string hp = absl::StrCat(path, ".match.headers[", i, "]");
-    HeaderMatch hm;
-    hm.name = Lower(h.name());
-    hm.invert = h.invert_match();
-    switch (h.header_match_specifier_case()) {
-      case HeaderMatcher::kStringMatch: hm.match = ConvertStringMatch(h.string_match(), hp + ".string_match", errors); break;
-      case HeaderMatcher::kPresentMatch: hm.present = h.present_match(); break;
-      default: errors.Add(hp, "unsupported header matcher (use string_match or present_match)"); break;
+    auto hm = CompileHeaderMatch(m.headers(i), absl::StrCat(path, ".match.headers[", i, "]"));
+    if (!hm.ok()) {
+      errors.Add(std::string(hm.status().message()));
+      continue;
     }
-    out.headers.push_back(std::move(hm));
+    out.headers.push_back(std::move(*hm));
   }
   for (int i = 0; i < m.query_parameters_size(); ++i) {
     const auto& q = m.query_parameters(i);
@@ -168,9 +207,7 @@ void ConvertRoute(const envoy::config::route::v3::Route& route, const std::strin
     if (a.has_max_stream_duration() && a.max_stream_duration().has_max_stream_duration()) {
       out.timeout_ms = Millis(a.max_stream_duration().max_stream_duration());
     }
-    if (a.has_retry_policy()) {
-      out.num_retries = a.retry_policy().has_num_retries() ? a.retry_policy().num_retries().value() : 1;
-    }
+    if (a.has_retry_policy()) out.retry = ConvertRetryPolicy(a.retry_policy(), path + ".route.retry_policy", errors);
   } else if (route.has_redirect()) {
     const auto& r = route.redirect();
     out.action = RouteEntry::ActionKind::kRedirect;
@@ -217,6 +254,51 @@ std::string QueryValue(std::string_view query, std::string_view name, bool& foun
 }
 
 }  // namespace
+
+absl::StatusOr<StringMatch> CompileStringMatch(const StringMatcher& m, const std::string& path) {
+  Errors errors;
+  auto out = ConvertStringMatch(m, path, errors);
+  if (!errors.empty() || !out) return absl::InvalidArgumentError(errors.Join());
+  return *out;
+}
+
+absl::StatusOr<HeaderMatch> CompileHeaderMatch(const HeaderMatcher& h, const std::string& hp) {
+  Errors errors;
+  HeaderMatch hm;
+  hm.name = Lower(h.name());
+  hm.invert = h.invert_match();
+  switch (h.header_match_specifier_case()) {
+    case HeaderMatcher::kStringMatch: hm.match = ConvertStringMatch(h.string_match(), hp + ".string_match", errors); break;
+    case HeaderMatcher::kPresentMatch: hm.present = h.present_match(); break;
+    default: errors.Add(hp, "unsupported header matcher (use string_match or present_match)"); break;
+  }
+  if (!errors.empty()) return absl::InvalidArgumentError(errors.Join());
+  return hm;
+}
+
+std::optional<std::string> RequestHeaderValue(const RouteRequest& request, std::string_view name) {
+  if (name == ":method") return std::string(request.method);
+  if (name == ":path") return std::string(request.path);
+  if (name == ":authority" || name == "host") return std::string(request.host);
+  if (request.headers == nullptr) return std::nullopt;
+  // Repeated headers match as one comma-joined value (Envoy).
+  std::optional<std::string> joined;
+  for (const auto& [k, v] : *request.headers) {
+    if (!EqualsIgnoreCase(k, name)) continue;
+    if (joined) {
+      *joined += "," + v;
+    } else {
+      joined = v;
+    }
+  }
+  return joined;
+}
+
+bool MatchesHeader(const HeaderMatch& h, const RouteRequest& request) {
+  auto value = RequestHeaderValue(request, h.name);
+  bool matched = h.match ? (value && h.match->Matches(*value)) : (value.has_value() == h.present);
+  return h.invert ? !matched : matched;
+}
 
 bool StringMatch::Matches(std::string_view raw) const {
   std::string lowered;
@@ -305,23 +387,6 @@ const RouteEntry* RouteTable::FindRoute(const VirtualHostEntry& vhost, const Rou
     query = path.substr(q + 1);
     path = path.substr(0, q);
   }
-  auto header = [&](const std::string& name) -> std::optional<std::string> {
-    if (name == ":method") return std::string(request.method);
-    if (name == ":path") return std::string(request.path);
-    if (name == ":authority" || name == "host") return std::string(request.host);
-    if (request.headers == nullptr) return std::nullopt;
-    // Repeated headers match as one comma-joined value (Envoy).
-    std::optional<std::string> joined;
-    for (const auto& [k, v] : *request.headers) {
-      if (!EqualsIgnoreCase(k, name)) continue;
-      if (joined) {
-        *joined += "," + v;
-      } else {
-        joined = v;
-      }
-    }
-    return joined;
-  };
   for (const RouteEntry& r : vhost.routes) {
     switch (r.path_kind) {
       case RouteEntry::PathKind::kPrefix:
@@ -340,10 +405,7 @@ const RouteEntry* RouteTable::FindRoute(const VirtualHostEntry& vhost, const Rou
     }
     bool ok = true;
     for (const auto& h : r.headers) {
-      auto value = header(h.name);
-      bool matched = h.match ? (value && h.match->Matches(*value)) : (value.has_value() == h.present);
-      if (h.invert) matched = !matched;
-      if (!matched) {
+      if (!MatchesHeader(h, request)) {
         ok = false;
         break;
       }

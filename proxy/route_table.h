@@ -49,6 +49,20 @@ struct QueryMatch {
   bool present = true;
 };
 
+// Envoy's RetryPolicy as weft-proxy applies it (docs/proxy.md, "Retries").
+struct RetryPolicy {
+  uint32_t num_retries = 1;      // Envoy's default when a retry_policy is present
+  uint64_t per_try_timeout_ms = 0;  // 0: only the route timeout
+  bool on_5xx = false;           // any 5xx, reset, connect failure, per-try timeout
+  bool on_gateway_error = false;  // 502/503/504, reset, connect failure, per-try timeout
+  bool on_connect_failure = false;
+  bool on_reset = false;         // disconnect/reset before the response head, connect failure, per-try timeout
+  bool on_retriable_4xx = false;  // 409
+  std::vector<uint32_t> retriable_status_codes;  // with retry_on "retriable-status-codes"
+  uint64_t base_interval_ms = 25;  // retry_back_off (Envoy's defaults)
+  uint64_t max_interval_ms = 250;
+};
+
 struct HeaderChange {
   std::string name;
   std::string value;
@@ -94,7 +108,7 @@ struct RouteEntry {
   std::vector<HeaderChange> response_headers_to_add;
   std::vector<std::string> response_headers_to_remove;
   uint64_t timeout_ms = 0;  // 0: none
-  uint32_t num_retries = 0;
+  std::optional<RetryPolicy> retry;  // route retry_policy
 
   // The cluster for a uniform random number in [0, total_weight).
   const std::string& PickCluster(uint64_t random) const;
@@ -140,6 +154,17 @@ class RouteTable {
   std::unordered_map<std::string, size_t> exact_domains_;
   std::vector<std::pair<std::string, size_t>> suffix_domains_;  // "*.x" → ".x", and "*" → ""
 };
+
+// Shared with the HTTP filters (RBAC) that match on the same Envoy types.
+// Each error names its place under `path`.
+absl::StatusOr<StringMatch> CompileStringMatch(const envoy::type::matcher::v3::StringMatcher& m,
+                                               const std::string& path);
+absl::StatusOr<HeaderMatch> CompileHeaderMatch(const envoy::config::route::v3::HeaderMatcher& m,
+                                               const std::string& path);
+// A request header's value as Envoy matches it: ":method", ":path" (with the
+// query), ":authority"/"host", else repeated headers joined with ",".
+std::optional<std::string> RequestHeaderValue(const RouteRequest& request, std::string_view name);
+bool MatchesHeader(const HeaderMatch& match, const RouteRequest& request);
 
 // Splits "a:80" into ("a", 80); a bracketed IPv6 literal keeps its brackets.
 std::pair<std::string, std::optional<uint32_t>> SplitHostPort(std::string_view authority);

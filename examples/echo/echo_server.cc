@@ -4,9 +4,15 @@
 // sidecar sets) and body size. /call?url=http://host/path makes an outbound
 // request through the http proxy given by --proxy (the sidecar) and returns
 // what came back, so tests can drive "app A calls app B".
+// For resilience demos and tests: --fail-every=N answers every Nth echoed
+// request with 503 (a flaky instance), and ?sleep_ms=N delays the answer
+// (a slow one).
 #include <httplib.h>
 
+#include <atomic>
+#include <chrono>
 #include <cstdio>
+#include <thread>
 #include <nlohmann/json.hpp>
 #include <string>
 
@@ -19,6 +25,7 @@
 ABSL_FLAG(std::string, addr, "127.0.0.1:8080", "HOST:PORT to listen on");
 ABSL_FLAG(std::string, name, "echo", "the name this instance reports");
 ABSL_FLAG(std::string, proxy, "", "HOST:PORT of the outbound HTTP proxy for /call (the sidecar)");
+ABSL_FLAG(int, fail_every, 0, "answer every Nth echoed request with 503 (0: never)");
 
 int main(int argc, char** argv) {
   weft::common::NormalizeFlagNames(argc, argv);
@@ -31,8 +38,19 @@ int main(int argc, char** argv) {
     fprintf(stderr, "echo-server: --addr must be HOST:PORT\n");
     return 2;
   }
+  const int fail_every = absl::GetFlag(FLAGS_fail_every);
+  std::atomic<uint64_t> served{0};
   httplib::Server server;
   auto echo = [&](const httplib::Request& req, httplib::Response& res) {
+    int sleep_ms = 0;
+    if (absl::SimpleAtoi(req.get_param_value("sleep_ms"), &sleep_ms) && sleep_ms > 0) {
+      std::this_thread::sleep_for(std::chrono::milliseconds(std::min(sleep_ms, 60000)));
+    }
+    if (fail_every > 0 && ++served % static_cast<uint64_t>(fail_every) == 0) {
+      res.status = 503;
+      res.set_content(nlohmann::json{{"name", name}, {"failed", true}}.dump() + "\n", "application/json");
+      return;
+    }
     nlohmann::json j;
     j["name"] = name;
     j["method"] = req.method;

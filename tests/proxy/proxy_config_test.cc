@@ -10,6 +10,7 @@
 #include "discovery/mesh_object.h"
 #include "envoy/config/listener/v3/listener.pb.h"
 #include "envoy/config/route/v3/route.pb.h"
+#include "envoy/extensions/filters/network/http_connection_manager/v3/http_connection_manager.pb.h"
 #include "policy/compiler.h"
 #include "proxy/proxy_config.h"
 
@@ -75,18 +76,42 @@ TEST_CASE("compiled sidecar config: inbound chains, upstream TLS, endpoints", "[
   CHECK(by_ep->name.find("orders.shop.svc.cluster.local") != std::string::npos);
 }
 
-TEST_CASE("policies the proxy cannot enforce yet make the chain fail closed", "[proxy][config]") {
-  auto cfg = ProxyConfig::Build(Compiled("authorization", "shop", "orders", "10.0.1.1"));
+TEST_CASE("RBAC and rate-limit filters are enforced; unknown HTTP filters make the chain fail closed",
+          "[proxy][config]") {
+  XdsResources r = Compiled("authorization", "shop", "orders", "10.0.1.1");
+  auto cfg = ProxyConfig::Build(r);
   REQUIRE(cfg.ok());
-  bool found = false;
-  for (uint32_t p = 1; p < 65536 && !found; ++p) {
-    const InboundPort* port = (*cfg)->Inbound(p);
-    if (port == nullptr) continue;
-    for (const auto* chain : {port->mtls ? &*port->mtls : nullptr, port->plaintext ? &*port->plaintext : nullptr}) {
-      if (chain != nullptr && !chain->unenforced_filters.empty()) found = true;
+  const InboundPort* port = (*cfg)->Inbound(18081);
+  REQUIRE(port != nullptr);
+  REQUIRE(port->mtls);
+  CHECK(port->mtls->unenforced_filters.empty());
+  REQUIRE(port->mtls->filters.size() == 2);
+  CHECK(port->mtls->filters[0].name == "envoy.filters.http.rbac.deny");
+  CHECK(port->mtls->filters[1].name == "envoy.filters.http.rbac.allow");
+
+  // A filter weft-proxy does not know: accepted, but the chain refuses requests.
+  envoy::config::listener::v3::Listener inbound;
+  REQUIRE(r.by_type[kListenerType]["inbound"].resource.UnpackTo(&inbound));
+  envoy::extensions::filters::network::http_connection_manager::v3::HttpConnectionManager hcm;
+  REQUIRE(inbound.filter_chains(0).filters(0).typed_config().UnpackTo(&hcm));
+  auto* ext = hcm.add_http_filters();
+  ext->set_name("envoy.filters.http.ext_authz");
+  ext->mutable_typed_config()->set_type_url("type.googleapis.com/envoy.extensions.filters.http.ext_authz.v3.ExtAuthz");
+  hcm.mutable_http_filters()->SwapElements(hcm.http_filters_size() - 1, hcm.http_filters_size() - 2);
+  inbound.mutable_filter_chains(0)->mutable_filters(0)->mutable_typed_config()->PackFrom(hcm);
+  r.by_type[kListenerType]["inbound"].resource.PackFrom(inbound);
+  auto unknown = ProxyConfig::Build(r);
+  REQUIRE(unknown.ok());
+  bool fail_closed = false;
+  for (uint32_t p : {18081u}) {
+    const InboundPort* ip = (*unknown)->Inbound(p);
+    for (const auto* chain : {ip->mtls ? &*ip->mtls : nullptr, ip->plaintext ? &*ip->plaintext : nullptr}) {
+      if (chain != nullptr && chain->unenforced_filters == std::vector<std::string>{"envoy.filters.http.ext_authz"}) {
+        fail_closed = true;
+      }
     }
   }
-  CHECK(found);
+  CHECK(fail_closed);
 }
 
 TEST_CASE("bad updates are rejected with the place of the error", "[proxy][config]") {

@@ -1,0 +1,159 @@
+// The local rate limit (proxy/local_rate_limit.h): the token bucket under an
+// injected clock (starts full, discrete refills, capped, retry-after), the
+// config weftd compiles for a RateLimitPolicy agreeing with the simulator's
+// burst semantics, and configs weft-proxy must refuse.
+#include <catch2/catch.hpp>
+#include <fstream>
+#include <sstream>
+
+#include "common/clock.h"
+#include "discovery/manifest_parser.h"
+#include "discovery/mesh_object.h"
+#include "google/protobuf/text_format.h"
+#include "policy/compiler.h"
+#include "proxy/local_rate_limit.h"
+#include "proxy/proxy_config.h"
+#include "tests/testing/xds_simulator.h"
+
+namespace weft::proxy {
+namespace {
+
+using std::chrono::milliseconds;
+
+TEST_CASE("token bucket: starts full, refills per interval, capped at max", "[proxy][ratelimit]") {
+  common::FakeClock clock;
+  TokenBucket bucket(3, 2, milliseconds(1000), clock.Now());
+  for (int i = 0; i < 3; ++i) CHECK(bucket.TryConsume(clock.Now()));
+  CHECK_FALSE(bucket.TryConsume(clock.Now()));
+  CHECK(bucket.SecondsUntilRefill(clock.Now()) == 1);
+  clock.Advance(milliseconds(999));
+  CHECK_FALSE(bucket.TryConsume(clock.Now()));  // no partial refills
+  clock.Advance(milliseconds(1));
+  CHECK(bucket.TryConsume(clock.Now()));  // tokens_per_fill = 2
+  CHECK(bucket.TryConsume(clock.Now()));
+  CHECK_FALSE(bucket.TryConsume(clock.Now()));
+  clock.Advance(milliseconds(10'500));  // ten fills, capped at max_tokens
+  for (int i = 0; i < 3; ++i) CHECK(bucket.TryConsume(clock.Now()));
+  CHECK_FALSE(bucket.TryConsume(clock.Now()));
+  // Fills stay aligned to the interval: 500 ms into the current one.
+  clock.Advance(milliseconds(400));
+  CHECK_FALSE(bucket.TryConsume(clock.Now()));
+  clock.Advance(milliseconds(100));
+  CHECK(bucket.TryConsume(clock.Now()));
+
+  TokenBucket per_minute(1, 1, milliseconds(60'000), clock.Now());
+  CHECK(per_minute.TryConsume(clock.Now()));
+  clock.Advance(milliseconds(15'200));
+  CHECK_FALSE(per_minute.TryConsume(clock.Now()));
+  CHECK(per_minute.SecondsUntilRefill(clock.Now()) == 45);  // rounded up
+}
+
+policy::ProxyResources CompileGolden(const std::string& golden, const std::string& sa,
+                                     const std::string& ip) {
+  std::ifstream in(std::string(WEFT_SOURCE_DIR) + "/tests/policy/golden/" + golden + "/input.yaml");
+  std::stringstream ss;
+  ss << in.rdbuf();
+  auto parsed = discovery::ParseManifest(ss.str(), golden);
+  discovery::MeshSnapshot mesh;
+  for (auto& o : parsed.objects) discovery::AddToSnapshot(std::move(o), mesh);
+  auto policies = policy::ValidatePolicies(mesh);
+  policy::ProxyIdentity id;
+  id.kind = policy::ProxyIdentity::Kind::kSidecar;
+  id.namespace_ = "shop";
+  id.service_account = sa;
+  id.ip = ip;
+  auto out = policy::Compile(mesh, *policies, id);
+  REQUIRE(out.ok());
+  return *std::move(out);
+}
+
+TEST_CASE("local rate limit: the compiled RateLimitPolicy, burst by burst like the simulator",
+          "[proxy][ratelimit]") {
+  auto compiled = CompileGolden("rate_limit", "orders", "10.0.1.1");
+  XdsResources r;
+  for (const auto& [type, resources] : compiled.resources) {
+    for (const auto& [name, res] : resources) r.by_type[std::string(type)][name] = {*res.body, "1"};
+  }
+  auto cfg = ProxyConfig::Build(r);
+  REQUIRE(cfg.ok());
+  const InboundPort* port = (*cfg)->Inbound(18081);
+  REQUIRE(port != nullptr);
+  REQUIRE(port->mtls);
+  const InboundChain& chain = *port->mtls;
+  CHECK(chain.unenforced_filters.empty());
+  REQUIRE(chain.filters.size() == 1);
+  REQUIRE(chain.filters[0].rate_limit);
+  const LocalRateLimitConfig& limit = *chain.filters[0].rate_limit;
+  CHECK(limit.max_tokens() == 120);  // requests 100 + burst 20
+  CHECK(limit.tokens_per_fill() == 100);
+  CHECK(limit.fill_interval() == milliseconds(1000));
+  CHECK(limit.status() == 429);
+  CHECK(limit.enabled_percent() == 100);
+  CHECK(limit.enforced_percent() == 100);
+  REQUIRE(limit.has_retry_after());
+
+  // A burst at one instant: the simulator's verdict for request n, and ours.
+  common::FakeClock clock;
+  TokenBucket bucket(limit.max_tokens(), limit.tokens_per_fill(), limit.fill_interval(), clock.Now());
+  testing::SimRequest req;
+  req.host = "orders";
+  for (uint32_t n = 1; n <= 130; ++n) {
+    auto sim =
+        testing::TraceInbound(compiled, {18081, true, "spiffe://cluster.local/ns/shop/sa/frontend"}, req, n);
+    INFO("request " << n);
+    const bool passed = bucket.TryConsume(clock.Now());
+    CHECK(passed == (sim.status != 429));
+    if (!passed) {
+      REQUIRE(sim.retry_after);
+      bool found = false;
+      for (const auto& [k, v] : limit.response_headers())
+        found = found || (k == "retry-after" && v == *sim.retry_after);
+      CHECK(found);
+    }
+  }
+  // The plaintext chain of the same port (PERMISSIVE) carries the same
+  // limit; the data path keeps one bucket per chain.
+  REQUIRE(port->plaintext);
+  REQUIRE(port->plaintext->filters.size() == 1);
+  CHECK(port->plaintext->filters[0].rate_limit->BucketKey() == limit.BucketKey());
+  CHECK(port->plaintext->name != chain.name);
+}
+
+TEST_CASE("local rate limit: defaults and configs weft-proxy refuses", "[proxy][ratelimit]") {
+  envoy::extensions::filters::http::local_ratelimit::v3::LocalRateLimit proto;
+  REQUIRE(google::protobuf::TextFormat::ParseFromString(R"pb(stat_prefix: "x"
+                                                             token_bucket {
+                                                               max_tokens: 5
+                                                               fill_interval { seconds: 1 }
+                                                             })pb",
+                                                        &proto));
+  auto plain = LocalRateLimitConfig::Create(proto);
+  REQUIRE(plain.ok());
+  CHECK((*plain)->enabled_percent() == 0);  // Envoy: no filter_enabled → off
+  CHECK((*plain)->tokens_per_fill() == 1);
+  CHECK((*plain)->status() == 429);
+  CHECK_FALSE((*plain)->has_retry_after());
+
+  REQUIRE(google::protobuf::TextFormat::ParseFromString(
+      R"pb(stat_prefix: "x"
+           token_bucket {
+             max_tokens: 0
+             fill_interval { nanos: 10000000 }
+           }
+           descriptors {
+             entries { key: "k" value: "v" }
+             token_bucket { max_tokens: 1 }
+           }
+           local_rate_limit_per_downstream_connection: true)pb",
+      &proto));
+  auto bad = LocalRateLimitConfig::Create(proto);
+  REQUIRE_FALSE(bad.ok());
+  const std::string msg(bad.status().message());
+  CHECK(msg.find("token_bucket.max_tokens: must be positive") != std::string::npos);
+  CHECK(msg.find("token_bucket.fill_interval: must be at least 50ms") != std::string::npos);
+  CHECK(msg.find("descriptors: not supported") != std::string::npos);
+  CHECK(msg.find("local_rate_limit_per_downstream_connection: not supported") != std::string::npos);
+}
+
+}  // namespace
+}  // namespace weft::proxy

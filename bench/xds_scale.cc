@@ -47,6 +47,7 @@
 #include "absl/flags/parse.h"
 #include "absl/strings/str_cat.h"
 #include "common/flags.h"
+#include "common/wire_format.h"
 #include "envoy/config/cluster/v3/cluster.pb.h"
 #include "envoy/config/endpoint/v3/endpoint.pb.h"
 #include "envoy/config/listener/v3/listener.pb.h"
@@ -99,51 +100,23 @@ struct Progress {
 
 int ServicePortBase() { return 20000; }
 
-// A minimal protobuf wire-format scanner: the simulated proxies read only the
-// fields they need (names, nonce, version, endpoint ports) so that the load
+// The simulated proxies read only the fields they need (names, nonce,
+// version, endpoint ports) with common/wire_format.h, so that the load
 // generator stays far cheaper than the server it measures.
 class Wire {
  public:
-  explicit Wire(std::string_view data) : p_(data.data()), end_(data.data() + data.size()) {}
-  // Next field: its number and, for length-delimited fields, its bytes.
+  explicit Wire(std::string_view data) : reader_(data) {}
   bool Next(int* field, std::string_view* bytes, uint64_t* varint) {
-    if (p_ >= end_) return false;
-    uint64_t tag;
-    if (!Varint(&tag)) return false;
-    *field = static_cast<int>(tag >> 3);
-    switch (tag & 7) {
-      case 0:
-        return Varint(varint);
-      case 1:
-        p_ += 8;
-        return p_ <= end_;
-      case 5:
-        p_ += 4;
-        return p_ <= end_;
-      case 2: {
-        uint64_t len;
-        if (!Varint(&len) || static_cast<uint64_t>(end_ - p_) < len) return false;
-        *bytes = std::string_view(p_, len);
-        p_ += len;
-        return true;
-      }
-      default:
-        return false;
-    }
+    common::WireReader::Field f;
+    if (!reader_.Next(f)) return false;
+    *field = f.number;
+    *bytes = f.bytes;
+    *varint = f.varint;
+    return true;
   }
 
  private:
-  bool Varint(uint64_t* out) {
-    *out = 0;
-    for (int shift = 0; p_ < end_ && shift < 64; shift += 7) {
-      uint8_t b = static_cast<uint8_t>(*p_++);
-      *out |= static_cast<uint64_t>(b & 0x7f) << shift;
-      if ((b & 0x80) == 0) return true;
-    }
-    return false;
-  }
-  const char* p_;
-  const char* end_;
+  common::WireReader reader_;
 };
 
 // Field 1 (the name of a Listener, Cluster, RouteConfiguration or

@@ -3,22 +3,14 @@
 #include <grpcpp/impl/codegen/proto_utils.h>
 #include <grpcpp/support/slice.h>
 
+#include "common/wire_format.h"
+
 namespace weft::server {
 namespace {
 
-void AppendVarint(std::string& out, uint64_t v) {
-  while (v >= 0x80) {
-    out.push_back(static_cast<char>(v | 0x80));
-    v >>= 7;
-  }
-  out.push_back(static_cast<char>(v));
-}
-
+// A per-stream string field; empty ones are left out.
 void AppendString(std::string& out, int field, const std::string& value) {
-  if (value.empty()) return;
-  AppendVarint(out, (static_cast<uint64_t>(field) << 3) | 2);
-  AppendVarint(out, value.size());
-  out += value;
+  if (!value.empty()) common::AppendLengthDelimited(out, field, value);
 }
 
 // A slice of the shared encoding that keeps its TypeResources alive.

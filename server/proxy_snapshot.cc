@@ -3,6 +3,7 @@
 #include <atomic>
 
 #include "common/hash.h"
+#include "common/wire_format.h"
 
 namespace weft::server {
 namespace {
@@ -24,24 +25,6 @@ std::string DigestVersion(const std::string& type_url, uint64_t digest) {
   return common::StableHasher().Add(type_url).Add(std::to_string(digest)).Hex();
 }
 
-namespace {
-
-void AppendVarint(std::string& out, uint64_t v) {
-  while (v >= 0x80) {
-    out.push_back(static_cast<char>(v | 0x80));
-    v >>= 7;
-  }
-  out.push_back(static_cast<char>(v));
-}
-
-void AppendField(std::string& out, int field, const std::string& bytes) {
-  AppendVarint(out, (static_cast<uint64_t>(field) << 3) | 2);
-  AppendVarint(out, bytes.size());
-  out += bytes;
-}
-
-}  // namespace
-
 const TypeResources::Encoding& TypeResources::Encoded() const {
   std::call_once(encode_once_, [this] {
     std::string any;
@@ -51,15 +34,15 @@ const TypeResources::Encoding& TypeResources::Encoded() const {
       r.body->SerializeToString(&any);
       // DiscoveryResponse.resources = 2 (Any)
       size_t start = encoding_.sotw.size();
-      AppendField(encoding_.sotw, 2, any);
+      common::AppendLengthDelimited(encoding_.sotw, 2, any);
       encoding_.sotw_spans[name] = {start, encoding_.sotw.size() - start};
       // DeltaDiscoveryResponse.resources = 2 (Resource{version = 1, resource = 2, name = 3})
       delta_resource.clear();
-      AppendField(delta_resource, 1, r.hash);
-      AppendField(delta_resource, 2, any);
-      AppendField(delta_resource, 3, name);
+      common::AppendLengthDelimited(delta_resource, 1, r.hash);
+      common::AppendLengthDelimited(delta_resource, 2, any);
+      common::AppendLengthDelimited(delta_resource, 3, name);
       start = encoding_.delta.size();
-      AppendField(encoding_.delta, 2, delta_resource);
+      common::AppendLengthDelimited(encoding_.delta, 2, delta_resource);
       encoding_.delta_spans[name] = {start, encoding_.delta.size() - start};
     }
   });

@@ -30,13 +30,6 @@ namespace v1 = weft::ca::v1;
 
 const std::string kOrders = "spiffe://cluster.local/ns/shop/sa/orders";
 
-std::string ReadFile(const std::string& path) {
-  std::ifstream in(path);
-  std::stringstream s;
-  s << in.rdbuf();
-  return s.str();
-}
-
 struct Weftd {
   std::string dir = MakeTempDir("weft-e2e-ca-");
   std::string config_dir = dir + "/config";

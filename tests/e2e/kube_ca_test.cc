@@ -19,13 +19,6 @@
 namespace weft::e2e {
 namespace {
 
-std::string ReadAll(const std::string& path) {
-  std::ifstream in(path);
-  std::stringstream s;
-  s << in.rdbuf();
-  return s.str();
-}
-
 TEST_CASE("Kubernetes mode: the CA signs only for tokens TokenReview accepts", "[e2e][ca][kube]") {
   std::string dir = MakeTempDir("weft-e2e-kube-ca-");
   int api_port = 0;
@@ -36,7 +29,7 @@ TEST_CASE("Kubernetes mode: the CA signs only for tokens TokenReview accepts", "
                   "--review-token=old-token:shop:orders:weft-ca:expired"},
                  {}, dir + "/apiserver.log");
   REQUIRE(api.Start().ok());
-  REQUIRE(WaitFor([&] { return absl::SimpleAtoi(absl::StripAsciiWhitespace(ReadAll(dir + "/api.port")), &api_port); },
+  REQUIRE(WaitFor([&] { return absl::SimpleAtoi(absl::StripAsciiWhitespace(ReadFile(dir + "/api.port")), &api_port); },
                   absl::Seconds(10)));
   int tls_port = PickFreePort();
   int admin_port = PickFreePort();
@@ -49,7 +42,7 @@ TEST_CASE("Kubernetes mode: the CA signs only for tokens TokenReview accepts", "
   REQUIRE(WaitForTcpPort("127.0.0.1", tls_port, absl::Seconds(10)));
 
   grpc::SslCredentialsOptions ssl;
-  ssl.pem_root_certs = ReadAll(dir + "/ca/root-cert.pem");
+  ssl.pem_root_certs = ReadFile(dir + "/ca/root-cert.pem");
   auto stub = weft::ca::v1::CertificateService::NewStub(
       grpc::CreateChannel(absl::StrCat("localhost:", tls_port), grpc::SslCredentials(ssl)));
   ca::EvpPkeyPtr key = ca::GenerateEcP256Key().value();

@@ -49,13 +49,6 @@ std::vector<std::string> Backends(const std::string& log) {
   return out;
 }
 
-std::string ReadAll(const std::string& path) {
-  std::ifstream in(path);
-  std::stringstream ss;
-  ss << in.rdbuf();
-  return ss.str();
-}
-
 struct KubeMesh {
   std::string dir = MakeTempDir("weft-e2e-kube-");
   int xds_port = PickFreePort();
@@ -70,7 +63,7 @@ struct KubeMesh {
     api = Start({BinaryPath("fake-kube-apiserver"), "--port=0", "--port-file=" + dir + "/api.port",
                  "--kubeconfig=" + dir + "/kubeconfig", "--token=weftd-token"},
                 "apiserver.log");
-    REQUIRE(WaitFor([&] { return absl::SimpleAtoi(absl::StripAsciiWhitespace(ReadAll(dir + "/api.port")), &api_port); },
+    REQUIRE(WaitFor([&] { return absl::SimpleAtoi(absl::StripAsciiWhitespace(ReadFile(dir + "/api.port")), &api_port); },
                     absl::Seconds(10)));
     REQUIRE(Api("POST", "/api/v1/namespaces/default/services", GreeterService()) == 201);
     REQUIRE(Api("POST", "/apis/weft.io/v1alpha1/namespaces/default/workloads", GreeterWorkload(port_a)) == 201);

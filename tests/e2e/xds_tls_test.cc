@@ -29,13 +29,6 @@ using envoy::service::discovery::v3::DeltaDiscoveryResponse;
 using nlohmann::json;
 const char kSecretType[] = "type.googleapis.com/envoy.extensions.transport_sockets.tls.v3.Secret";
 
-std::string ReadFile(const std::string& path) {
-  std::ifstream in(path);
-  std::stringstream s;
-  s << in.rdbuf();
-  return s.str();
-}
-
 std::string RootcaBundle(const DeltaDiscoveryResponse& r) {
   for (const auto& res : r.resources()) {
     envoy::extensions::transport_sockets::tls::v3::Secret secret;

@@ -176,12 +176,7 @@ int Subprocess::Stop(absl::Duration grace) {
   return exit_code_.value_or(-1);
 }
 
-std::string Subprocess::Log() const {
-  std::ifstream in(log_path_, std::ios::binary);
-  std::ostringstream out;
-  out << in.rdbuf();
-  return out.str();
-}
+std::string Subprocess::Log() const { return ReadFile(log_path_); }
 
 int PickFreePort() {
   const int fd = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
@@ -235,6 +230,11 @@ std::string MakeTempDir(const std::string& prefix) {
   std::string templ = absl::StrCat("/tmp/", prefix, "XXXXXX");
   if (mkdtemp(templ.data()) == nullptr) Die(absl::StrCat("mkdtemp ", templ));
   return templ;
+}
+
+std::string ReadFile(const std::string& path) {
+  std::ifstream in(path, std::ios::binary);
+  return std::string((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
 }
 
 void WriteFile(const std::string& path, const std::string& content) {

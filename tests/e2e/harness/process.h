@@ -94,6 +94,9 @@ std::string MakeTempDir(const std::string& prefix);
 // Aborts on an I/O error; the test environment is broken then.
 void WriteFile(const std::string& path, const std::string& content);
 
+// The whole content of a file; "" when it cannot be read.
+std::string ReadFile(const std::string& path);
+
 struct HttpResponse {
   int status = 0;  // 0 when the server was unreachable or the request failed
   std::string body;

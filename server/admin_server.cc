@@ -2,6 +2,7 @@
 
 #include <google/protobuf/util/json_util.h>
 #include <httplib.h>
+#include <openssl/crypto.h>
 
 #include <nlohmann/json.hpp>
 
@@ -25,6 +26,13 @@ std::string Iso8601(std::chrono::system_clock::time_point t) {
   char buf[32];
   std::strftime(buf, sizeof(buf), "%Y-%m-%dT%H:%M:%SZ", &tm);
   return buf;
+}
+
+// Compares in time independent of where the strings differ, so that the
+// admin token cannot be guessed byte by byte from response times.
+bool TokenMatches(const std::string& presented, const std::string& expected) {
+  return presented.size() == expected.size() &&
+         CRYPTO_memcmp(presented.data(), expected.data(), expected.size()) == 0;
 }
 
 void SendJson(httplib::Response& res, int status, const json& body) {
@@ -193,7 +201,7 @@ void AdminServer::Route() {
     if (options_.token.empty() || req.path == "/healthz" || req.path == "/readyz") {
       return httplib::Server::HandlerResponse::Unhandled;
     }
-    if (req.get_header_value("Authorization") != "Bearer " + options_.token) {
+    if (!TokenMatches(req.get_header_value("Authorization"), "Bearer " + options_.token)) {
       metrics_.GetCounter("weft_admin_unauthorized_total", "Admin requests without a valid token.").Inc();
       SendError(res, 401, "a valid bearer token is required");
       return httplib::Server::HandlerResponse::Handled;

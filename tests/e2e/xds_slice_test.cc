@@ -7,6 +7,7 @@
 #include <sys/stat.h>
 
 #include <grpcpp/grpcpp.h>
+#include <httplib.h>
 
 #include <algorithm>
 #include <mutex>
@@ -283,6 +284,32 @@ TEST_CASE("gRPC's SotW xDS client keeps routing across endpoint moves while delt
   for (const auto& p : proxies) (p["protocol"] == "delta" ? delta : sotw)++;
   CHECK(delta == 3);
   CHECK(sotw == 1);
+}
+
+TEST_CASE("with --admin-token-file the admin API wants the bearer token (health stays open)", "[e2e][admin]") {
+  std::string dir = MakeTempDir("weft-e2e-admin-");
+  REQUIRE(mkdir((dir + "/config").c_str(), 0755) == 0);
+  WriteFile(dir + "/token", "s3cret-admin-token\n");
+  int admin_port = PickFreePort();
+  Subprocess weftd({BinaryPath("weftd"), "--config-dir=" + dir + "/config", "--ca-dir=" + dir + "/ca",
+                    absl::StrCat("--xds-addr=127.0.0.1:", PickFreePort()),
+                    absl::StrCat("--admin-addr=127.0.0.1:", admin_port), "--admin-token-file=" + dir + "/token"},
+                   {}, dir + "/weftd.log");
+  REQUIRE(weftd.Start().ok());
+  REQUIRE(WaitFor([&] { return HttpGet("127.0.0.1", admin_port, "/healthz").status == 200; }, absl::Seconds(15)));
+  CHECK(HttpGet("127.0.0.1", admin_port, "/readyz").status == 200);
+  HttpResponse denied = HttpGet("127.0.0.1", admin_port, "/api/v1/proxies");
+  CHECK(denied.status == 401);
+  CHECK(absl::StrContains(denied.body, "\"error\""));
+  CHECK(HttpGet("127.0.0.1", admin_port, "/metrics").status == 401);
+  httplib::Client client("127.0.0.1", admin_port);
+  auto wrong = client.Get("/api/v1/proxies", {{"Authorization", "Bearer s3cret-admin-tokeX"}});
+  REQUIRE(wrong);
+  CHECK(wrong->status == 401);
+  auto allowed = client.Get("/api/v1/proxies", {{"Authorization", "Bearer s3cret-admin-token"}});
+  REQUIRE(allowed);
+  CHECK(allowed->status == 200);
+  weftd.Stop();
 }
 
 TEST_CASE("weftd refuses bad flags and unreadable directories with one clear line", "[e2e][flags]") {

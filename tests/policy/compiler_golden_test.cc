@@ -11,34 +11,18 @@
 #include "discovery/mesh_object.h"
 #include "policy/compiler.h"
 #include "policy/resource_types.h"
+#include "tests/testing/golden.h"
 
 namespace weft::policy {
 namespace {
 
-std::string ReadFile(const std::string& path) {
-  std::ifstream in(path);
-  std::stringstream ss;
-  ss << in.rdbuf();
-  return ss.str();
+std::string RenderResources(const ProxyResources& resources) {
+  absl::StatusOr<std::string> rendered = testing::RenderResources(resources);
+  REQUIRE(rendered.ok());
+  return *rendered;
 }
 
-std::string RenderResources(const ProxyResources& resources) {
-  std::string out;
-  google::protobuf::util::JsonPrintOptions options;
-  options.add_whitespace = true;
-  options.preserve_proto_field_names = true;
-  for (const auto& [type_url, by_name] : resources.resources) {
-    for (const auto& [name, r] : by_name) {
-      std::string json;
-      REQUIRE(google::protobuf::util::MessageToJsonString(*r.body, &json, options).ok());
-      out += "### " + std::string(ShortTypeName(type_url)) + " " + name + "\n";
-      out += "# sources:";
-      for (const auto& s : r.sources) out += " " + s;
-      out += "\n" + json;
-    }
-  }
-  return out;
-}
+std::string ReadFile(const std::string& path) { return testing::ReadTextFile(path); }
 
 void CheckGolden(const std::string& name) {
   const std::string dir = std::string(WEFT_SOURCE_DIR) + "/tests/policy/testdata/";

@@ -2,6 +2,8 @@
 
 #include <catch2/catch.hpp>
 
+#include "tests/server/decoded_stream.h"
+
 #include "envoy/config/cluster/v3/cluster.pb.h"
 #include "envoy/config/endpoint/v3/endpoint.pb.h"
 #include "policy/resource_types.h"
@@ -14,29 +16,6 @@ using envoy::service::discovery::v3::DeltaDiscoveryRequest;
 using envoy::service::discovery::v3::DeltaDiscoveryResponse;
 const std::string kCds(policy::kClusterType);
 const std::string kEds(policy::kEndpointType);
-
-// DeltaStream with its responses decoded into protos, as a client sees them.
-class TestDelta {
- public:
-  struct Result {
-    DeltaStream::Event event;
-    std::vector<DeltaDiscoveryResponse> responses;
-  };
-  Result OnRequest(const DeltaDiscoveryRequest& r, const ProxySnapshot* s) {
-    auto out = stream_.OnRequest(r, s);
-    return {out.event, Decode(out.responses)};
-  }
-  std::vector<DeltaDiscoveryResponse> OnSnapshot(const ProxySnapshot& s) { return Decode(stream_.OnSnapshot(s)); }
-  const std::map<std::string, TypeState>& types() const { return stream_.types(); }
-
- private:
-  static std::vector<DeltaDiscoveryResponse> Decode(const std::vector<OutgoingResponse>& in) {
-    std::vector<DeltaDiscoveryResponse> out;
-    for (const auto& r : in) out.push_back(r.ToDelta());
-    return out;
-  }
-  DeltaStream stream_;
-};
 
 // Clusters and endpoints named in `ports` (name -> endpoint port).
 ProxySnapshot Snap(const std::map<std::string, uint32_t>& ports, uint64_t mesh_version,

@@ -2,6 +2,8 @@
 
 #include <catch2/catch.hpp>
 
+#include "tests/server/decoded_stream.h"
+
 #include "envoy/config/cluster/v3/cluster.pb.h"
 #include "envoy/config/endpoint/v3/endpoint.pb.h"
 #include "policy/resource_types.h"
@@ -13,29 +15,6 @@ using envoy::service::discovery::v3::DiscoveryRequest;
 using envoy::service::discovery::v3::DiscoveryResponse;
 const std::string kCds(policy::kClusterType);
 const std::string kEds(policy::kEndpointType);
-
-// SotwStream with its responses decoded into protos, as a client sees them.
-class TestSotw {
- public:
-  struct Result {
-    SotwStream::Event event;
-    std::vector<DiscoveryResponse> responses;
-  };
-  Result OnRequest(const DiscoveryRequest& r, const ProxySnapshot* s) {
-    auto out = stream_.OnRequest(r, s);
-    return {out.event, Decode(out.responses)};
-  }
-  std::vector<DiscoveryResponse> OnSnapshot(const ProxySnapshot& s) { return Decode(stream_.OnSnapshot(s)); }
-  const std::map<std::string, TypeState>& types() const { return stream_.types(); }
-
- private:
-  static std::vector<DiscoveryResponse> Decode(const std::vector<OutgoingResponse>& in) {
-    std::vector<DiscoveryResponse> out;
-    for (const auto& r : in) out.push_back(r.ToSotw());
-    return out;
-  }
-  SotwStream stream_;
-};
 
 // Clusters c1..cN whose endpoints point at `port`.
 policy::ResourcesByType MakeResources(int clusters, uint32_t port) {

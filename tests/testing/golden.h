@@ -1,0 +1,20 @@
+// Helpers for golden tests of compiled xDS: a stable text rendering of a
+// proxy's resources (JSON with proto field names, each resource headed by
+// its type, name and source map) and file reading.
+#pragma once
+
+#include <string>
+
+#include "absl/status/statusor.h"
+#include "policy/proxy_resources.h"
+
+namespace weft::testing {
+
+// "### <type> <name>\n# sources: ...\n<json>" for every resource, sorted by
+// type URL and name; an error when a resource cannot be printed as JSON.
+absl::StatusOr<std::string> RenderResources(const policy::ProxyResources& resources);
+
+// The whole file; "" when it cannot be read.
+std::string ReadTextFile(const std::string& path);
+
+}  // namespace weft::testing

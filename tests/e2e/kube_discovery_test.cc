@@ -38,17 +38,6 @@ json GreeterWorkload(int port) {
           {"spec", {{"address", "127.0.0.1"}, {"ports", {{"grpc", port}}}, {"serviceAccount", "greeter"}}}};
 }
 
-std::vector<std::string> Backends(const std::string& log) {
-  std::vector<std::string> out;
-  for (absl::string_view line : absl::StrSplit(log, '\n')) {
-    size_t at = line.find(": OK backend=");
-    if (at == absl::string_view::npos) continue;
-    absl::string_view rest = line.substr(at + 13);
-    out.emplace_back(rest.substr(0, rest.find(' ')));
-  }
-  return out;
-}
-
 struct KubeMesh {
   std::string dir = MakeTempDir("weft-e2e-kube-");
   int xds_port = PickFreePort();
@@ -109,20 +98,20 @@ TEST_CASE("weftd in Kubernetes mode routes a gRPC xDS client and follows an endp
           "[e2e][kube]") {
   KubeMesh mesh;
   SubprocessPtr client = mesh.StartClient("client.log");
-  REQUIRE(WaitFor([&] { return Backends(client->Log()).size() >= 3; }, absl::Seconds(20)));
-  for (const auto& b : Backends(client->Log())) CHECK(b == "backend-a");
+  REQUIRE(WaitFor([&] { return GreeterBackends(client->Log()).size() >= 3; }, absl::Seconds(20)));
+  for (const auto& b : GreeterBackends(client->Log())) CHECK(b == "backend-a");
 
   // Move the endpoint: update the Workload through the Kubernetes API.
-  size_t before = Backends(client->Log()).size();
+  size_t before = GreeterBackends(client->Log()).size();
   REQUIRE(mesh.Api("PUT", "/apis/weft.io/v1alpha1/namespaces/default/workloads/greeter-0",
                    GreeterWorkload(mesh.port_b)) == 200);
   REQUIRE(WaitFor([&] {
-    auto backends = Backends(client->Log());
+    auto backends = GreeterBackends(client->Log());
     return backends.size() > before && backends.back() == "backend-b";
   }, absl::Seconds(20)));
-  size_t moved_at = Backends(client->Log()).size();
-  REQUIRE(WaitFor([&] { return Backends(client->Log()).size() >= moved_at + 5; }, absl::Seconds(10)));
-  auto backends = Backends(client->Log());
+  size_t moved_at = GreeterBackends(client->Log()).size();
+  REQUIRE(WaitFor([&] { return GreeterBackends(client->Log()).size() >= moved_at + 5; }, absl::Seconds(10)));
+  auto backends = GreeterBackends(client->Log());
   for (size_t i = moved_at; i < backends.size(); ++i) CHECK(backends[i] == "backend-b");
 
   // The API server drops every watch and forgets its history: weftd resumes
@@ -132,9 +121,9 @@ TEST_CASE("weftd in Kubernetes mode routes a gRPC xDS client and follows an endp
   REQUIRE(mesh.Api("PUT", "/apis/weft.io/v1alpha1/namespaces/default/workloads/greeter-0",
                    GreeterWorkload(mesh.port_a)) == 200);
   REQUIRE(mesh.Api("POST", "/fake/expire-watches") == 200);
-  before = Backends(client->Log()).size();
+  before = GreeterBackends(client->Log()).size();
   REQUIRE(WaitFor([&] {
-    auto b = Backends(client->Log());
+    auto b = GreeterBackends(client->Log());
     return b.size() > before && b.back() == "backend-a";
   }, absl::Seconds(20)));
   CHECK(client->Log().find("UNAVAILABLE") == std::string::npos);

@@ -47,18 +47,6 @@ spec: {address: 127.0.0.1, ports: {grpc: )",
                       backend_port, "}, serviceAccount: greeter}\n");
 }
 
-// The backends named in the client's "OK backend=..." lines, in order.
-std::vector<std::string> Backends(const std::string& log) {
-  std::vector<std::string> out;
-  for (absl::string_view line : absl::StrSplit(log, '\n')) {
-    size_t at = line.find(": OK backend=");
-    if (at == absl::string_view::npos) continue;
-    absl::string_view rest = line.substr(at + 13);
-    out.emplace_back(rest.substr(0, rest.find(' ')));
-  }
-  return out;
-}
-
 struct Mesh {
   std::string dir = MakeTempDir("weft-e2e-slice-");
   std::string config_dir = dir + "/config";
@@ -116,8 +104,8 @@ TEST_CASE("a gRPC xDS client reaches the backend through weftd and follows a mov
   SubprocessPtr client = mesh.StartClient(0, "client.log");
 
   // Traffic reaches backend-a, found only through xDS.
-  REQUIRE(WaitFor([&] { return Backends(client->Log()).size() >= 3; }, absl::Seconds(20)));
-  for (const auto& b : Backends(client->Log())) CHECK(b == "backend-a");
+  REQUIRE(WaitFor([&] { return GreeterBackends(client->Log()).size() >= 3; }, absl::Seconds(20)));
+  for (const auto& b : GreeterBackends(client->Log())) CHECK(b == "backend-a");
 
   // The admin API shows the client, in sync for all four types.
   REQUIRE(WaitFor([&] {
@@ -135,16 +123,16 @@ TEST_CASE("a gRPC xDS client reaches the backend through weftd and follows a mov
   std::string cds_version = proxy["types"]["cds"]["versionAcked"];
 
   // Move the endpoint to backend-b by rewriting the manifest; nothing restarts.
-  size_t before = Backends(client->Log()).size();
+  size_t before = GreeterBackends(client->Log()).size();
   WriteFile(mesh.config_dir + "/greeter.yaml", Manifest(mesh.port_b));
   REQUIRE(WaitFor([&] {
-    auto backends = Backends(client->Log());
+    auto backends = GreeterBackends(client->Log());
     return backends.size() > before && backends.back() == "backend-b";
   }, absl::Seconds(20)));
   // Once moved, every later RPC goes to backend-b.
-  size_t moved_at = Backends(client->Log()).size();
-  REQUIRE(WaitFor([&] { return Backends(client->Log()).size() >= moved_at + 5; }, absl::Seconds(10)));
-  auto backends = Backends(client->Log());
+  size_t moved_at = GreeterBackends(client->Log()).size();
+  REQUIRE(WaitFor([&] { return GreeterBackends(client->Log()).size() >= moved_at + 5; }, absl::Seconds(10)));
+  auto backends = GreeterBackends(client->Log());
   for (size_t i = moved_at; i < backends.size(); ++i) CHECK(backends[i] == "backend-b");
   CHECK(client->Running());
   CHECK(mesh.weftd->Running());
@@ -171,7 +159,7 @@ TEST_CASE("a gRPC xDS client reaches the backend through weftd and follows a mov
 TEST_CASE("a broken manifest is reported and traffic keeps flowing", "[e2e][xds]") {
   Mesh mesh;
   SubprocessPtr client = mesh.StartClient(0, "client.log");
-  REQUIRE(WaitFor([&] { return !Backends(client->Log()).empty(); }, absl::Seconds(20)));
+  REQUIRE(WaitFor([&] { return !GreeterBackends(client->Log()).empty(); }, absl::Seconds(20)));
 
   // A second file with a YAML syntax error, and the Service in the working
   // file broken in one field: both are reported; the last good Service stays.
@@ -196,9 +184,9 @@ TEST_CASE("a broken manifest is reported and traffic keeps flowing", "[e2e][xds]
   CHECK(absl::StrContains(mesh.weftd->Log(), "broken.yaml"));
 
   // Traffic still flows to the last good endpoint (backend-a).
-  size_t before = Backends(client->Log()).size();
-  REQUIRE(WaitFor([&] { return Backends(client->Log()).size() >= before + 5; }, absl::Seconds(10)));
-  auto backends = Backends(client->Log());
+  size_t before = GreeterBackends(client->Log()).size();
+  REQUIRE(WaitFor([&] { return GreeterBackends(client->Log()).size() >= before + 5; }, absl::Seconds(10)));
+  auto backends = GreeterBackends(client->Log());
   for (size_t i = before; i < backends.size(); ++i) CHECK(backends[i] == "backend-a");
   CHECK(client->Log().find("UNAVAILABLE") == std::string::npos);
 
@@ -206,7 +194,7 @@ TEST_CASE("a broken manifest is reported and traffic keeps flowing", "[e2e][xds]
   WriteFile(mesh.config_dir + "/broken.yaml", "# fixed\n");
   WriteFile(mesh.config_dir + "/greeter.yaml", Manifest(mesh.port_b));
   REQUIRE(WaitFor([&] { return mesh.Admin("/api/v1/policies")["errors"].empty(); }, absl::Seconds(10)));
-  REQUIRE(WaitFor([&] { return Backends(client->Log()).back() == "backend-b"; }, absl::Seconds(20)));
+  REQUIRE(WaitFor([&] { return GreeterBackends(client->Log()).back() == "backend-b"; }, absl::Seconds(20)));
 }
 
 // A delta ADS client on weftd's plaintext port, subscribed to every cluster's
@@ -266,14 +254,14 @@ TEST_CASE("gRPC's SotW xDS client keeps routing across endpoint moves while delt
   std::vector<std::unique_ptr<DeltaWatcher>> watchers;
   for (int i = 0; i < 3; ++i) watchers.push_back(std::make_unique<DeltaWatcher>(mesh.xds_port, i));
   SubprocessPtr client = mesh.StartClient(0, "client.log");
-  REQUIRE(WaitFor([&] { return !Backends(client->Log()).empty(); }, absl::Seconds(20)));
+  REQUIRE(WaitFor([&] { return !GreeterBackends(client->Log()).empty(); }, absl::Seconds(20)));
   for (auto& w : watchers) REQUIRE(WaitFor([&] { return w->Saw(mesh.port_a); }, absl::Seconds(10)));
 
   // Move the endpoint to b, back to a, and to b again.
   for (int port : {mesh.port_b, mesh.port_a, mesh.port_b}) {
     const std::string backend = port == mesh.port_a ? "backend-a" : "backend-b";
     WriteFile(mesh.config_dir + "/greeter.yaml", Manifest(port));
-    REQUIRE(WaitFor([&] { return Backends(client->Log()).back() == backend; }, absl::Seconds(20)));
+    REQUIRE(WaitFor([&] { return GreeterBackends(client->Log()).back() == backend; }, absl::Seconds(20)));
     for (auto& w : watchers) REQUIRE(WaitFor([&] { return w->Saw(port); }, absl::Seconds(10)));
   }
   // Every RPC succeeded: the SotW client never lost its route.

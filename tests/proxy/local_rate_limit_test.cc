@@ -11,6 +11,7 @@
 #include "discovery/mesh_object.h"
 #include "google/protobuf/text_format.h"
 #include "policy/compiler.h"
+#include "tests/testing/golden.h"
 #include "proxy/local_rate_limit.h"
 #include "proxy/proxy_config.h"
 #include "tests/testing/xds_simulator.h"
@@ -50,19 +51,8 @@ TEST_CASE("token bucket: starts full, refills per interval, capped at max", "[pr
 
 policy::ProxyResources CompileGolden(const std::string& golden, const std::string& sa,
                                      const std::string& ip) {
-  std::ifstream in(std::string(WEFT_SOURCE_DIR) + "/tests/policy/golden/" + golden + "/input.yaml");
-  std::stringstream ss;
-  ss << in.rdbuf();
-  auto parsed = discovery::ParseManifest(ss.str(), golden);
-  discovery::MeshSnapshot mesh;
-  for (auto& o : parsed.objects) discovery::AddToSnapshot(std::move(o), mesh);
-  auto policies = policy::ValidatePolicies(mesh);
-  policy::ProxyIdentity id;
-  id.kind = policy::ProxyIdentity::Kind::kSidecar;
-  id.namespace_ = "shop";
-  id.service_account = sa;
-  id.ip = ip;
-  auto out = policy::Compile(mesh, *policies, id);
+  auto out = testing::CompileGoldenForSidecar(golden, "shop", sa, ip);
+  INFO(out.status().message());
   REQUIRE(out.ok());
   return *std::move(out);
 }

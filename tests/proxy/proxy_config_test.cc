@@ -12,25 +12,15 @@
 #include "envoy/config/route/v3/route.pb.h"
 #include "envoy/extensions/filters/network/http_connection_manager/v3/http_connection_manager.pb.h"
 #include "policy/compiler.h"
+#include "tests/testing/golden.h"
 #include "proxy/proxy_config.h"
 
 namespace weft::proxy {
 namespace {
 
 XdsResources Compiled(const std::string& golden, const std::string& ns, const std::string& sa, const std::string& ip) {
-  std::ifstream in(std::string(WEFT_SOURCE_DIR) + "/tests/policy/golden/" + golden + "/input.yaml");
-  std::stringstream ss;
-  ss << in.rdbuf();
-  auto parsed = discovery::ParseManifest(ss.str(), golden);
-  discovery::MeshSnapshot mesh;
-  for (auto& o : parsed.objects) discovery::AddToSnapshot(std::move(o), mesh);
-  auto policies = policy::ValidatePolicies(mesh);
-  policy::ProxyIdentity id;
-  id.kind = policy::ProxyIdentity::Kind::kSidecar;
-  id.namespace_ = ns;
-  id.service_account = sa;
-  id.ip = ip;
-  auto out = policy::Compile(mesh, *policies, id);
+  auto out = testing::CompileGoldenForSidecar(golden, ns, sa, ip);
+  INFO(out.status().message());
   REQUIRE(out.ok());
   XdsResources r;
   for (const auto& [type, resources] : out->resources) {

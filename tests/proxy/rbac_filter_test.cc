@@ -14,6 +14,7 @@
 #include "google/protobuf/text_format.h"
 #include "policy/compiler.h"
 #include "policy/resource_types.h"
+#include "tests/testing/golden.h"
 #include "proxy/proxy_config.h"
 #include "proxy/rbac_filter.h"
 #include "tests/testing/xds_simulator.h"
@@ -23,19 +24,8 @@ namespace {
 
 policy::ProxyResources CompileGolden(const std::string& golden, const std::string& ns, const std::string& sa,
                                      const std::string& ip) {
-  std::ifstream in(std::string(WEFT_SOURCE_DIR) + "/tests/policy/golden/" + golden + "/input.yaml");
-  std::stringstream ss;
-  ss << in.rdbuf();
-  auto parsed = discovery::ParseManifest(ss.str(), golden);
-  discovery::MeshSnapshot mesh;
-  for (auto& o : parsed.objects) discovery::AddToSnapshot(std::move(o), mesh);
-  auto policies = policy::ValidatePolicies(mesh);
-  policy::ProxyIdentity id;
-  id.kind = policy::ProxyIdentity::Kind::kSidecar;
-  id.namespace_ = ns;
-  id.service_account = sa;
-  id.ip = ip;
-  auto out = policy::Compile(mesh, *policies, id);
+  auto out = testing::CompileGoldenForSidecar(golden, ns, sa, ip);
+  INFO(out.status().message());
   REQUIRE(out.ok());
   return *std::move(out);
 }

@@ -14,6 +14,7 @@
 #include "discovery/mesh_object.h"
 #include "policy/compiler.h"
 #include "policy/resource_types.h"
+#include "tests/testing/golden.h"
 #include "proxy/route_table.h"
 #include "tests/testing/xds_simulator.h"
 
@@ -24,19 +25,8 @@ using envoy::config::route::v3::RouteConfiguration;
 
 RouteConfiguration CompileOutbound(const std::string& golden, const std::string& ns, const std::string& sa,
                                    const std::string& ip) {
-  std::ifstream in(std::string(WEFT_SOURCE_DIR) + "/tests/policy/golden/" + golden + "/input.yaml");
-  std::stringstream ss;
-  ss << in.rdbuf();
-  auto parsed = discovery::ParseManifest(ss.str(), golden);
-  discovery::MeshSnapshot mesh;
-  for (auto& o : parsed.objects) discovery::AddToSnapshot(std::move(o), mesh);
-  auto policies = policy::ValidatePolicies(mesh);
-  policy::ProxyIdentity id;
-  id.kind = policy::ProxyIdentity::Kind::kSidecar;
-  id.namespace_ = ns;
-  id.service_account = sa;
-  id.ip = ip;
-  auto out = policy::Compile(mesh, *policies, id);
+  auto out = testing::CompileGoldenForSidecar(golden, ns, sa, ip);
+  INFO(out.status().message());
   REQUIRE(out.ok());
   RouteConfiguration rc;
   auto type = out->resources.find(policy::kRouteType);

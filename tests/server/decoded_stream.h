@@ -7,6 +7,8 @@
 #include <string>
 #include <vector>
 
+#include "envoy/config/cluster/v3/cluster.pb.h"
+#include "envoy/config/endpoint/v3/endpoint.pb.h"
 #include "server/delta_stream.h"
 #include "server/sotw_stream.h"
 
@@ -41,6 +43,23 @@ class DecodedStream {
   }
   Stream stream_;
 };
+
+// Clusters and their endpoint assignments, one per entry of `ports`
+// (cluster name -> endpoint port).
+inline policy::ResourcesByType ClusterResources(const std::map<std::string, uint32_t>& ports) {
+  policy::ProxyResources out;
+  for (const auto& [name, port] : ports) {
+    envoy::config::cluster::v3::Cluster c;
+    c.set_name(name);
+    out.Add(c, name, {});
+    envoy::config::endpoint::v3::ClusterLoadAssignment cla;
+    cla.set_cluster_name(name);
+    cla.add_endpoints()->add_lb_endpoints()->mutable_endpoint()->mutable_address()->mutable_socket_address()->set_port_value(
+        port);
+    out.Add(cla, name, {});
+  }
+  return out.resources;
+}
 
 using TestSotw = DecodedStream<SotwStream, envoy::service::discovery::v3::DiscoveryRequest,
                                envoy::service::discovery::v3::DiscoveryResponse>;

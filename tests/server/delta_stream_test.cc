@@ -20,17 +20,7 @@ const std::string kEds(policy::kEndpointType);
 // Clusters and endpoints named in `ports` (name -> endpoint port).
 ProxySnapshot Snap(const std::map<std::string, uint32_t>& ports, uint64_t mesh_version,
                    const ProxySnapshot* previous = nullptr) {
-  policy::ProxyResources out;
-  for (const auto& [name, port] : ports) {
-    envoy::config::cluster::v3::Cluster c;
-    c.set_name(name);
-    out.Add(c, name, {});
-    envoy::config::endpoint::v3::ClusterLoadAssignment cla;
-    cla.set_cluster_name(name);
-    cla.add_endpoints()->add_lb_endpoints()->mutable_endpoint()->mutable_address()->mutable_socket_address()->set_port_value(port);
-    out.Add(cla, name, {});
-  }
-  return *MakeProxySnapshot(out.resources, mesh_version, {}, previous);
+  return *MakeProxySnapshot(ClusterResources(ports), mesh_version, {}, previous);
 }
 
 DeltaDiscoveryRequest Req(const std::string& type, std::vector<std::string> subscribe,

@@ -18,18 +18,9 @@ const std::string kEds(policy::kEndpointType);
 
 // Clusters c1..cN whose endpoints point at `port`.
 policy::ResourcesByType MakeResources(int clusters, uint32_t port) {
-  policy::ProxyResources out;
-  for (int i = 1; i <= clusters; ++i) {
-    std::string name = "c" + std::to_string(i);
-    envoy::config::cluster::v3::Cluster c;
-    c.set_name(name);
-    out.Add(c, name, {});
-    envoy::config::endpoint::v3::ClusterLoadAssignment cla;
-    cla.set_cluster_name(name);
-    cla.add_endpoints()->add_lb_endpoints()->mutable_endpoint()->mutable_address()->mutable_socket_address()->set_port_value(port);
-    out.Add(cla, name, {});
-  }
-  return out.resources;
+  std::map<std::string, uint32_t> ports;
+  for (int i = 1; i <= clusters; ++i) ports["c" + std::to_string(i)] = port;
+  return ClusterResources(ports);
 }
 
 // A snapshot of MakeResources(); with `previous`, it records what changed.

@@ -5,6 +5,9 @@
 #include <fstream>
 #include <iterator>
 
+#include "discovery/manifest_parser.h"
+#include "discovery/mesh_object.h"
+#include "policy/compiler.h"
 #include "policy/resource_types.h"
 
 namespace weft::testing {
@@ -26,6 +29,23 @@ absl::StatusOr<std::string> RenderResources(const policy::ProxyResources& resour
     }
   }
   return out;
+}
+
+absl::StatusOr<policy::ProxyResources> CompileGoldenForSidecar(const std::string& golden, const std::string& ns,
+                                                               const std::string& service_account,
+                                                               const std::string& ip) {
+  const std::string text = ReadTextFile(std::string(WEFT_SOURCE_DIR) + "/tests/policy/golden/" + golden + "/input.yaml");
+  if (text.empty()) return absl::NotFoundError("no golden input " + golden);
+  auto parsed = discovery::ParseManifest(text, golden);
+  discovery::MeshSnapshot mesh;
+  for (auto& o : parsed.objects) discovery::AddToSnapshot(std::move(o), mesh);
+  auto policies = policy::ValidatePolicies(mesh);
+  policy::ProxyIdentity id;
+  id.kind = policy::ProxyIdentity::Kind::kSidecar;
+  id.namespace_ = ns;
+  id.service_account = service_account;
+  id.ip = ip;
+  return policy::Compile(mesh, *policies, id);
 }
 
 std::string ReadTextFile(const std::string& path) {

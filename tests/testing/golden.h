@@ -14,6 +14,13 @@ namespace weft::testing {
 // type URL and name; an error when a resource cannot be printed as JSON.
 absl::StatusOr<std::string> RenderResources(const policy::ProxyResources& resources);
 
+// Parses tests/policy/golden/<golden>/input.yaml, validates its policies
+// and compiles it for a sidecar with this identity (the proxy tests use the
+// policy golden inputs as their configurations).
+absl::StatusOr<policy::ProxyResources> CompileGoldenForSidecar(const std::string& golden, const std::string& ns,
+                                                               const std::string& service_account,
+                                                               const std::string& ip);
+
 // The whole file; "" when it cannot be read.
 std::string ReadTextFile(const std::string& path);
 

@@ -19,6 +19,8 @@
 #include <cstring>
 #include <filesystem>
 #include <fstream>
+
+#include "absl/strings/str_split.h"
 #include <sstream>
 #include <utility>
 
@@ -230,6 +232,17 @@ std::string MakeTempDir(const std::string& prefix) {
   std::string templ = absl::StrCat("/tmp/", prefix, "XXXXXX");
   if (mkdtemp(templ.data()) == nullptr) Die(absl::StrCat("mkdtemp ", templ));
   return templ;
+}
+
+std::vector<std::string> GreeterBackends(const std::string& client_log) {
+  std::vector<std::string> out;
+  for (absl::string_view line : absl::StrSplit(client_log, '\n')) {
+    size_t at = line.find(": OK backend=");
+    if (at == absl::string_view::npos) continue;
+    absl::string_view rest = line.substr(at + 13);
+    out.emplace_back(rest.substr(0, rest.find(' ')));
+  }
+  return out;
 }
 
 std::string ReadFile(const std::string& path) {

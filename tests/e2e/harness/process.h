@@ -94,6 +94,10 @@ std::string MakeTempDir(const std::string& prefix);
 // Aborts on an I/O error; the test environment is broken then.
 void WriteFile(const std::string& path, const std::string& content);
 
+// The backends named in greeter-client's "rpc N: OK backend=NAME ..." lines,
+// in order.
+std::vector<std::string> GreeterBackends(const std::string& client_log);
+
 // The whole content of a file; "" when it cannot be read.
 std::string ReadFile(const std::string& path);
 

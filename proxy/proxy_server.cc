@@ -141,7 +141,9 @@ class ProxyServer::Impl {
   awaitable<void> Accept(tcp::acceptor& acceptor, bool inbound);
   awaitable<void> OutboundSession(Worker& w, ByteStreamPtr down);
   awaitable<void> InboundSession(Worker& w, tcp::socket socket);
-  awaitable<void> ServeHttp(Worker& w, ByteStream& down, bool inbound, uint32_t port, const InboundChain* chain);
+  // `chain` belongs to `pinned` (the configuration it was chosen from).
+  awaitable<void> ServeHttp(Worker& w, ByteStream& down, bool inbound, uint32_t port,
+                            ProxyConfigConstSharedPtr pinned, const InboundChain* chain);
   awaitable<ForwardResult> HandleOutbound(Worker& w, ByteStream& down, HttpParser& parser, std::string& pending);
   awaitable<ForwardResult> HandleInbound(Worker& w, ByteStream& down, HttpParser& parser, std::string& pending,
                                          const InboundChain& chain, uint32_t port);
@@ -285,7 +287,7 @@ awaitable<void> ProxyServer::Impl::OutboundSession(Worker& w, ByteStreamPtr down
   auto& active = metrics_.GetGauge("weft_proxy_downstream_connections_active", "open downstream connections",
                                    {{"listener", "outbound"}});
   active.Add(1);
-  co_await ServeHttp(w, *down, false, 0, nullptr);
+  co_await ServeHttp(w, *down, false, 0, nullptr, nullptr);
   down->Close();
   active.Add(-1);
 }
@@ -321,7 +323,7 @@ awaitable<void> ProxyServer::Impl::InboundSession(Worker& w, tcp::socket socket)
   }
   if (!is_tls) {
     TcpStream down(std::move(socket));
-    co_await ServeHttp(w, down, true, port, chain);
+    co_await ServeHttp(w, down, true, port, cfg, chain);
     down.Close();
     co_return;
   }
@@ -343,12 +345,12 @@ awaitable<void> ProxyServer::Impl::InboundSession(Worker& w, tcp::socket socket)
     down.Close();
     co_return;
   }
-  co_await ServeHttp(w, down, true, port, chain);
+  co_await ServeHttp(w, down, true, port, cfg, chain);
   down.Close();
 }
 
 awaitable<void> ProxyServer::Impl::ServeHttp(Worker& w, ByteStream& down, bool inbound, uint32_t port,
-                                             const InboundChain* chain) {
+                                             ProxyConfigConstSharedPtr pinned, const InboundChain* chain) {
   HttpParser parser(HttpParser::Kind::kRequest);
   std::string pending;
   std::vector<char> buf(kReadBuffer);
@@ -356,8 +358,9 @@ awaitable<void> ProxyServer::Impl::ServeHttp(Worker& w, ByteStream& down, bool i
   // is judged by the chain of the current configuration (a new RBAC or
   // rate-limit policy applies to pooled peer connections at once), and the
   // connection closes when its chain is gone (e.g. STRICT now refuses
-  // plaintext).
-  ProxyConfigConstSharedPtr pinned = inbound ? config() : nullptr;
+  // plaintext). The chain was chosen from `pinned` at accept time; a
+  // configuration that arrived during the TLS handshake is picked up here
+  // before the first request.
   for (;;) {
     std::error_code ec;
     while (!parser.events().head_complete) {

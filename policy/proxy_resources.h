@@ -39,7 +39,8 @@ struct Resource {
 };
 
 // type URL -> resource name -> resource.
-using ResourcesByType = std::map<std::string, std::map<std::string, Resource>, std::less<>>;
+using ResourcesByName = std::map<std::string, Resource, std::less<>>;
+using ResourcesByType = std::map<std::string, ResourcesByName, std::less<>>;
 
 struct ProxyResources {
   ResourcesByType resources;

@@ -1,11 +1,27 @@
 #include "server/delta_stream.h"
 
+#include <algorithm>
+#include <iterator>
+
+#include "absl/container/flat_hash_set.h"
 #include "policy/resource_types.h"
 
 namespace weft::server {
 
 using envoy::service::discovery::v3::DeltaDiscoveryRequest;
 using envoy::service::discovery::v3::DeltaDiscoveryResponse;
+
+namespace {
+
+// Removes "*" from sorted names; true when it was there.
+bool TakeWildcard(std::vector<std::string_view>& sorted) {
+  auto it = std::lower_bound(sorted.begin(), sorted.end(), std::string_view("*"));
+  if (it == sorted.end() || *it != "*") return false;
+  sorted.erase(it);
+  return true;
+}
+
+}  // namespace
 
 DeltaStream::Result DeltaStream::OnRequest(const DeltaDiscoveryRequest& request,
                                            const ProxySnapshot* snapshot) {
@@ -49,29 +65,31 @@ DeltaStream::Result DeltaStream::OnRequest(const DeltaDiscoveryRequest& request,
     for (const auto& [name, version] : request.initial_resource_versions()) state.initial[name] = version;
   }
 
-  std::set<std::string> newly_requested;
+  // Subscription changes, as sorted name lists (views into the request).
+  std::vector<std::string_view> newly_requested;
   bool names_changed = false;
   const bool was_wildcard = state.wildcard;
   if (!request.resource_names_subscribe().empty() || !request.resource_names_unsubscribe().empty()) {
-    NameSet names = *state.names;  // ACKs carry no names: only copy for a change
-    for (const auto& name : request.resource_names_subscribe()) {
-      if (name == "*") {
-        state.wildcard = true;
-      } else {
-        names_changed |= names.insert(name).second;
-        newly_requested.insert(name);
-      }
+    std::vector<std::string_view> subscribe = SortedUniqueNames(request.resource_names_subscribe());
+    std::vector<std::string_view> unsubscribe = SortedUniqueNames(request.resource_names_unsubscribe());
+    if (TakeWildcard(subscribe)) state.wildcard = true;
+    if (TakeWildcard(unsubscribe)) state.wildcard = false;
+    // Unsubscribing wins over subscribing in the same request.
+    std::set_difference(subscribe.begin(), subscribe.end(), unsubscribe.begin(), unsubscribe.end(),
+                        std::back_inserter(newly_requested));
+    const NameSetConstSharedPtr old_names = state.names;  // keeps the views below alive
+    std::vector<std::string_view> with_new;
+    std::set_union(old_names->begin(), old_names->end(), newly_requested.begin(), newly_requested.end(),
+                   std::back_inserter(with_new));
+    std::vector<std::string_view> names;
+    std::set_difference(with_new.begin(), with_new.end(), unsubscribe.begin(), unsubscribe.end(),
+                        std::back_inserter(names));
+    names_changed = names.size() != old_names->size() ||
+                    !std::equal(names.begin(), names.end(), old_names->begin());
+    if (names_changed) state.names = InternSortedNames(names);
+    for (std::string_view name : unsubscribe) {
+      if (auto it = state.initial.find(name); it != state.initial.end()) state.initial.erase(it);
     }
-    for (const auto& name : request.resource_names_unsubscribe()) {
-      if (name == "*") {
-        state.wildcard = false;
-      } else {
-        names_changed |= names.erase(name) > 0;
-        newly_requested.erase(name);
-        state.initial.erase(name);
-      }
-    }
-    if (names_changed) state.names = InternNames(std::move(names));
   }
   if (!state.ever_requested && request.resource_names_subscribe().empty() &&
       IsFullStateType(type_url)) {
@@ -107,7 +125,7 @@ std::vector<OutgoingResponse> DeltaStream::OnSnapshot(const ProxySnapshot& snaps
 
 void DeltaStream::MaybeRespond(const std::string& type_url, State& state,
                                const ProxySnapshot& snapshot,
-                               const std::set<std::string>& newly_requested,
+                               const std::vector<std::string_view>& newly_requested,
                                std::vector<OutgoingResponse>& out) {
   static const TypeResourcesConstSharedPtr* kEmpty =
       new TypeResourcesConstSharedPtr(std::make_shared<TypeResources>());
@@ -116,71 +134,70 @@ void DeltaStream::MaybeRespond(const std::string& type_url, State& state,
   if (base == state.held.base && newly_requested.empty()) return;  // nothing new
   Selection next = Select(base, state.wildcard, state.names, &state.held);
 
-  OutgoingResponse response;
-  response.delta = true;
-  response.base = base;
-  std::set<std::string> listed;
-  auto send = [&](const policy::Resource& r) {
-    if (listed.insert(r.name).second) response.names.push_back(r.name);
-  };
-  auto remove = [&](const std::string& name) {
-    if (listed.insert(name).second) response.removed.push_back(name);
-  };
-  // The version the client has of `name`, or null.
-  auto held_hash = [&](const std::string& name) -> const std::string* {
-    if (!state.held.base) {
-      auto it = state.initial.find(name);
-      return it == state.initial.end() ? nullptr : &it->second;
-    }
-    const policy::Resource* r = state.held.Find(name);
-    return r == nullptr ? nullptr : &r->hash;
-  };
-
-  const bool follows = state.held.base && base->previous_id != 0 && base->previous_id == state.held.base->id;
-  if (follows) {
-    for (const auto& name : base->changed) {
-      if (const policy::Resource* r = next.Find(name)) send(*r);
-    }
-    for (const auto& name : base->removed) {
-      if (state.held.Find(name) != nullptr) remove(name);
+  // Each name at most once: sends and removals below never overlap, only
+  // the newly requested names can repeat them.
+  std::vector<const policy::Resource*> send;
+  std::vector<std::string> remove;
+  if (state.held.base) {
+    // What differs from what the client holds (held follows the current
+    // subscription, as next does).
+    if (base != state.held.base) {
+      TypeDiffConstSharedPtr diff = base->DiffFrom(*state.held.base);
+      for (const auto& name : diff->changed) {
+        if (const policy::Resource* r = next.Find(name)) send.push_back(r);
+      }
+      for (const auto& name : diff->removed) {
+        if (state.held.Find(name) != nullptr) remove.push_back(name);
+      }
     }
   } else {
+    // A new stream: what the client said it has (a reconnect) or nothing.
     next.ForEach([&](const policy::Resource& r) {
-      const std::string* have = held_hash(r.name);
-      if (have == nullptr || *have != r.hash) send(r);
+      auto have = state.initial.find(r.name);
+      if (have == state.initial.end() || have->second != r.hash) send.push_back(&r);
     });
-    if (state.held.base) {
-      state.held.ForEach([&](const policy::Resource& r) {
-        if (base->Find(r.name) == nullptr) remove(r.name);
-      });
-    } else {
-      for (const auto& [name, version] : state.initial) {
-        if (base->Find(name) == nullptr) remove(name);
-      }
+    for (const auto& [name, version] : state.initial) {
+      if (base->Find(name) == nullptr) remove.push_back(name);
     }
   }
   // Newly subscribed names are answered at once: the resource, or its absence.
-  for (const auto& name : newly_requested) {
-    if (const policy::Resource* r = base->Find(name)) {
-      send(*r);
-    } else {
-      remove(name);
+  if (!newly_requested.empty()) {
+    remove.reserve(remove.size() + newly_requested.size());  // the views below stay valid
+    absl::flat_hash_set<std::string_view> listed;
+    listed.reserve(send.size() + remove.size());
+    for (const policy::Resource* r : send) listed.insert(r->name);
+    for (const auto& name : remove) listed.insert(name);
+    for (std::string_view name : newly_requested) {
+      if (listed.contains(name)) continue;
+      if (const policy::Resource* r = base->Find(name)) {
+        send.push_back(r);
+      } else {
+        remove.emplace_back(name);
+      }
     }
+  }
+  OutgoingResponse response;
+  response.delta = true;
+  response.base = base;
+  response.removed = std::move(remove);
+  // The whole set is sent as the shared encoding in one piece, and
+  // remembered without a per-stream copy of every name.
+  const bool all = !send.empty() && send.size() == base->resources.size();
+  if (!all) {
+    response.names.reserve(send.size());
+    for (const policy::Resource* r : send) response.names.push_back(r->name);
   }
   state.held = next;
   state.held_mesh_version = snapshot.mesh_version;
   state.initial.clear();
-  if (response.names.empty() && response.removed.empty()) return;
+  if (send.empty() && response.removed.empty()) return;
 
   response.type_url = type_url;
   response.nonce = std::to_string(next_nonce_++);
   response.version = std::to_string(snapshot.mesh_version);
   SentResponse sent;
-  if (response.names.size() == base->resources.size()) {
-    // The whole set: sent as the shared encoding in one piece, and
-    // remembered without a per-stream copy of every name.
+  if (all) {
     response.all = true;
-    response.names.clear();
     sent.all = true;
     sent.names = response.removed;
   } else {

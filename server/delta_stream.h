@@ -73,13 +73,13 @@ class DeltaStream {
     uint64_t held_mesh_version = 0;
     // A reconnecting client's initial_resource_versions, until the first
     // response replaces them.
-    std::map<std::string, std::string> initial;
+    std::map<std::string, std::string, std::less<>> initial;
     std::deque<SentResponse> outstanding;  // unanswered responses, oldest first
     std::string last_nonce;
   };
 
   void MaybeRespond(const std::string& type_url, State& state, const ProxySnapshot& snapshot,
-                    const std::set<std::string>& newly_requested, std::vector<OutgoingResponse>& out);
+                    const std::vector<std::string_view>& newly_requested, std::vector<OutgoingResponse>& out);
   void UpdateView(const std::string& type_url, const State& state);
 
   std::map<std::string, State> states_;

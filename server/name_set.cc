@@ -1,5 +1,6 @@
 #include "server/name_set.h"
 
+#include <algorithm>
 #include <mutex>
 #include <unordered_map>
 
@@ -19,7 +20,8 @@ Pool& GetPool() {
   return *pool;
 }
 
-uint64_t HashNames(const NameSet& names) {
+template <typename Names>
+uint64_t HashNames(const Names& names) {
   common::StableHasher h;
   for (const auto& n : names) h.Add(n);
   return h.Value();
@@ -50,6 +52,33 @@ NameSetConstSharedPtr InternNames(NameSet names) {
     }
   }
   return fresh;
+}
+
+NameSetConstSharedPtr InternSortedNames(const std::vector<std::string_view>& sorted) {
+  if (sorted.empty()) return EmptyNames();
+  const uint64_t key = HashNames(sorted);
+  {
+    Pool& pool = GetPool();
+    std::lock_guard<std::mutex> lock(pool.mu);
+    auto range = pool.sets.equal_range(key);
+    for (auto it = range.first; it != range.second; ++it) {
+      auto existing = it->second.lock();
+      if (existing && existing->size() == sorted.size() &&
+          std::equal(existing->begin(), existing->end(), sorted.begin())) {
+        return existing;
+      }
+    }
+  }
+  NameSet names;
+  for (std::string_view n : sorted) names.emplace_hint(names.end(), n);
+  return InternNames(std::move(names));
+}
+
+std::vector<std::string_view> SortedUniqueNames(const google::protobuf::RepeatedPtrField<std::string>& names) {
+  std::vector<std::string_view> out(names.begin(), names.end());
+  if (!std::is_sorted(out.begin(), out.end())) std::sort(out.begin(), out.end());
+  out.erase(std::unique(out.begin(), out.end()), out.end());
+  return out;
 }
 
 bool SameNames(const NameSet& current, const google::protobuf::RepeatedPtrField<std::string>& requested) {

@@ -49,6 +49,77 @@ const TypeResources::Encoding& TypeResources::Encoded() const {
   return encoding_;
 }
 
+namespace {
+constexpr size_t kMemoEntries = 4;
+
+// Keeps the newest kMemoEntries entries.
+template <typename Entry>
+void Remember(std::vector<Entry>& memo, Entry entry) {
+  if (memo.size() >= kMemoEntries) memo.erase(memo.begin());
+  memo.push_back(std::move(entry));
+}
+}  // namespace
+
+TypeDiffConstSharedPtr TypeResources::DiffFrom(const TypeResources& older) const {
+  if (older.id != 0 && older.id == previous_id) return change;
+  {
+    absl::MutexLock lock(&memo_mu_);
+    for (const auto& [id, diff] : diffs_) {
+      if (id == older.id && older.id != 0) return diff;
+    }
+  }
+  auto diff = std::make_shared<TypeDiff>();
+  auto a = older.resources.begin();
+  auto b = resources.begin();
+  while (a != older.resources.end() || b != resources.end()) {
+    if (b == resources.end() || (a != older.resources.end() && a->first < b->first)) {
+      diff->removed.push_back(a->first);
+      ++a;
+    } else if (a == older.resources.end() || b->first < a->first) {
+      diff->changed.push_back(b->first);
+      ++b;
+    } else {
+      if (a->second.hash != b->second.hash) diff->changed.push_back(b->first);
+      ++a;
+      ++b;
+    }
+  }
+  if (older.id != 0) {
+    absl::MutexLock lock(&memo_mu_);
+    Remember(diffs_, std::pair<uint64_t, TypeDiffConstSharedPtr>(older.id, diff));
+  }
+  return diff;
+}
+
+std::pair<uint64_t, size_t> TypeResources::SelectedDigest(const NameSetConstSharedPtr& names) const {
+  {
+    absl::MutexLock lock(&memo_mu_);
+    for (const auto& [weak, value] : selections_) {
+      if (auto held = weak.lock(); held == names) return value;
+    }
+  }
+  // One merge of the two name-ordered sequences.
+  std::pair<uint64_t, size_t> value{0, 0};
+  auto n = names->begin();
+  auto r = resources.begin();
+  while (n != names->end() && r != resources.end()) {
+    const int c = n->compare(r->first);
+    if (c < 0) {
+      ++n;
+    } else if (c > 0) {
+      ++r;
+    } else {
+      value.first += ResourceDigest(r->first, r->second.hash);
+      value.second++;
+      ++n;
+      ++r;
+    }
+  }
+  absl::MutexLock lock(&memo_mu_);
+  Remember(selections_, std::pair<std::weak_ptr<const NameSet>, std::pair<uint64_t, size_t>>(names, value));
+  return value;
+}
+
 const TypeResources& ProxySnapshot::Type(const std::string& type_url) const {
   auto it = types.find(type_url);
   return it == types.end() || !it->second ? EmptyType() : *it->second;
@@ -76,14 +147,8 @@ ProxySnapshotConstSharedPtr MakeProxySnapshot(policy::ResourcesByType resources,
     }
     type->id = next_type_id++;
     if (before) {
+      type->change = type->DiffFrom(*before);
       type->previous_id = before->id;
-      for (const auto& [name, r] : type->resources) {
-        const policy::Resource* old = before->Find(name);
-        if (old == nullptr || old->hash != r.hash) type->changed.push_back(name);
-      }
-      for (const auto& [name, r] : before->resources) {
-        if (type->resources.count(name) == 0) type->removed.push_back(name);
-      }
     }
     snapshot->types[type_url] = std::move(type);
   }
@@ -94,7 +159,9 @@ ProxySnapshotConstSharedPtr MakeProxySnapshot(policy::ResourcesByType resources,
       auto type = std::make_shared<TypeResources>();
       type->id = next_type_id++;
       type->previous_id = before->id;
-      for (const auto& [name, r] : before->resources) type->removed.push_back(name);
+      auto change = std::make_shared<TypeDiff>();
+      for (const auto& [name, r] : before->resources) change->removed.push_back(name);
+      type->change = std::move(change);
       snapshot->types[type_url] = std::move(type);
     }
   }

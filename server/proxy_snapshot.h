@@ -16,7 +16,9 @@
 #include <utility>
 #include <vector>
 
+#include "absl/synchronization/mutex.h"
 #include "policy/proxy_resources.h"
+#include "server/name_set.h"
 
 namespace weft::server {
 
@@ -26,19 +28,35 @@ namespace weft::server {
 uint64_t ResourceDigest(const std::string& name, const std::string& hash);
 std::string DigestVersion(const std::string& type_url, uint64_t digest);
 
+// The names that differ between two sets of resources of one type.
+struct TypeDiff {
+  std::vector<std::string> changed;  // added, or whose content changed
+  std::vector<std::string> removed;
+};
+using TypeDiffConstSharedPtr = std::shared_ptr<const TypeDiff>;
+
 struct TypeResources {
   uint64_t id = 0;           // unique per distinct content of one lineage
   uint64_t previous_id = 0;  // the TypeResources this one was derived from (0: none)
-  std::map<std::string, policy::Resource> resources;  // by name
+  policy::ResourcesByName resources;  // by name
   uint64_t digest = 0;       // ResourceDigest summed over all resources
-  // Versus previous_id: names added or whose content changed, and names removed.
-  std::vector<std::string> changed;
-  std::vector<std::string> removed;
+  // Versus previous_id (empty when there is none).
+  TypeDiffConstSharedPtr change = std::make_shared<TypeDiff>();
 
-  const policy::Resource* Find(const std::string& name) const {
+  const policy::Resource* Find(std::string_view name) const {
     auto it = resources.find(name);
     return it == resources.end() ? nullptr : &it->second;
   }
+
+  // What changed from `older` (any set of the same type) to this one. The
+  // predecessor's is recorded at creation; any other pair is computed once,
+  // by one merge of the two name-ordered maps, and remembered, so that the
+  // thousands of streams that lag by the same versions share the work.
+  TypeDiffConstSharedPtr DiffFrom(const TypeResources& older) const;
+
+  // The ResourceDigest sum and the count of the resources that `names`
+  // selects, computed once per distinct (interned) name set.
+  std::pair<uint64_t, size_t> SelectedDigest(const NameSetConstSharedPtr& names) const;
 
   // Every resource pre-encoded as a field of DiscoveryResponse (`sotw`) and
   // of DeltaDiscoveryResponse (`delta`), in name order, with each
@@ -54,6 +72,12 @@ struct TypeResources {
  private:
   mutable std::once_flag encode_once_;
   mutable Encoding encoding_;
+  // Memos of DiffFrom (by the older set's id) and SelectedDigest, the most
+  // recent few.
+  mutable absl::Mutex memo_mu_;
+  mutable std::vector<std::pair<uint64_t, TypeDiffConstSharedPtr>> diffs_ ABSL_GUARDED_BY(memo_mu_);
+  mutable std::vector<std::pair<std::weak_ptr<const NameSet>, std::pair<uint64_t, size_t>>> selections_
+      ABSL_GUARDED_BY(memo_mu_);
 };
 
 using TypeResourcesConstSharedPtr = std::shared_ptr<const TypeResources>;

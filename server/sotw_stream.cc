@@ -1,5 +1,7 @@
 #include "server/sotw_stream.h"
 
+#include <tuple>
+
 #include "policy/resource_types.h"
 
 namespace weft::server {
@@ -36,34 +38,32 @@ Selection Select(TypeResourcesConstSharedPtr base, bool wildcard, NameSetConstSh
     s.count = previous->count;
     return s;
   }
-  if (same_subscription && s.base->previous_id != 0 && s.base->previous_id == previous->base->id) {
-    // Follow the change: O(changed + removed).
-    s.digest = previous->digest;
-    s.count = previous->count;
-    for (const auto& name : s.base->changed) {
-      if (s.names->count(name) == 0) continue;
-      if (const policy::Resource* old = previous->base->Find(name)) {
-        s.digest -= ResourceDigest(name, old->hash);
-      } else {
-        s.count++;
+  if (same_subscription) {
+    // Follow the change (shared by every stream that saw the same versions).
+    TypeDiffConstSharedPtr diff = s.base->DiffFrom(*previous->base);
+    if (diff->changed.size() + diff->removed.size() < s.names->size()) {
+      s.digest = previous->digest;
+      s.count = previous->count;
+      for (const auto& name : diff->changed) {
+        if (s.names->count(name) == 0) continue;
+        if (const policy::Resource* old = previous->base->Find(name)) {
+          s.digest -= ResourceDigest(name, old->hash);
+        } else {
+          s.count++;
+        }
+        s.digest += ResourceDigest(name, s.base->Find(name)->hash);
       }
-      s.digest += ResourceDigest(name, s.base->Find(name)->hash);
-    }
-    for (const auto& name : s.base->removed) {
-      if (s.names->count(name) == 0) continue;
-      if (const policy::Resource* old = previous->base->Find(name)) {
-        s.digest -= ResourceDigest(name, old->hash);
-        s.count--;
+      for (const auto& name : diff->removed) {
+        if (s.names->count(name) == 0) continue;
+        if (const policy::Resource* old = previous->base->Find(name)) {
+          s.digest -= ResourceDigest(name, old->hash);
+          s.count--;
+        }
       }
-    }
-    return s;
-  }
-  for (const auto& name : *s.names) {
-    if (const policy::Resource* r = s.base->Find(name)) {
-      s.digest += ResourceDigest(name, r->hash);
-      s.count++;
+      return s;
     }
   }
+  std::tie(s.digest, s.count) = s.base->SelectedDigest(s.names);
   return s;
 }
 
@@ -169,10 +169,12 @@ void SotwStream::MaybeRespond(const std::string& type_url, TypeState& state,
       const policy::Resource* held = state.sent.Find(r.name);
       if (held == nullptr || held->hash != r.hash) response.names.push_back(r.name);
     };
-    const bool follows = next.base && state.sent.base && next.wildcard == state.sent.wildcard &&
-                         next.names == state.sent.names && next.base->previous_id == state.sent.base->id;
-    if (follows) {
-      for (const auto& name : next.base->changed) {
+    const bool same_subscription = next.base && state.sent.base && next.wildcard == state.sent.wildcard &&
+                                   next.names == state.sent.names;
+    if (same_subscription && next.base == state.sent.base) {
+      // Nothing changed for it.
+    } else if (same_subscription) {
+      for (const auto& name : next.base->DiffFrom(*state.sent.base)->changed) {
         if (const policy::Resource* r = next.Find(name)) add_if_new(*r);
       }
     } else {

@@ -54,9 +54,19 @@ struct Selection {
     if (!base) return;
     if (wildcard) {
       for (const auto& [name, r] : base->resources) fn(r);
-    } else {
+    } else if (names->size() * 8 < base->resources.size()) {
       for (const auto& name : *names) {
         if (const policy::Resource* r = base->Find(name)) fn(*r);
+      }
+    } else {
+      // Both are ordered by name: one merge instead of a lookup per name.
+      auto n = names->begin();
+      auto r = base->resources.begin();
+      while (n != names->end() && r != base->resources.end()) {
+        const int c = n->compare(r->first);
+        if (c == 0) fn(r->second);
+        if (c <= 0) ++n;
+        if (c >= 0) ++r;
       }
     }
   }

@@ -229,7 +229,7 @@ TEST_CASE("SotW endpoints: only changed assignments are sent; clusters go whole"
     auto v2 = *MakeProxySnapshot(resources, 2, {}, chained ? &v1 : nullptr);
     if (chained) {
       CHECK(v2.TypePtr(kCds) == v1.TypePtr(kCds));  // unchanged types are shared
-      CHECK(v2.Type(kEds).changed == std::vector<std::string>{"c2"});
+      CHECK(v2.Type(kEds).change->changed == std::vector<std::string>{"c2"});
     }
 
     auto eds = stream.OnRequest(Request(kEds, {"c1", "c2"}), &v1).responses.at(0);

@@ -4,6 +4,7 @@
 
 #include <deque>
 #include <memory>
+#include <optional>
 #include <map>
 #include <set>
 #include <type_traits>
@@ -70,7 +71,7 @@ class AdsReactor final : public grpc::ServerBidiReactor<grpc::ByteBuffer, grpc::
 
   void Start(std::shared_ptr<AdsReactor> self) {
     self_ = std::move(self);
-    service_.metrics_.GetGauge("weft_xds_connected_streams", "Open xDS streams.").Add(1);
+    service_.connected_.Add(1);
     this->StartRead(&request_buffer_);
   }
 
@@ -86,7 +87,7 @@ class AdsReactor final : public grpc::ServerBidiReactor<grpc::ByteBuffer, grpc::
     if constexpr (std::is_same_v<Protocol, SotwProtocol>) {
       // SotW requests repeat the whole subscription: parse the names only
       // when they differ from what was last applied for the type.
-      RawSotwRequest raw;
+      RawSotwRequest& raw = raw_request_;  // reused: its buffer keeps its capacity
       parsed = ReadSotwRequest(request_buffer_, raw);
       if (parsed) {
         names_fingerprint = raw.names_fingerprint;
@@ -128,6 +129,10 @@ class AdsReactor final : public grpc::ServerBidiReactor<grpc::ByteBuffer, grpc::
         result = stream_.OnRequest(request, snapshot.get());
       }
       RecordEventLocked(request, result.event);
+      if (deferred_change_ && snapshot && !result.responses.empty()) {
+        // The ACK let a held-back change out.
+        TrackPushLocked(*snapshot, result.responses);
+      }
       // Answers to requests are not pushes: no push latency to record.
       EnqueueLocked(std::move(result.responses), nullptr);
     }
@@ -157,7 +162,7 @@ class AdsReactor final : public grpc::ServerBidiReactor<grpc::ByteBuffer, grpc::
     if (watch_id != 0) service_.cache_.CancelWatch(watch_id);
     if (!node_id_.empty()) service_.publisher_.DisconnectNode(node_id_);
     service_.tracker_.Remove(stream_id_);
-    service_.metrics_.GetGauge("weft_xds_connected_streams", "Open xDS streams.").Add(-1);
+    service_.connected_.Add(-1);
     WEFT_LOG(INFO) << "xds " << Protocol::kName << " stream " << stream_id_ << " closed (node "
                    << node_id_ << ")";
     self_.reset();  // may delete this
@@ -170,10 +175,11 @@ class AdsReactor final : public grpc::ServerBidiReactor<grpc::ByteBuffer, grpc::
       if (done_ || finishing_) return;
       auto responses = stream_.OnSnapshot(*snapshot);
       if (!responses.empty()) {
-        // Convergence: this version is applied once every type it changed is ACKed.
-        if (!pending_apply_) pending_change_ = snapshot->created;
-        pending_apply_ = snapshot->mesh_version;
-        for (const auto& r : responses) pending_types_.insert(r.type_url);
+        TrackPushLocked(*snapshot, responses);
+      } else if (AwaitingAckLocked()) {
+        // SotW holds the change back until the outstanding response is
+        // answered; its clock runs from now.
+        if (!deferred_change_) deferred_change_ = snapshot->created;
       } else if (!pending_apply_) {
         status_.applied_mesh_version = snapshot->mesh_version;  // nothing changed for it
       }
@@ -216,6 +222,13 @@ class AdsReactor final : public grpc::ServerBidiReactor<grpc::ByteBuffer, grpc::
       status_.user_agent = request.node().user_agent_name();
       status_.identity = identity;
     }
+    // Listed from now on; Remove (in OnDone) waits for a read in progress.
+    service_.tracker_.Add(stream_id_, [this] {
+      absl::MutexLock lock(&mu_);
+      ProxyStatus status = status_;
+      status.types = stream_.types();
+      return status;
+    });
     std::weak_ptr<AdsReactor> weak = this->weak_from_this();
     uint64_t watch_id = service_.cache_.Watch(node_id_, [weak](const ProxySnapshotConstSharedPtr& s) {
       if (auto self = weak.lock()) self->OnSnapshot(s);
@@ -236,28 +249,24 @@ class AdsReactor final : public grpc::ServerBidiReactor<grpc::ByteBuffer, grpc::
   }
 
   void RecordEventLocked(const Request& request, Event event) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_) {
-    std::string type(policy::ShortTypeName(request.type_url()));
-    auto& metrics = service_.metrics_;
+    AdsService::TypeMetrics& metrics = MetricsLocked(request.type_url());
     if (event == Event::kAck) {
-      metrics.GetCounter("weft_xds_acks_total", "ACKs received, by type.", {{"type", type}}).Inc();
+      metrics.acks->Inc();
       const TypeState& state = stream_.types().at(request.type_url());
       if (pending_apply_ && state.acked_mesh_version >= pending_apply_) {
         pending_types_.erase(request.type_url());
         if (pending_types_.empty()) {
           double seconds =
               std::chrono::duration<double>(std::chrono::steady_clock::now() - pending_change_).count();
-          metrics
-              .GetHistogram("weft_xds_convergence_seconds",
-                            "Time from a mesh change to its ACK by an affected proxy.",
-                            common::MetricsRegistry::LatencyBuckets())
-              .Observe(seconds);
+          service_.convergence_.Observe(seconds);
           status_.applied_mesh_version = pending_apply_;
           status_.applied_at = std::chrono::system_clock::now();
           pending_apply_ = 0;
         }
       }
     } else if (event == Event::kNack) {
-      metrics.GetCounter("weft_xds_nacks_total", "NACKs received, by type.", {{"type", type}}).Inc();
+      metrics.nacks->Inc();
+      const std::string_view type = policy::ShortTypeName(request.type_url());
       const TypeState& state = stream_.types().at(request.type_url());
       std::string names;
       for (const auto& n : state.nacked_resources) names += (names.empty() ? "" : ", ") + n;
@@ -273,34 +282,48 @@ class AdsReactor final : public grpc::ServerBidiReactor<grpc::ByteBuffer, grpc::
                         << "] (from " << sources << "): " << request.error_detail().message()
                         << "; the proxy keeps its last good configuration";
     } else if (event == Event::kStale) {
-      metrics
-          .GetCounter("weft_xds_stale_requests_total",
-                      "Requests whose nonce was not the latest (ignored as ACKs).", {{"type", type}})
-          .Inc();
+      metrics.stale->Inc();
     }
-    status_.types = stream_.types();
-    service_.tracker_.Update(status_);
+  }
+
+  // Convergence: `snapshot` is applied once every type these responses
+  // carry is ACKed; its clock started with the oldest change not applied.
+  void TrackPushLocked(const ProxySnapshot& snapshot, const std::vector<OutgoingResponse>& responses)
+      ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_) {
+    if (!pending_apply_) pending_change_ = deferred_change_.value_or(snapshot.created);
+    deferred_change_.reset();
+    pending_apply_ = snapshot.mesh_version;
+    for (const auto& r : responses) pending_types_.insert(r.type_url);
+  }
+
+  // SotW only: delta never holds a change back.
+  bool AwaitingAckLocked() const ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_) {
+    if constexpr (std::is_same_v<Protocol, SotwProtocol>) {
+      for (const auto& [type, state] : stream_.types()) {
+        if (state.awaiting_ack) return true;
+      }
+    }
+    return false;
+  }
+
+  AdsService::TypeMetrics& MetricsLocked(const std::string& type_url) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_) {
+    auto it = type_metrics_.find(type_url);
+    if (it == type_metrics_.end()) it = type_metrics_.emplace(type_url, service_.MetricsFor(type_url)).first;
+    return *it->second;
   }
 
   void EnqueueLocked(std::vector<OutgoingResponse> responses, const ProxySnapshot* snapshot)
       ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_) {
     if (responses.empty()) return;
     for (auto& r : responses) {
-      std::string type(policy::ShortTypeName(r.type_url));
-      service_.metrics_.GetCounter("weft_xds_pushes_total", "Responses sent, by type.", {{"type", type}})
-          .Inc();
+      MetricsLocked(r.type_url).pushes->Inc();
       if (snapshot != nullptr) {
         double seconds =
             std::chrono::duration<double>(std::chrono::steady_clock::now() - snapshot->created).count();
-        service_.metrics_
-            .GetHistogram("weft_xds_push_seconds", "Time from a mesh change to its push being queued.",
-                          common::MetricsRegistry::LatencyBuckets())
-            .Observe(seconds);
+        service_.push_seconds_.Observe(seconds);
       }
       queue_.push_back(std::move(r));
     }
-    status_.types = stream_.types();
-    service_.tracker_.Update(status_);
   }
 
   void MaybeWrite() {
@@ -314,8 +337,7 @@ class AdsReactor final : public grpc::ServerBidiReactor<grpc::ByteBuffer, grpc::
     }
     // Encoded only now: a queued response costs a few pointers, not its bytes.
     current_ = next.Encode();
-    service_.metrics_.GetCounter("weft_xds_bytes_sent_total", "Bytes of xDS responses sent.")
-        .Inc(static_cast<double>(current_.Length()));
+    service_.bytes_sent_.Inc(static_cast<double>(current_.Length()));
     this->StartWrite(&current_);
   }
 
@@ -339,6 +361,7 @@ class AdsReactor final : public grpc::ServerBidiReactor<grpc::ByteBuffer, grpc::
   std::string node_id_;  // set once by the read path
   std::string peer_cert_pem_;  // the TLS client certificate, if any
   std::map<std::string, uint64_t> names_fingerprints_;  // read path only: SotW names last applied
+  RawSotwRequest raw_request_;                          // read path only
 
   absl::Mutex mu_;
   Stream stream_ ABSL_GUARDED_BY(mu_);
@@ -350,7 +373,9 @@ class AdsReactor final : public grpc::ServerBidiReactor<grpc::ByteBuffer, grpc::
   ProxyStatus status_ ABSL_GUARDED_BY(mu_);
   uint64_t pending_apply_ ABSL_GUARDED_BY(mu_) = 0;
   std::chrono::steady_clock::time_point pending_change_ ABSL_GUARDED_BY(mu_);
+  std::optional<std::chrono::steady_clock::time_point> deferred_change_ ABSL_GUARDED_BY(mu_);
   std::set<std::string> pending_types_ ABSL_GUARDED_BY(mu_);
+  std::map<std::string, AdsService::TypeMetrics*, std::less<>> type_metrics_ ABSL_GUARDED_BY(mu_);
 };
 
 AdsService::AdsService(SnapshotCache& cache, ConfigPublisher& publisher, ProxyTracker& tracker,
@@ -359,7 +384,30 @@ AdsService::AdsService(SnapshotCache& cache, ConfigPublisher& publisher, ProxyTr
       publisher_(publisher),
       tracker_(tracker),
       metrics_(metrics),
-      authenticate_peer_(std::move(authenticate_peer)) {}
+      authenticate_peer_(std::move(authenticate_peer)),
+      connected_(metrics.GetGauge("weft_xds_connected_streams", "Open xDS streams.")),
+      bytes_sent_(metrics.GetCounter("weft_xds_bytes_sent_total", "Bytes of xDS responses sent.")),
+      convergence_(metrics.GetHistogram("weft_xds_convergence_seconds",
+                                        "Time from a mesh change to its ACK by an affected proxy.",
+                                        common::MetricsRegistry::LatencyBuckets())),
+      push_seconds_(metrics.GetHistogram("weft_xds_push_seconds",
+                                         "Time from a mesh change to its push being queued.",
+                                         common::MetricsRegistry::LatencyBuckets())) {}
+
+AdsService::TypeMetrics* AdsService::MetricsFor(const std::string& type_url) {
+  absl::MutexLock lock(&type_metrics_mu_);
+  auto& slot = type_metrics_[type_url];
+  if (!slot) {
+    const common::Labels labels = {{"type", std::string(policy::ShortTypeName(type_url))}};
+    slot = std::make_unique<TypeMetrics>(TypeMetrics{
+        &metrics_.GetCounter("weft_xds_acks_total", "ACKs received, by type.", labels),
+        &metrics_.GetCounter("weft_xds_nacks_total", "NACKs received, by type.", labels),
+        &metrics_.GetCounter("weft_xds_stale_requests_total",
+                             "Requests whose nonce was not the latest (ignored as ACKs).", labels),
+        &metrics_.GetCounter("weft_xds_pushes_total", "Responses sent, by type.", labels)});
+  }
+  return slot.get();
+}
 
 grpc::ServerBidiReactor<grpc::ByteBuffer, grpc::ByteBuffer>* AdsService::StreamAggregatedResources(
     grpc::CallbackServerContext* context) {

@@ -7,9 +7,12 @@
 
 #include <atomic>
 #include <functional>
+#include <map>
+#include <memory>
 #include <string>
 
 #include "absl/status/statusor.h"
+#include "absl/synchronization/mutex.h"
 #include "ca/spiffe_id.h"
 
 #include "common/metrics.h"
@@ -48,12 +51,27 @@ class AdsService final : public AdsRawService {
  private:
   template <typename Protocol>
   friend class AdsReactor;
+  // Per-type metrics, looked up once per stream and type.
+  struct TypeMetrics {
+    common::Counter* acks;
+    common::Counter* nacks;
+    common::Counter* stale;
+    common::Counter* pushes;
+  };
+  TypeMetrics* MetricsFor(const std::string& type_url);
+
   SnapshotCache& cache_;
   ConfigPublisher& publisher_;
   ProxyTracker& tracker_;
   common::MetricsRegistry& metrics_;
   const PeerAuthenticator authenticate_peer_;
   std::atomic<uint64_t> next_stream_id_{1};
+  common::Gauge& connected_;
+  common::Counter& bytes_sent_;
+  common::Histogram& convergence_;
+  common::Histogram& push_seconds_;
+  absl::Mutex type_metrics_mu_;
+  std::map<std::string, std::unique_ptr<TypeMetrics>, std::less<>> type_metrics_ ABSL_GUARDED_BY(type_metrics_mu_);
 };
 
 }  // namespace weft::server

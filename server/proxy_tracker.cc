@@ -4,9 +4,9 @@
 
 namespace weft::server {
 
-void ProxyTracker::Update(const ProxyStatus& status) {
+void ProxyTracker::Add(uint64_t stream_id, StatusReader read) {
   absl::MutexLock lock(&mu_);
-  streams_[status.stream_id] = status;
+  streams_[stream_id] = std::move(read);
 }
 
 void ProxyTracker::Remove(uint64_t stream_id) {
@@ -18,7 +18,7 @@ std::vector<ProxyStatus> ProxyTracker::List() const {
   std::vector<ProxyStatus> out;
   {
     absl::MutexLock lock(&mu_);
-    for (const auto& [id, s] : streams_) out.push_back(s);
+    for (const auto& [id, read] : streams_) out.push_back(read());
   }
   std::sort(out.begin(), out.end(), [](const ProxyStatus& a, const ProxyStatus& b) {
     return std::tie(a.node_id, a.stream_id) < std::tie(b.node_id, b.stream_id);
@@ -29,8 +29,9 @@ std::vector<ProxyStatus> ProxyTracker::List() const {
 std::optional<ProxyStatus> ProxyTracker::Find(const std::string& node_id) const {
   absl::MutexLock lock(&mu_);
   std::optional<ProxyStatus> found;
-  for (const auto& [id, s] : streams_) {
-    if (s.node_id == node_id) found = s;  // ids increase: the last is the newest
+  for (const auto& [id, read] : streams_) {
+    ProxyStatus s = read();
+    if (s.node_id == node_id) found = std::move(s);  // ids increase: the last is the newest
   }
   return found;
 }

@@ -1,7 +1,10 @@
 // What every connected proxy holds: the admin API's view of the xDS
-// streams. Streams report their protocol state after each event; the admin
-// handlers read consistent copies.
+// streams. Each stream registers a function that reads its state (under the
+// stream's own lock), called only when someone asks: the streams' hot path
+// never copies its state or takes a shared lock for the admin API.
 #pragma once
+
+#include <functional>
 
 #include <chrono>
 #include <map>
@@ -33,7 +36,9 @@ struct ProxyStatus {
 
 class ProxyTracker {
  public:
-  void Update(const ProxyStatus& status);
+  using StatusReader = std::function<ProxyStatus()>;
+  // `read` is called, with this tracker's lock held, until Remove returns.
+  void Add(uint64_t stream_id, StatusReader read);
   void Remove(uint64_t stream_id);
   std::vector<ProxyStatus> List() const;  // sorted by node id, then stream id
   // The newest stream of a node, if connected.
@@ -42,7 +47,7 @@ class ProxyTracker {
 
  private:
   mutable absl::Mutex mu_;
-  std::map<uint64_t, ProxyStatus> streams_ ABSL_GUARDED_BY(mu_);
+  std::map<uint64_t, StatusReader> streams_ ABSL_GUARDED_BY(mu_);
 };
 
 // "SYNCED" (the client accepted what was last sent), "STALE" (a response is

@@ -2,7 +2,7 @@
 
 #include <vector>
 
-#include "common/hash.h"
+#include "absl/hash/hash.h"
 #include "common/wire_format.h"
 
 namespace weft::server {
@@ -15,22 +15,41 @@ constexpr int kResourceNamesField = 3;  // DiscoveryRequest.resource_names
 bool ReadSotwRequest(const grpc::ByteBuffer& buffer, RawSotwRequest& out) {
   std::vector<grpc::Slice> slices;
   if (!buffer.Dump(&slices).ok()) return false;
-  out.bytes.clear();
+  out.bytes.clear();  // keeps its capacity when `out` is reused
   out.bytes.reserve(buffer.Length());
   for (const auto& s : slices) out.bytes.append(reinterpret_cast<const char*>(s.begin()), s.size());
+  out.request.Clear();
+  // The names' fields are hashed as raw runs (tags and lengths included, so
+  // the list's order and boundaries count); clients write them back to back,
+  // so a whole subscription is usually one run and one hash.
+  const std::string_view all(out.bytes);
+  uint64_t fingerprint = 0;
+  size_t run_begin = 0;
+  size_t run_end = 0;
+  auto flush = [&] {
+    if (run_end > run_begin) {
+      fingerprint = absl::Hash<std::pair<uint64_t, std::string_view>>()(
+          {fingerprint, all.substr(run_begin, run_end - run_begin)});
+    }
+    run_begin = run_end = 0;
+  };
   std::string rest;
-  common::StableHasher names;
-  common::WireReader reader(out.bytes);
+  common::WireReader reader(all);
   common::WireReader::Field f;
   while (reader.Next(f)) {
     if (f.number == kResourceNamesField) {
-      names.Add(f.bytes);
+      if (f.begin != run_end || run_end == 0) {
+        flush();
+        run_begin = f.begin;
+      }
+      run_end = f.end;
     } else {
       rest.append(out.bytes, f.begin, f.end - f.begin);
     }
   }
   if (reader.malformed()) return false;
-  out.names_fingerprint = names.Value();
+  flush();
+  out.names_fingerprint = fingerprint;
   return out.request.ParseFromString(rest);
 }
 

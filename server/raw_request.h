@@ -18,7 +18,7 @@ namespace weft::server {
 struct RawSotwRequest {
   // Every field but resource_names (which holds names only after ParseNames).
   envoy::service::discovery::v3::DiscoveryRequest request;
-  uint64_t names_fingerprint = 0;  // of the resource_names bytes, in order
+  uint64_t names_fingerprint = 0;  // of the resource_names bytes, in order (this process only)
   std::string bytes;               // the whole message, for ParseNames
 };
 

@@ -121,7 +121,7 @@ SotwStream::Result SotwStream::OnRequest(const DiscoveryRequest& request,
   if (wildcard) {
     state.names = EmptyNames();
   } else if (!SameNames(*state.names, request.resource_names())) {
-    state.names = InternNames(NameSet(request.resource_names().begin(), request.resource_names().end()));
+    state.names = InternSortedNames(SortedUniqueNames(request.resource_names()));
   }
   state.ever_requested = true;
 

@@ -321,3 +321,75 @@ TEST_CASE("SotW and delta clients on one server both follow a change", "[ads][gr
 
 }  // namespace
 }  // namespace weft::server
+
+namespace weft::server {
+namespace {
+
+// The histogram's sample count, read back from the registry.
+uint64_t ConvergenceSamples(common::MetricsRegistry& metrics) {
+  return metrics
+      .GetHistogram("weft_xds_convergence_seconds", "Time from a mesh change to its ACK by an affected proxy.",
+                    common::MetricsRegistry::LatencyBuckets())
+      .Get()
+      .count;
+}
+
+TEST_CASE("SotW over gRPC: convergence is recorded for a change held back until the ACK", "[ads][grpc]") {
+  Server s;
+  auto stub = s.Stub();
+  SotwClient c([&](grpc::ClientContext* ctx) { return stub->StreamAggregatedResources(ctx); });
+  c.Send(Sotw(kEds, {Cluster("alpha")}, nullptr, "proxyless~1.2.3.4~app.default~default.svc.cluster.local"));
+  auto eds = c.Next();
+  c.Send(Sotw(kEds, {Cluster("alpha")}, &eds));
+  REQUIRE(WaitForState(s, kEds, "SYNCED"));
+  const uint64_t before = ConvergenceSamples(s.metrics);
+
+  // Change 2 goes out; change 3 comes while it is unanswered and waits.
+  const auto changed = std::chrono::steady_clock::now();
+  s.publisher.OnMeshSnapshot(Mesh(2, {{"alpha", 9101}, {"beta", 9002}}), changed);
+  auto eds2 = c.Next();
+  CHECK(EndpointPort(eds2) == 9101);
+  s.publisher.OnMeshSnapshot(Mesh(3, {{"alpha", 9201}, {"beta", 9002}}), changed + 1ms);
+  CHECK(c.Quiet(200ms));
+  c.Send(Sotw(kEds, {Cluster("alpha")}, &eds2));  // the ACK of 2 lets 3 out
+  auto eds3 = c.Next();
+  CHECK(EndpointPort(eds3) == 9201);
+  c.Send(Sotw(kEds, {Cluster("alpha")}, &eds3));
+  REQUIRE(WaitForState(s, kEds, "SYNCED"));
+  // One sample per applied push, and the proxy shows the last change applied.
+  bool applied = false;
+  for (int i = 0; i < 100 && !applied; ++i) {
+    applied = s.tracker.List().at(0).applied_mesh_version == 3;
+    if (!applied) std::this_thread::sleep_for(20ms);
+  }
+  CHECK(applied);
+  CHECK(ConvergenceSamples(s.metrics) == before + 2);
+}
+
+TEST_CASE("delta over gRPC: every change is applied and timed", "[ads][grpc]") {
+  Server s;
+  auto stub = s.Stub();
+  DeltaClient c([&](grpc::ClientContext* ctx) { return stub->DeltaAggregatedResources(ctx); });
+  c.Send(Delta(kEds, {Cluster("alpha")}, {}, "", "proxyless~1.2.3.4~app.default~default.svc.cluster.local"));
+  auto first = c.Next();
+  c.Send(Delta(kEds, {}, {}, first.nonce()));
+  REQUIRE(WaitForState(s, kEds, "SYNCED"));
+  const uint64_t before = ConvergenceSamples(s.metrics);
+  s.publisher.OnMeshSnapshot(Mesh(2, {{"alpha", 9101}, {"beta", 9002}}));
+  s.publisher.OnMeshSnapshot(Mesh(3, {{"alpha", 9201}, {"beta", 9002}}));
+  auto r2 = c.Next();
+  auto r3 = c.Next();  // delta does not hold the second back
+  c.Send(Delta(kEds, {}, {}, r2.nonce()));
+  c.Send(Delta(kEds, {}, {}, r3.nonce()));
+  REQUIRE(WaitForState(s, kEds, "SYNCED"));
+  bool applied = false;
+  for (int i = 0; i < 100 && !applied; ++i) {
+    applied = s.tracker.List().at(0).applied_mesh_version == 3;
+    if (!applied) std::this_thread::sleep_for(20ms);
+  }
+  CHECK(applied);
+  CHECK(ConvergenceSamples(s.metrics) > before);
+}
+
+}  // namespace
+}  // namespace weft::server

@@ -226,3 +226,53 @@ TEST_CASE("delta: a reconnecting client that already holds everything is SYNCED 
 
 }  // namespace
 }  // namespace weft::server
+
+namespace weft::server {
+namespace {
+
+TEST_CASE("delta: a stream that missed versions gets exactly what differs from what it holds", "[delta]") {
+  auto v1 = Snap({{"a", 80}, {"b", 81}, {"c", 82}, {"d", 83}}, 1);
+  auto v2 = Snap({{"a", 90}, {"b", 81}, {"c", 82}, {"d", 83}}, 2, &v1);
+  auto v3 = Snap({{"a", 80}, {"b", 91}, {"c", 82}, {"e", 84}}, 3, &v2);
+  TestDelta stream;
+  auto first = stream.OnRequest(Req(kEds, {"a", "b", "d", "e"}), &v1).responses.at(0);
+  CHECK(Sent(first) == Names{"a", "b", "d"});
+  CHECK(Removed(first) == Names{"e"});
+  stream.OnRequest(Ack(first), &v1);
+  // v2 never reached this stream: v3 is compared with v1 ("a" is back as it
+  // was, "d" is gone, "e" appeared, "c" is not subscribed).
+  auto pushed = stream.OnSnapshot(v3);
+  REQUIRE(pushed.size() == 1);
+  CHECK(Sent(pushed[0]) == Names{"b", "e"});
+  CHECK(Removed(pushed[0]) == Names{"d"});
+  stream.OnRequest(Ack(pushed[0]), &v3);
+  CHECK(SyncState(stream.types().at(kEds)) == "SYNCED");
+
+  // Another stream with the same history shares the (remembered) diff and
+  // gets the same answer.
+  TestDelta other;
+  other.OnRequest(Ack(other.OnRequest(Req(kEds, {"a", "b", "d", "e"}), &v1).responses.at(0)), &v1);
+  auto again = other.OnSnapshot(v3);
+  REQUIRE(again.size() == 1);
+  CHECK(Sent(again[0]) == Names{"b", "e"});
+  CHECK(Removed(again[0]) == Names{"d"});
+}
+
+TEST_CASE("delta: subscription lists are sets: duplicates, any order, \"*\" among other names", "[delta]") {
+  auto snap = Snap({{"!early", 79}, {"a", 80}, {"b", 81}}, 1);
+  TestDelta stream;
+  auto r = stream.OnRequest(Req(kEds, {"b", "!early", "b", "a"}), &snap).responses.at(0);
+  CHECK(Sent(r) == Names{"!early", "a", "b"});
+  stream.OnRequest(Ack(r), &snap);
+  // Subscribed and unsubscribed in one request: unsubscribed.
+  auto both = stream.OnRequest(Req(kEds, {"zz"}, {"zz", "a"}), &snap);
+  CHECK(both.responses.empty());
+  CHECK(*stream.types().at(kEds).names == NameSet{"!early", "b"});
+  // "*" is recognised wherever it sorts among the names.
+  auto wild = stream.OnRequest(Req(kCds, {"!early", "*"}), &snap).responses.at(0);
+  CHECK(Sent(wild) == Names{"!early", "a", "b"});
+  CHECK(stream.types().at(kCds).wildcard);
+}
+
+}  // namespace
+}  // namespace weft::server

@@ -1,0 +1,113 @@
+// The shared per-type sets behind every stream: diffs between any two
+// versions, digests of a subscription, and the SotW request reader that
+// fingerprints resource names instead of parsing them.
+#include "server/proxy_snapshot.h"
+
+#include <grpcpp/support/byte_buffer.h>
+
+#include <catch2/catch.hpp>
+
+#include "server/raw_request.h"
+#include "server/sotw_stream.h"
+#include "tests/server/decoded_stream.h"
+
+namespace weft::server {
+namespace {
+
+using envoy::service::discovery::v3::DiscoveryRequest;
+const std::string kEds = "type.googleapis.com/envoy.config.endpoint.v3.ClusterLoadAssignment";
+
+ProxySnapshotConstSharedPtr Snap(const std::map<std::string, uint32_t>& ports,
+                                 const ProxySnapshotConstSharedPtr& previous = nullptr) {
+  return MakeProxySnapshot(ClusterResources(ports), 1, {}, previous.get());
+}
+
+TEST_CASE("snapshot: a diff between versions that are not neighbours", "[snapshot]") {
+  auto v1 = Snap({{"a", 80}, {"b", 81}, {"c", 82}});
+  auto v2 = Snap({{"a", 90}, {"b", 81}, {"c", 82}}, v1);
+  auto v3 = Snap({{"a", 80}, {"c", 85}, {"d", 86}}, v2);
+  const TypeResources& t1 = v1->Type(kEds);
+  const TypeResources& t3 = v3->Type(kEds);
+  // The neighbour's diff is the one recorded at creation.
+  CHECK(v2->Type(kEds).DiffFrom(t1) == v2->Type(kEds).change);
+  CHECK(v2->Type(kEds).change->changed == std::vector<std::string>{"a"});
+  auto diff = t3.DiffFrom(t1);
+  CHECK(diff->changed == std::vector<std::string>{"c", "d"});  // "a" went back to what v1 had
+  CHECK(diff->removed == std::vector<std::string>{"b"});
+  CHECK(t3.DiffFrom(t1) == diff);  // remembered, not recomputed
+  // Backwards too.
+  auto back = t1.DiffFrom(t3);
+  CHECK(back->changed == std::vector<std::string>{"b", "c"});
+  CHECK(back->removed == std::vector<std::string>{"d"});
+}
+
+TEST_CASE("snapshot: a subscription's digest equals the sum over the resources it selects", "[snapshot]") {
+  auto v = Snap({{"a", 80}, {"b", 81}, {"c", 82}, {"d", 83}});
+  TypeResourcesConstSharedPtr t = v->TypePtr(kEds);
+  NameSetConstSharedPtr names = InternNames({"b", "d", "zz"});
+  auto [digest, count] = t->SelectedDigest(names);
+  CHECK(count == 2);
+  CHECK(digest == ResourceDigest("b", t->Find("b")->hash) + ResourceDigest("d", t->Find("d")->hash));
+  CHECK(t->SelectedDigest(names) == std::make_pair(digest, count));
+  // Select follows a change from the previous selection to the same result
+  // as a selection from scratch.
+  auto w = Snap({{"a", 80}, {"b", 91}, {"c", 82}}, v);
+  Selection before = Select(t, false, names, nullptr);
+  Selection followed = Select(w->TypePtr(kEds), false, names, &before);
+  Selection fresh = Select(w->TypePtr(kEds), false, names, nullptr);
+  CHECK(followed.count == 1);
+  CHECK(followed.digest == fresh.digest);
+  CHECK(followed.count == fresh.count);
+}
+
+grpc::ByteBuffer Wire(const std::string& bytes) {
+  grpc::Slice slice(bytes);
+  return grpc::ByteBuffer(&slice, 1);
+}
+
+DiscoveryRequest Request(std::vector<std::string> names, const std::string& nonce) {
+  DiscoveryRequest r;
+  r.set_type_url(kEds);
+  r.set_response_nonce(nonce);
+  r.set_version_info("v1");
+  for (auto& n : names) r.add_resource_names(n);
+  return r;
+}
+
+TEST_CASE("raw SotW request: names are fingerprinted, everything else is parsed", "[raw_request]") {
+  auto read = [](const DiscoveryRequest& r) {
+    RawSotwRequest raw;
+    REQUIRE(ReadSotwRequest(Wire(r.SerializeAsString()), raw));
+    CHECK(raw.request.resource_names().empty());
+    CHECK(raw.request.type_url() == kEds);
+    return raw;
+  };
+  RawSotwRequest a = read(Request({"x", "y"}, "1"));
+  CHECK(a.request.response_nonce() == "1");
+  CHECK(a.request.version_info() == "v1");
+  CHECK(read(Request({"x", "y"}, "2")).names_fingerprint == a.names_fingerprint);
+  CHECK(read(Request({"y", "x"}, "1")).names_fingerprint != a.names_fingerprint);
+  CHECK(read(Request({"xy"}, "1")).names_fingerprint != a.names_fingerprint);
+  CHECK(read(Request({"x"}, "1")).names_fingerprint != a.names_fingerprint);
+  CHECK(read(Request({}, "1")).names_fingerprint != a.names_fingerprint);
+  // Names split by another field still count, in order.
+  DiscoveryRequest split = Request({"x"}, "1");
+  std::string bytes = split.SerializeAsString();
+  DiscoveryRequest tail;
+  tail.add_resource_names("y");
+  bytes += tail.SerializeAsString();  // a second run of names after the other fields
+  RawSotwRequest raw;
+  REQUIRE(ReadSotwRequest(Wire(bytes), raw));
+  REQUIRE(ParseNames(raw));
+  CHECK(std::vector<std::string>(raw.request.resource_names().begin(), raw.request.resource_names().end()) ==
+        std::vector<std::string>{"x", "y"});
+  // A reused reader forgets the previous request.
+  RawSotwRequest reused;
+  REQUIRE(ReadSotwRequest(Wire(Request({"x", "y"}, "9").SerializeAsString()), reused));
+  REQUIRE(ReadSotwRequest(Wire(Request({}, "").SerializeAsString()), reused));
+  CHECK(reused.request.response_nonce().empty());
+  CHECK(!ReadSotwRequest(Wire(std::string("\x1a\x05" "ab", 4)), reused));  // truncated field
+}
+
+}  // namespace
+}  // namespace weft::server

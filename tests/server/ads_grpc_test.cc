@@ -334,6 +334,16 @@ uint64_t ConvergenceSamples(common::MetricsRegistry& metrics) {
       .count;
 }
 
+// Polls the tracker until the (single) proxy has applied `mesh_version`.
+bool WaitForApplied(Server& s, uint64_t mesh_version) {
+  for (int i = 0; i < 100; ++i) {
+    auto proxies = s.tracker.List();
+    if (proxies.size() == 1 && proxies[0].applied_mesh_version == mesh_version) return true;
+    std::this_thread::sleep_for(20ms);
+  }
+  return false;
+}
+
 TEST_CASE("SotW over gRPC: convergence is recorded for a change held back until the ACK", "[ads][grpc]") {
   Server s;
   auto stub = s.Stub();
@@ -357,12 +367,7 @@ TEST_CASE("SotW over gRPC: convergence is recorded for a change held back until 
   c.Send(Sotw(kEds, {Cluster("alpha")}, &eds3));
   REQUIRE(WaitForState(s, kEds, "SYNCED"));
   // One sample per applied push, and the proxy shows the last change applied.
-  bool applied = false;
-  for (int i = 0; i < 100 && !applied; ++i) {
-    applied = s.tracker.List().at(0).applied_mesh_version == 3;
-    if (!applied) std::this_thread::sleep_for(20ms);
-  }
-  CHECK(applied);
+  CHECK(WaitForApplied(s, 3));
   CHECK(ConvergenceSamples(s.metrics) == before + 2);
 }
 
@@ -382,12 +387,7 @@ TEST_CASE("delta over gRPC: every change is applied and timed", "[ads][grpc]") {
   c.Send(Delta(kEds, {}, {}, r2.nonce()));
   c.Send(Delta(kEds, {}, {}, r3.nonce()));
   REQUIRE(WaitForState(s, kEds, "SYNCED"));
-  bool applied = false;
-  for (int i = 0; i < 100 && !applied; ++i) {
-    applied = s.tracker.List().at(0).applied_mesh_version == 3;
-    if (!applied) std::this_thread::sleep_for(20ms);
-  }
-  CHECK(applied);
+  CHECK(WaitForApplied(s, 3));
   CHECK(ConvergenceSamples(s.metrics) > before);
 }
 

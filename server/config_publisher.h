@@ -70,6 +70,7 @@ class ConfigPublisher {
   std::map<std::string, int> key_refs_ ABSL_GUARDED_BY(mu_);  // nodes per configuration key
   std::vector<std::string> trust_bundle_ ABSL_GUARDED_BY(mu_);
   uint64_t bundle_generation_ ABSL_GUARDED_BY(mu_) = 0;
+  std::chrono::steady_clock::duration compiled_for_ ABSL_GUARDED_BY(mu_){};  // this mesh version's compiles
   std::map<std::string, uint64_t> last_generation_by_key_ ABSL_GUARDED_BY(mu_);
 };
 

@@ -43,7 +43,10 @@
 #include <thread>
 #include <vector>
 
+#include "absl/container/flat_hash_map.h"
+#include "absl/container/flat_hash_set.h"
 #include "absl/flags/flag.h"
+#include "absl/hash/hash.h"
 #include "absl/flags/parse.h"
 #include "absl/strings/str_cat.h"
 #include "common/flags.h"
@@ -119,23 +122,6 @@ class Wire {
   common::WireReader reader_;
 };
 
-// Field 1 (the name of a Listener, Cluster, RouteConfiguration or
-// ClusterLoadAssignment) of the message inside an Any.
-std::string NameInAny(std::string_view any) {
-  Wire w(any);
-  int field;
-  std::string_view bytes;
-  uint64_t v;
-  while (w.Next(&field, &bytes, &v)) {
-    if (field != 2) continue;
-    Wire inner(bytes);
-    while (inner.Next(&field, &bytes, &v)) {
-      if (field == 1) return std::string(bytes);
-    }
-  }
-  return "";
-}
-
 std::string_view ValueInAny(std::string_view any) {
   Wire w(any);
   int field;
@@ -145,6 +131,59 @@ std::string_view ValueInAny(std::string_view any) {
     if (field == 2) return bytes;
   }
   return {};
+}
+
+// The simulated proxies key what they hold by a hash of each name: 2,000
+// proxies holding 4,000 names each as strings cost the load generator more
+// than the server it measures.
+uint64_t NameHash(std::string_view name) { return absl::Hash<std::string_view>()(name); }
+
+// The first length-delimited field `number` of a message, or empty.
+std::string_view Field(std::string_view msg, int number) {
+  Wire w(msg);
+  int field;
+  std::string_view bytes;
+  uint64_t v;
+  while (w.Next(&field, &bytes, &v)) {
+    if (field == number) return bytes;
+  }
+  return {};
+}
+
+// ClusterLoadAssignment: cluster_name (1) and the port of its first
+// endpoint: endpoints (2) . lb_endpoints (2) . endpoint (1) . address (1)
+// . socket_address (1) . port_value (3).
+bool ReadEndpoint(std::string_view cla, std::string_view* cluster, uint32_t* port) {
+  *cluster = Field(cla, 1);
+  std::string_view socket_address =
+      Field(Field(Field(Field(Field(cla, 2), 2), 1), 1), 1);
+  Wire w(socket_address);
+  int field;
+  std::string_view bytes;
+  uint64_t v;
+  while (w.Next(&field, &bytes, &v)) {
+    if (field == 3) {
+      *port = static_cast<uint32_t>(v);
+      return true;
+    }
+  }
+  return false;
+}
+
+// A SotW subscription (the names an ACK repeats), encoded once as
+// DiscoveryRequest.resource_names (3) and shared by every proxy with the
+// same list.
+using EncodedNames = std::shared_ptr<const std::string>;
+EncodedNames EncodeNames(const std::vector<std::string_view>& sorted_names) {
+  static std::mutex mu;
+  static std::map<uint64_t, EncodedNames>* cache = new std::map<uint64_t, EncodedNames>();
+  std::string bytes;
+  for (auto n : sorted_names) common::AppendLengthDelimited(bytes, 3, n);
+  const uint64_t key = NameHash(bytes);
+  std::lock_guard<std::mutex> lock(mu);
+  auto& slot = (*cache)[key];
+  if (!slot || *slot != bytes) slot = std::make_shared<const std::string>(std::move(bytes));
+  return slot;
 }
 
 std::string Flatten(const grpc::ByteBuffer& bb) {
@@ -260,15 +299,25 @@ class SimProxy : public grpc::ClientBidiReactor<grpc::ByteBuffer, grpc::ByteBuff
     }
   }
   void NoteEndpoints(std::string_view cla_bytes, Clock::time_point now) {
-    envoy::config::endpoint::v3::ClusterLoadAssignment cla;
-    if (!cla.ParseFromArray(cla_bytes.data(), static_cast<int>(cla_bytes.size())) ||
-        cla.endpoints_size() == 0 || cla.endpoints(0).lb_endpoints_size() == 0) {
-      return;
-    }
-    uint32_t port = cla.endpoints(0).lb_endpoints(0).endpoint().address().socket_address().port_value();
-    auto& last = endpoint_port_[cla.cluster_name()];
+    std::string_view cluster;
+    uint32_t port = 0;
+    if (!ReadEndpoint(cla_bytes, &cluster, &port)) return;
+    auto& last = endpoint_port_[NameHash(cluster)];
     if (last != 0 && last != port) changes_.Record(port, now);
     last = port;
+  }
+
+  // A SotW request: its own fields, then the shared encoding of the names.
+  grpc::ByteBuffer SotwRequest(const DiscoveryRequest& fields, const EncodedNames& names) {
+    std::string head = fields.SerializeAsString();
+    std::vector<grpc::Slice> slices;
+    slices.emplace_back(head);
+    if (names && !names->empty()) {
+      auto* keep = new EncodedNames(names);
+      slices.emplace_back(const_cast<char*>(names->data()), names->size(),
+                          [](void* p) { delete static_cast<EncodedNames*>(p); }, keep);
+    }
+    return grpc::ByteBuffer(slices.data(), slices.size());
   }
 
   void HandleSotw(const std::string& bytes) {
@@ -289,30 +338,33 @@ class SimProxy : public grpc::ClientBidiReactor<grpc::ByteBuffer, grpc::ByteBuff
     ack.set_type_url(type);
     ack.set_version_info(version);
     ack.set_response_nonce(nonce);
+    EncodedNames ack_names;
     bool names_changed = false;
     if (type == kLds || type == kCds) {
       counts_[type] = static_cast<int>(resources.size());
-      std::set<std::string> names;
-      for (auto any : resources) names.insert(NameInAny(any));
+      std::vector<std::string_view> names;
+      names.reserve(resources.size());
+      for (auto any : resources) names.push_back(Field(ValueInAny(any), 1));
+      std::sort(names.begin(), names.end());
+      EncodedNames encoded = EncodeNames(names);
       auto& current = type == kLds ? route_names_ : cluster_names_;
-      if (names != current) {
-        current = std::move(names);
+      if (!current || *current != *encoded) {
+        current = std::move(encoded);
         names_changed = true;
       }
     } else if (type == kRds) {
       counts_[kRds] = std::max(counts_[kRds], static_cast<int>(resources.size()));
-      for (const auto& n : route_names_) ack.add_resource_names(n);
+      ack_names = route_names_;
     } else if (type == kEds) {
       counts_[kEds] = std::max(counts_[kEds], static_cast<int>(resources.size()));
       for (auto any : resources) NoteEndpoints(ValueInAny(any), now);
-      for (const auto& n : cluster_names_) ack.add_resource_names(n);
+      ack_names = cluster_names_;
     }
-    Send(Serialize(ack));
+    Send(SotwRequest(ack, ack_names));
     if (names_changed) {
       DiscoveryRequest sub;
       sub.set_type_url(type == kLds ? kRds : kEds);
-      for (const auto& n : type == kLds ? route_names_ : cluster_names_) sub.add_resource_names(n);
-      Send(Serialize(sub));
+      Send(SotwRequest(sub, type == kLds ? route_names_ : cluster_names_));
     }
     MaybeSynced();
   }
@@ -333,19 +385,19 @@ class SimProxy : public grpc::ClientBidiReactor<grpc::ByteBuffer, grpc::ByteBuff
       if (field == 6) removed.emplace_back(b);
     }
     auto& held = held_[type];
-    std::vector<std::string> added;
+    std::vector<std::string_view> added;
     for (auto res : resources) {
       Wire r(res);
-      std::string name;
+      std::string_view name;
       std::string_view any;
       while (r.Next(&field, &b, &v)) {
-        if (field == 3) name = std::string(b);
+        if (field == 3) name = b;
         if (field == 2) any = b;
       }
       if (type == kEds) NoteEndpoints(ValueInAny(any), now);
-      if (held.insert(name).second) added.push_back(name);
+      if (held.insert(NameHash(name)).second) added.push_back(name);
     }
-    for (const auto& name : removed) held.erase(name);
+    for (const auto& name : removed) held.erase(NameHash(name));
     counts_[type] = static_cast<int>(held.size());
     DeltaDiscoveryRequest ack;
     ack.set_type_url(type);
@@ -354,7 +406,7 @@ class SimProxy : public grpc::ClientBidiReactor<grpc::ByteBuffer, grpc::ByteBuff
     if (!added.empty() && (type == kLds || type == kCds)) {
       DeltaDiscoveryRequest sub;
       sub.set_type_url(type == kLds ? kRds : kEds);
-      for (const auto& n : added) sub.add_resource_names_subscribe(n);
+      for (auto n : added) sub.add_resource_names_subscribe(std::string(n));
       Send(Serialize(sub));
     }
     MaybeSynced();
@@ -377,9 +429,9 @@ class SimProxy : public grpc::ClientBidiReactor<grpc::ByteBuffer, grpc::ByteBuff
   bool synced_ = false;
   // Read path only (one read at a time):
   std::map<std::string, int> counts_;
-  std::set<std::string> route_names_, cluster_names_;
-  std::map<std::string, std::set<std::string>> held_;  // delta: names per type
-  std::map<std::string, uint32_t> endpoint_port_;
+  EncodedNames route_names_, cluster_names_;  // SotW: the subscriptions, encoded
+  std::map<std::string, absl::flat_hash_set<uint64_t>> held_;  // delta: name hashes per type
+  absl::flat_hash_map<uint64_t, uint32_t> endpoint_port_;      // by cluster name hash
 };
 
 void WriteWorkload(const std::string& dir, int i, uint32_t port) {

@@ -87,7 +87,9 @@ class AdsReactor final : public grpc::ServerBidiReactor<grpc::ByteBuffer, grpc::
     if constexpr (std::is_same_v<Protocol, SotwProtocol>) {
       // SotW requests repeat the whole subscription: parse the names only
       // when they differ from what was last applied for the type.
-      RawSotwRequest& raw = raw_request_;  // reused: its buffer keeps its capacity
+      // One buffer per gRPC thread (not per stream: 2,000 streams would keep
+      // 2,000 copies of their largest request).
+      thread_local RawSotwRequest raw;
       parsed = ReadSotwRequest(request_buffer_, raw);
       if (parsed) {
         names_fingerprint = raw.names_fingerprint;
@@ -361,7 +363,6 @@ class AdsReactor final : public grpc::ServerBidiReactor<grpc::ByteBuffer, grpc::
   std::string node_id_;  // set once by the read path
   std::string peer_cert_pem_;  // the TLS client certificate, if any
   std::map<std::string, uint64_t> names_fingerprints_;  // read path only: SotW names last applied
-  RawSotwRequest raw_request_;                          // read path only
 
   absl::Mutex mu_;
   Stream stream_ ABSL_GUARDED_BY(mu_);

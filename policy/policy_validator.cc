@@ -928,7 +928,7 @@ void ValidateRateLimitPolicy(DocumentValidator& v, const discovery::PolicyDocume
   RateLimitPolicy p;
   p.meta = MetaOf(doc);
   v.KnownFields(spec, "spec", {"targetRefs", "local"});
-  p.targets = v.TargetRefs(spec, false);
+  p.targets = v.TargetRefs(spec, true);  // an HTTPRoute target: a per-route bucket
   const json* local = v.Object(spec, "spec", "local", true);
   if (local != nullptr) {
     v.KnownFields(*local, "spec.local", {"requests", "unit", "burst"});

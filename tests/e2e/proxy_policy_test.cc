@@ -6,8 +6,9 @@
 // (http_proxy style, Host header) and asserts what a user relies on:
 // retries hide the flaky instance, a slow upstream gets 504 within the route
 // timeout, only orders' SPIFFE ID may call payments (403 for another service
-// account), a DENY on a path wins over that ALLOW, and a burst beyond the
-// local rate limit gets 429 with retry-after.
+// account), a DENY on a path wins over that ALLOW, a burst beyond the
+// local rate limit gets 429 with retry-after, and so does a burst beyond a
+// per-route limit (RateLimitPolicy on an HTTPRoute) on that route only.
 #include <httplib.h>
 
 #include <catch2/catch.hpp>
@@ -179,6 +180,49 @@ spec:
   CHECK(absl::StrContains(mesh.Stats(mesh.other), "weft_proxy_ratelimited_total{chain=\"inbound|"));
   // Another caller shares the workload's bucket.
   CHECK(mesh.Call(mesh.payments, "other", "/burst").status == 429);
+
+  // A per-route limit: orders-limited (/limited) gets 2 per minute on
+  // orders' side; orders' other route stays unlimited.
+  mesh.Apply("route-ratelimit.yaml", R"(apiVersion: gateway.networking.k8s.io/v1
+kind: HTTPRoute
+metadata: {name: orders-limited, namespace: shop}
+spec:
+  parentRefs: [{group: "", kind: Service, name: orders}]
+  rules:
+  - matches: [{path: {type: PathPrefix, value: /limited}}]
+    backendRefs: [{name: orders, port: 80}]
+---
+apiVersion: gateway.networking.k8s.io/v1
+kind: HTTPRoute
+metadata: {name: orders-rest, namespace: shop}
+spec:
+  parentRefs: [{group: "", kind: Service, name: orders}]
+  rules:
+  - backendRefs: [{name: orders, port: 80}]
+---
+apiVersion: weft.io/v1alpha1
+kind: RateLimitPolicy
+metadata: {name: orders-limited-limit, namespace: shop}
+spec:
+  targetRefs: [{group: gateway.networking.k8s.io, kind: HTTPRoute, name: orders-limited}]
+  local: {requests: 2, unit: minute}
+)");
+  int route_passed = 0;
+  REQUIRE(WaitFor(
+      [&] {
+        limited = mesh.Call(mesh.payments, "orders", "/limited/item");
+        if (limited.status == 200) ++route_passed;
+        return limited.status == 429;
+      },
+      absl::Seconds(15)));
+  CHECK(route_passed >= 2);  // the route's bucket started full
+  CHECK(limited.retry_after == "60");
+  CHECK(mesh.Codes(mesh.payments, "orders", "/limited/item", 4) == std::map<int, int>{{429, 4}});
+  // The bucket is the route's at orders, whoever calls; other routes pass.
+  CHECK(mesh.Call(mesh.orders, "orders", "/limited/x").status == 429);
+  CHECK(mesh.Codes(mesh.payments, "orders", "/unlimited", 6) == std::map<int, int>{{200, 6}});
+  CHECK(absl::StrContains(mesh.Stats(mesh.orders), "weft_proxy_route_ratelimited_total{chain=\"inbound|"));
+  CHECK(absl::StrContains(mesh.orders.proxy->Log(), "rate limited by route ratelimit|shop/orders-limited"));
 }
 
 }  // namespace

@@ -54,6 +54,37 @@ const TrafficPolicy* TrafficPolicyForRoute(const PolicySet& policies, const HTTP
   return nullptr;
 }
 
+const RateLimitPolicy* RateLimitPolicyForRoute(const PolicySet& policies, const HTTPRoute& route) {
+  for (const auto& p : policies.rate_limit_policies) {
+    if (p.meta.namespace_ == route.meta.namespace_ && Targets(p.targets, "HTTPRoute", route.meta.name))
+      return &p;
+  }
+  return nullptr;
+}
+
+std::vector<RouteRateLimit> RouteRateLimitsFor(const PolicySet& policies, const discovery::MeshSnapshot& mesh,
+                                               const std::string& ns,
+                                               const std::map<std::string, std::string>& labels) {
+  std::vector<RouteRateLimit> out;
+  for (const auto& route : policies.http_routes) {
+    const RateLimitPolicy* p = RateLimitPolicyForRoute(policies, route);
+    if (p == nullptr) continue;
+    bool sends_here = false;
+    for (const auto& rule : route.rules) {
+      for (const auto& b : rule.backends) {
+        if (b.namespace_ != ns || b.weight == 0) continue;
+        auto it = mesh.services.find(discovery::ObjectKey(b.namespace_, b.name));
+        if (it != mesh.services.end() && !it->second.selector.empty() &&
+            LabelsMatch(it->second.selector, labels)) {
+          sends_here = true;
+        }
+      }
+    }
+    if (sends_here) out.push_back({&route, p});
+  }
+  return out;
+}
+
 MtlsMode MtlsModeFor(const PolicySet& policies, const std::string& ns,
                      const std::map<std::string, std::string>& labels) {
   const MTLSPolicy* ns_wide = nullptr;

@@ -101,6 +101,24 @@ const RateLimitPolicy* RateLimitPolicyFor(const PolicySet& policies, const disco
                                           const std::string& ns,
                                           const std::map<std::string, std::string>& labels);
 
+// Per-route rate limits (a RateLimitPolicy whose targetRefs name an
+// HTTPRoute in its namespace). The caller's sidecar tags the route's
+// requests with kRouteTagHeader = "<ns>/<route>"; the sidecars of the
+// workloads behind the route's backends give each tag its own token bucket,
+// in addition to the workload's own limit (docs/policies.md).
+inline constexpr char kRouteTagHeader[] = "x-weft-route";
+// The RateLimitPolicy targeting `route`, if any (the first by name).
+const RateLimitPolicy* RateLimitPolicyForRoute(const PolicySet& policies, const HTTPRoute& route);
+struct RouteRateLimit {
+  const HTTPRoute* route;
+  const RateLimitPolicy* policy;
+};
+// The per-route limits a workload enforces: routes with a RateLimitPolicy
+// that send to a Service selecting the workload. Sorted by route.
+std::vector<RouteRateLimit> RouteRateLimitsFor(const PolicySet& policies, const discovery::MeshSnapshot& mesh,
+                                               const std::string& ns,
+                                               const std::map<std::string, std::string>& labels);
+
 // True when every label of `selector` is in `labels` (an empty selector
 // matches everything).
 bool LabelsMatch(const std::map<std::string, std::string>& selector,

@@ -434,7 +434,6 @@ std::optional<BackendRef> ParseBackendRef(DocumentValidator& v, const json& ref,
   if (with_weight) {
     auto weight = v.Uint(ref, path, "weight", 0, 1000000);
     out.weight = weight.value_or(1);
-    if (ref.contains("filters")) v.Error(path + ".filters", "filters on a backendRef are not supported; use the rule's filters");
   }
   if (ns) {
     if (!IsDnsLabel(*ns)) v.Error(path + ".namespace", "not a valid namespace name");
@@ -537,6 +536,33 @@ void ParseFilters(DocumentValidator& v, const json& rule, const std::string& rul
   if (out.redirect && out.rewrite) v.Error(rule_path + ".filters", "RequestRedirect and URLRewrite cannot be combined");
 }
 
+void AppendHeaderModifier(const HeaderModifier& from, HeaderModifier& to) {
+  to.set.insert(to.set.end(), from.set.begin(), from.set.end());
+  to.add.insert(to.add.end(), from.add.begin(), from.add.end());
+  to.remove.insert(to.remove.end(), from.remove.begin(), from.remove.end());
+}
+
+// Header modifier filters on a backendRef (MeshHTTPRouteBackendRequestHeaderModifier).
+// When the backendRef is the rule's only one, every request the rule sends
+// goes through it, so its changes apply after the rule's own; with several
+// backends they would need per-cluster header changes, which the sidecar
+// does not implement: refused.
+void ParseBackendFilters(DocumentValidator& v, const json& ref, const std::string& path, size_t backends,
+                         const std::string& route_ns, HTTPRouteRule& rule) {
+  if (!ref.is_object() || !ref.contains("filters")) return;
+  if (backends != 1) {
+    v.Error(path + ".filters", "filters on a backendRef are supported only when it is the rule's only backendRef");
+    return;
+  }
+  HTTPRouteRule own;
+  ParseFilters(v, ref, path, own, route_ns);
+  if (own.redirect || own.rewrite || !own.mirrors.empty()) {
+    v.Error(path + ".filters", "only RequestHeaderModifier and ResponseHeaderModifier are supported on a backendRef");
+  }
+  AppendHeaderModifier(own.request_headers, rule.request_headers);
+  AppendHeaderModifier(own.response_headers, rule.response_headers);
+}
+
 void ValidateHTTPRoute(DocumentValidator& v, const discovery::PolicyDocument& doc, const json& spec,
                        PolicySet& into) {
   HTTPRoute route;
@@ -630,9 +656,10 @@ void ValidateHTTPRoute(DocumentValidator& v, const discovery::PolicyDocument& do
       ParseFilters(v, rj, rpath, rule, doc.meta.namespace_);
       if (const json* backends = v.Array(rj, rpath, "backendRefs", kMaxBackends)) {
         for (size_t b = 0; b < backends->size(); ++b) {
-          auto backend = ParseBackendRef(v, (*backends)[b], DocumentValidator::Index(rpath + ".backendRefs", b),
-                                         doc.meta.namespace_, true);
+          const std::string bpath = DocumentValidator::Index(rpath + ".backendRefs", b);
+          auto backend = ParseBackendRef(v, (*backends)[b], bpath, doc.meta.namespace_, true);
           if (backend) rule.backends.push_back(std::move(*backend));
+          ParseBackendFilters(v, (*backends)[b], bpath, backends->size(), doc.meta.namespace_, rule);
         }
         if (rule.redirect && !backends->empty()) {
           v.Error(rpath + ".backendRefs", "must be empty when the rule has a RequestRedirect filter");
@@ -901,7 +928,7 @@ void ValidateRateLimitPolicy(DocumentValidator& v, const discovery::PolicyDocume
   RateLimitPolicy p;
   p.meta = MetaOf(doc);
   v.KnownFields(spec, "spec", {"targetRefs", "local"});
-  p.targets = v.TargetRefs(spec, false);
+  p.targets = v.TargetRefs(spec, true);  // an HTTPRoute target: a per-route bucket
   const json* local = v.Object(spec, "spec", "local", true);
   if (local != nullptr) {
     v.KnownFields(*local, "spec.local", {"requests", "unit", "burst"});

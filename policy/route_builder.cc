@@ -269,6 +269,15 @@ void BuildRuleRoute(const discovery::MeshSnapshot& mesh, const PolicySet& polici
   // A backend that does not resolve names a cluster that does not exist;
   // its share of requests gets 500, as Gateway API requires.
   if (unresolved) action.set_cluster_not_found_response_code(RouteAction::INTERNAL_SERVER_ERROR);
+  // A per-route rate limit: the destination's sidecar keeps a bucket per tag.
+  if (const RateLimitPolicy* rl = RateLimitPolicyForRoute(policies, *e.route);
+      rl != nullptr && flavor == RouteFlavor::kSidecar) {
+    auto* tag = route.add_request_headers_to_add();
+    tag->mutable_header()->set_key(kRouteTagHeader);
+    tag->mutable_header()->set_value(absl::StrCat(e.route->meta.namespace_, "/", e.route->meta.name));
+    tag->set_append_action(envoy::config::core::v3::HeaderValueOption::OVERWRITE_IF_EXISTS_OR_ADD);
+    sources.push_back(rl->meta.source);
+  }
   if (rule.rewrite && flavor == RouteFlavor::kSidecar) {
     if (rule.rewrite->hostname) action.set_host_rewrite_literal(*rule.rewrite->hostname);
     if (rule.rewrite->path.type == PathModifierType::kReplaceFullPath) {

@@ -280,7 +280,35 @@ void AddPolicyRules(const AuthorizationPolicy& p, const CompilerOptions& options
 struct InboundFilters {
   std::vector<envoy::extensions::filters::network::http_connection_manager::v3::HttpFilter> filters;
   std::vector<std::string> sources;
+  // Per-route limits: a route matching the tag, with its own bucket.
+  std::vector<std::pair<std::string, envoy::extensions::filters::http::local_ratelimit::v3::LocalRateLimit>>
+      route_limits;
 };
+
+// The token bucket of a RateLimitPolicy: max_tokens = requests + burst,
+// refilled by `requests` every unit, enforced on every request, 429 with
+// retry-after = the unit in seconds.
+envoy::extensions::filters::http::local_ratelimit::v3::LocalRateLimit TokenBucketLimit(
+    const RateLimitPolicy& rl, const std::string& stat_prefix) {
+  envoy::extensions::filters::http::local_ratelimit::v3::LocalRateLimit limit;
+  limit.set_stat_prefix(stat_prefix);
+  limit.mutable_status()->set_code(envoy::type::v3::TooManyRequests);
+  auto* bucket = limit.mutable_token_bucket();
+  bucket->set_max_tokens(rl.requests + rl.burst);
+  bucket->mutable_tokens_per_fill()->set_value(rl.requests);
+  bucket->mutable_fill_interval()->set_seconds(rl.unit_seconds);
+  for (auto* fraction : {limit.mutable_filter_enabled(), limit.mutable_filter_enforced()}) {
+    fraction->set_runtime_key(fraction == limit.mutable_filter_enabled() ? "local_rate_limit_enabled"
+                                                                         : "local_rate_limit_enforced");
+    fraction->mutable_default_value()->set_numerator(100);
+  }
+  // When the bucket refills: a client should wait at most one unit.
+  auto* retry_after = limit.add_response_headers_to_add();
+  retry_after->mutable_header()->set_key("retry-after");
+  retry_after->mutable_header()->set_value(absl::StrCat(rl.unit_seconds));
+  retry_after->set_append_action(envoy::config::core::v3::HeaderValueOption::OVERWRITE_IF_EXISTS_OR_ADD);
+  return limit;
+}
 
 // DENY first, then ALLOW (only when an ALLOW policy selects the workload:
 // then only matching requests pass), then the local rate limit.
@@ -313,26 +341,25 @@ InboundFilters BuildInboundFilters(const discovery::MeshSnapshot& mesh, const Po
   }
   if (const RateLimitPolicy* rl = RateLimitPolicyFor(policies, mesh, w.namespace_, w.labels)) {
     out.sources.push_back(rl->meta.source);
-    envoy::extensions::filters::http::local_ratelimit::v3::LocalRateLimit limit;
-    limit.set_stat_prefix("inbound_local_rate_limit");
-    limit.mutable_status()->set_code(envoy::type::v3::TooManyRequests);
-    auto* bucket = limit.mutable_token_bucket();
-    bucket->set_max_tokens(rl->requests + rl->burst);
-    bucket->mutable_tokens_per_fill()->set_value(rl->requests);
-    bucket->mutable_fill_interval()->set_seconds(rl->unit_seconds);
-    for (auto* fraction : {limit.mutable_filter_enabled(), limit.mutable_filter_enforced()}) {
-      fraction->set_runtime_key(fraction == limit.mutable_filter_enabled() ? "local_rate_limit_enabled"
-                                                                            : "local_rate_limit_enforced");
-      fraction->mutable_default_value()->set_numerator(100);
-    }
-    // When the bucket refills: a client should wait at most one unit.
-    auto* retry_after = limit.add_response_headers_to_add();
-    retry_after->mutable_header()->set_key("retry-after");
-    retry_after->mutable_header()->set_value(absl::StrCat(rl->unit_seconds));
-    retry_after->set_append_action(envoy::config::core::v3::HeaderValueOption::OVERWRITE_IF_EXISTS_OR_ADD);
     out.filters.emplace_back();
     out.filters.back().set_name("envoy.filters.http.local_ratelimit");
-    PackDeterministic(limit, *out.filters.back().mutable_typed_config());
+    PackDeterministic(TokenBucketLimit(*rl, "inbound_local_rate_limit"),
+                      *out.filters.back().mutable_typed_config());
+  }
+  // A second local_ratelimit filter without a bucket of its own (Envoy's
+  // per-route pattern): only routes with typed_per_filter_config limit, so
+  // a route's bucket adds to the workload's instead of replacing it.
+  for (const RouteRateLimit& r : RouteRateLimitsFor(policies, mesh, w.namespace_, w.labels)) {
+    out.sources.push_back(r.policy->meta.source);
+    out.route_limits.emplace_back(absl::StrCat(r.route->meta.namespace_, "/", r.route->meta.name),
+                                  TokenBucketLimit(*r.policy, "inbound_route_local_rate_limit"));
+  }
+  if (!out.route_limits.empty()) {
+    envoy::extensions::filters::http::local_ratelimit::v3::LocalRateLimit per_route_only;
+    per_route_only.set_stat_prefix("inbound_route_local_rate_limit");
+    out.filters.emplace_back();
+    out.filters.back().set_name(kRouteRateLimitFilterName);
+    PackDeterministic(per_route_only, *out.filters.back().mutable_typed_config());
   }
   return out;
 }
@@ -372,6 +399,17 @@ void AddInboundChain(uint32_t port, bool tls, bool require_client_cert, bool mat
   auto* vhost = rc->add_virtual_hosts();
   vhost->set_name(absl::StrCat("inbound|", port));
   vhost->add_domains("*");
+  for (const auto& [tag, limit] : filters.route_limits) {
+    auto* r = vhost->add_routes();
+    r->set_name(absl::StrCat("ratelimit|", tag));
+    r->mutable_match()->set_prefix("/");
+    auto* h = r->mutable_match()->add_headers();
+    h->set_name(kRouteTagHeader);
+    h->mutable_string_match()->set_exact(tag);
+    r->mutable_route()->set_cluster(InboundClusterName(port));
+    r->mutable_route()->mutable_timeout();
+    PackDeterministic(limit, (*r->mutable_typed_per_filter_config())[kRouteRateLimitFilterName]);
+  }
   auto* route = vhost->add_routes();
   route->set_name("default");
   route->mutable_match()->set_prefix("/");

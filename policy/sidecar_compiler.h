@@ -22,6 +22,9 @@ namespace weft::policy {
 inline constexpr char kOutboundListenerName[] = "outbound";
 inline constexpr char kOutboundRouteName[] = "outbound";
 inline constexpr char kInboundListenerName[] = "inbound";
+// The inbound HTTP filter that enforces per-route rate limits (a
+// local_ratelimit instance whose buckets are all per route).
+inline constexpr char kRouteRateLimitFilterName[] = "envoy.filters.http.local_ratelimit.route";
 inline constexpr char kDependenciesAnnotation[] = "weft.io/dependencies";
 
 // A workload this proxy fronts (a Pod or a Workload with the proxy's IP,

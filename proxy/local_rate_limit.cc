@@ -34,8 +34,9 @@ absl::StatusOr<LocalRateLimitConfigConstSharedPtr> LocalRateLimitConfig::Create(
   auto c = std::make_shared<LocalRateLimitConfig>();
   std::vector<std::string> errors;
   if (!proto.has_token_bucket()) {
-    // Envoy: without a bucket the filter limits nothing (descriptors only).
-    errors.push_back("token_bucket: required by weft-proxy");
+    // Envoy: without a bucket the filter limits nothing by itself; routes'
+    // typed_per_filter_config for it do (the per-route pattern).
+    c->has_bucket_ = false;
   } else {
     const auto& b = proto.token_bucket();
     c->max_tokens_ = b.max_tokens();

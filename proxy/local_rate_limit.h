@@ -31,6 +31,9 @@ class LocalRateLimitConfig {
   static absl::StatusOr<LocalRateLimitConfigConstSharedPtr> Create(
       const envoy::extensions::filters::http::local_ratelimit::v3::LocalRateLimit& proto);
 
+  // False for a filter-level config without token_bucket: only routes'
+  // per-filter configs limit then.
+  bool has_bucket() const { return has_bucket_; }
   uint32_t max_tokens() const { return max_tokens_; }
   uint32_t tokens_per_fill() const { return tokens_per_fill_; }
   std::chrono::milliseconds fill_interval() const { return fill_interval_; }
@@ -46,6 +49,7 @@ class LocalRateLimitConfig {
   std::string BucketKey() const;
 
  private:
+  bool has_bucket_ = true;
   uint32_t max_tokens_ = 0;
   uint32_t tokens_per_fill_ = 1;
   std::chrono::milliseconds fill_interval_{1000};

@@ -160,7 +160,9 @@ class ProxyServer::Impl {
   awaitable<int> ReadRequestBody(ByteStream& down, HttpParser& parser, std::string& pending, std::vector<char>& buf,
                                  bool chunked, std::string& out);
   bool PickEndpoint(Worker& w, const ProxyConfig& cfg, const ClusterEntry& cluster, Upstream& up);
-  TokenBucketSharedPtr Bucket(const std::string& chain, const InboundHttpFilter& filter);
+  // The token bucket under `key` (chain, filter and, per route, the route),
+  // kept across updates while the limit keeps its shape.
+  TokenBucketSharedPtr Bucket(const std::string& key, const LocalRateLimitConfig& c);
   awaitable<ByteStreamPtr> Acquire(Worker& w, const Upstream& u, bool& reused, std::string& error);
   awaitable<ForwardResult> LocalReply(ByteStream& down, const HttpParser& parser, int status, std::string_view body,
                                       const HeaderList& extra = {});
@@ -538,13 +540,11 @@ bool ProxyServer::Impl::PickEndpoint(Worker& w, const ProxyConfig& cfg, const Cl
   return true;
 }
 
-TokenBucketSharedPtr ProxyServer::Impl::Bucket(const std::string& chain, const InboundHttpFilter& filter) {
-  const std::string key = chain + "|" + filter.name;
-  const std::string shape = filter.rate_limit->BucketKey();
+TokenBucketSharedPtr ProxyServer::Impl::Bucket(const std::string& key, const LocalRateLimitConfig& c) {
+  const std::string shape = c.BucketKey();
   absl::MutexLock lock(&buckets_mu_);
   auto& slot = buckets_[key];
   if (!slot.second || slot.first != shape) {
-    const auto& c = *filter.rate_limit;
     slot = {shape, std::make_shared<TokenBucket>(c.max_tokens(), c.tokens_per_fill(), c.fill_interval(), clock_.Now())};
   }
   return slot.second;
@@ -561,6 +561,13 @@ awaitable<std::optional<ForwardResult>> ProxyServer::Impl::RunInboundFilters(Wor
   }
   const std::string host = head.Get("host").value_or("");
   const std::string principal = chain.tls ? down.peer_principal() : "";
+  // The inbound route, for per-route filter configs (per-route rate limits).
+  const RouteEntry* route = nullptr;
+  if (chain.routes != nullptr) {
+    if (const auto* vh = chain.routes->FindVirtualHost(host)) {
+      route = RouteTable::FindRoute(*vh, {host, head.method, path, &head.headers});
+    }
+  }
   for (const InboundHttpFilter& f : chain.filters) {
     if (f.rbac) {
       RbacDecision d = f.rbac->Evaluate({{host, head.method, path, &head.headers}, principal, port});
@@ -575,15 +582,36 @@ awaitable<std::optional<ForwardResult>> ProxyServer::Impl::RunInboundFilters(Wor
       co_return co_await LocalReply(down, parser, 403, "RBAC: access denied\n");
     }
     if (f.rate_limit) {
-      const LocalRateLimitConfig& c = *f.rate_limit;
+      // A route's own config replaces the filter's, with a bucket per route.
+      std::string bucket_key = chain.name + "|" + f.name;
+      LocalRateLimitConfigConstSharedPtr config = f.rate_limit;
+      if (route != nullptr) {
+        if (auto it = route->rate_limits.find(f.name); it != route->rate_limits.end()) {
+          config = it->second;
+          bucket_key += "|" + route->name;
+        }
+      }
+      const LocalRateLimitConfig& c = *config;
+      if (!c.has_bucket()) continue;
       if (c.enabled_percent() == 0 || (c.enabled_percent() < 100 && w.rng() % 100 >= c.enabled_percent())) continue;
-      TokenBucketSharedPtr bucket = Bucket(chain.name, f);
+      TokenBucketSharedPtr bucket = Bucket(bucket_key, c);
       const auto now = clock_.Now();
       if (bucket->TryConsume(now)) continue;
       if (c.enforced_percent() == 0 || (c.enforced_percent() < 100 && w.rng() % 100 >= c.enforced_percent())) continue;
-      metrics_.GetCounter("weft_proxy_ratelimited_total", "inbound requests refused by the local rate limit",
-                          {{"chain", chain.name}})
-          .Inc();
+      if (config == f.rate_limit) {
+        metrics_
+            .GetCounter("weft_proxy_ratelimited_total", "inbound requests refused by the local rate limit",
+                        {{"chain", chain.name}})
+            .Inc();
+      } else {
+        metrics_
+            .GetCounter("weft_proxy_route_ratelimited_total",
+                        "inbound requests refused by a per-route local rate limit",
+                        {{"chain", chain.name}, {"route", route->name}})
+            .Inc();
+        WEFT_LOG(INFO) << "inbound: " << head.method << " " << path << " rate limited by route "
+                       << route->name << " (" << chain.name << ")";
+      }
       HeaderList extra = c.response_headers();
       if (!c.has_retry_after()) extra.emplace_back("retry-after", std::to_string(bucket->SecondsUntilRefill(now)));
       co_return co_await LocalReply(down, parser, c.status(), "local_rate_limited\n", extra);

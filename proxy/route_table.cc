@@ -233,6 +233,22 @@ void ConvertRoute(const envoy::config::route::v3::Route& route, const std::strin
   } else {
     errors.Add(path, "needs route, redirect or direct_response");
   }
+  for (const auto& [filter, any] : route.typed_per_filter_config()) {
+    envoy::extensions::filters::http::local_ratelimit::v3::LocalRateLimit limit;
+    if (!any.Is<envoy::extensions::filters::http::local_ratelimit::v3::LocalRateLimit>()) continue;
+    const std::string fpath = absl::StrCat(path, ".typed_per_filter_config[", filter, "]");
+    if (!any.UnpackTo(&limit)) {
+      errors.Add(fpath, "not a LocalRateLimit");
+      continue;
+    }
+    auto config = LocalRateLimitConfig::Create(limit);
+    if (!config.ok() || !(*config)->has_bucket()) {
+      errors.Add(fpath,
+                 config.ok() ? "token_bucket: required per route" : std::string(config.status().message()));
+      continue;
+    }
+    out.rate_limits[filter] = *config;
+  }
   out.request_headers_to_add = ConvertHeaderChanges(route.request_headers_to_add());
   for (const auto& h : route.request_headers_to_remove()) out.request_headers_to_remove.push_back(Lower(h));
   out.response_headers_to_add = ConvertHeaderChanges(route.response_headers_to_add());

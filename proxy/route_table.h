@@ -19,6 +19,7 @@
 #include "absl/status/statusor.h"
 #include "envoy/config/route/v3/route.pb.h"
 #include "proxy/http_codec.h"
+#include "proxy/local_rate_limit.h"
 
 namespace re2 {
 class RE2;
@@ -109,6 +110,8 @@ struct RouteEntry {
   std::vector<std::string> response_headers_to_remove;
   uint64_t timeout_ms = 0;  // 0: none
   std::optional<RetryPolicy> retry;  // route retry_policy
+  // typed_per_filter_config of local_ratelimit filters, by filter name.
+  std::map<std::string, LocalRateLimitConfigConstSharedPtr> rate_limits;
 
   // The cluster for a uniform random number in [0, total_weight).
   const std::string& PickCluster(uint64_t random) const;

@@ -1,7 +1,8 @@
 // echo-server: a small HTTP app for the demo mesh and the e2e tests. Every
 // request gets a JSON reply naming this instance (--name) with the request's
-// method, path, headers (x-forwarded-client-cert included, which the
-// sidecar sets) and body size. /call?url=http://host/path makes an outbound
+// method, path (the request target, query included), headers
+// (x-forwarded-client-cert included, which the sidecar sets; repeated ones
+// comma-joined) and body size. /call?url=http://host/path makes an outbound
 // request through the http proxy given by --proxy (the sidecar) and returns
 // what came back, so tests can drive "app A calls app B".
 // For resilience demos and tests: --fail-every=N answers every Nth echoed
@@ -12,9 +13,9 @@
 #include <atomic>
 #include <chrono>
 #include <cstdio>
-#include <thread>
 #include <nlohmann/json.hpp>
 #include <string>
+#include <thread>
 
 #include "absl/flags/flag.h"
 #include "absl/flags/parse.h"
@@ -61,7 +62,13 @@ int main(int argc, char** argv) {
       std::string key = k;
       for (auto& c : key) c = static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
       if (key == "remote_addr" || key == "remote_port" || key == "local_addr" || key == "local_port") continue;
-      headers[key] = v;
+      // A repeated header is reported as one comma-joined value, the way
+      // HTTP folds it (RFC 9110 5.3), so appended values stay visible.
+      if (headers.contains(key)) {
+        headers[key] = headers[key].get<std::string>() + "," + v;
+      } else {
+        headers[key] = v;
+      }
     }
     j["headers"] = headers;
     res.set_content(j.dump() + "\n", "application/json");

@@ -6,10 +6,9 @@
 // (http_proxy style, Host header) and asserts what a user relies on:
 // retries hide the flaky instance, a slow upstream gets 504 within the route
 // timeout, only orders' SPIFFE ID may call payments (403 for another service
-// account), a DENY on a path wins over that ALLOW, and a burst beyond the
-// local rate limit gets 429 with retry-after.
-#include <sys/stat.h>
-
+// account), a DENY on a path wins over that ALLOW, a burst beyond the
+// local rate limit gets 429 with retry-after, and so does a burst beyond a
+// per-route limit (RateLimitPolicy on an HTTPRoute) on that route only.
 #include <httplib.h>
 
 #include <catch2/catch.hpp>
@@ -21,18 +20,10 @@
 #include "absl/strings/match.h"
 #include "absl/strings/str_cat.h"
 #include "tests/e2e/harness/process.h"
+#include "tests/e2e/harness/sidecar_mesh.h"
 
 namespace weft::e2e {
 namespace {
-
-struct Workload {
-  std::string name, ip, sa;
-  int app_port = PickFreePort();
-  int inbound_port = PickFreePort();
-  int outbound_port = PickFreePort();
-  int admin_port = PickFreePort();
-  SubprocessPtr app, proxy;
-};
 
 struct Reply {
   int status = 0;
@@ -40,39 +31,28 @@ struct Reply {
   std::string retry_after;
 };
 
-class Mesh {
+class Mesh : public SidecarMesh {
  public:
-  Mesh() {
-    REQUIRE(mkdir(config_dir.c_str(), 0755) == 0);
-    std::string tokens = "tokens:\n";
+  Mesh() : SidecarMesh("weft-e2e-policy-") {
     std::string manifests;
-    for (Workload* w : {&orders, &payments, &other}) {
-      absl::StrAppend(&tokens, "- {token: ", w->sa, "-secret, namespace: shop, serviceAccount: ", w->sa,
-                      "}\n");
-      WriteFile(dir + "/" + w->sa + ".token", w->sa + "-secret\n");
+    for (const SidecarWorkload* w : {&orders, &payments, &other}) {
       absl::StrAppend(
           &manifests, "---\napiVersion: v1\nkind: Service\nmetadata: {name: ", w->name,
           ", namespace: shop}\nspec:\n  selector: {app: ", w->name,
           "}\n  ports: [{name: http, port: 80}]\n---\napiVersion: weft.io/v1alpha1\nkind: Workload\n"
           "metadata: {name: ",
           w->name, "-0, namespace: shop, labels: {app: ", w->name, "}}\nspec: {address: ", w->ip,
-          ", ports: {http: ", w->inbound_port, "}, serviceAccount: ", w->sa, "}\n");
+          ", ports: {http: ", w->inbound_port, "}, serviceAccount: ", w->service_account, "}\n");
     }
-    WriteFile(config_dir + "/tokens.yaml", tokens);
-    WriteFile(config_dir + "/mesh.yaml", manifests);
-    weftd = Start({BinaryPath("weftd"), "--config-dir=" + config_dir, "--ca-dir=" + ca_dir,
-                   absl::StrCat("--xds-addr=127.0.0.1:", xds_port),
-                   absl::StrCat("--admin-addr=127.0.0.1:", admin_port)},
-                  "weftd.log");
-    REQUIRE(WaitFor([&] { return HttpGet("127.0.0.1", admin_port, "/readyz").status == 200; },
-                    absl::Seconds(15)));
-    StartWorkload(orders, {});
-    StartWorkload(payments, {"--fail-every=3"});
-    StartWorkload(other, {});
+    Apply("mesh.yaml", manifests);
+    REQUIRE(StartWeftd({&orders, &payments, &other}).ok());
+    StartEcho(orders, {});
+    StartEcho(payments, {"--fail-every=3"});
+    StartEcho(other, {});
   }
 
   // `from`'s app calls http://host/path through its sidecar.
-  Reply Call(const Workload& from, const std::string& host, const std::string& path) {
+  Reply Call(const SidecarWorkload& from, const std::string& host, const std::string& path) {
     httplib::Client client(from.ip, from.outbound_port);
     client.set_connection_timeout(5);
     client.set_read_timeout(10);
@@ -81,49 +61,24 @@ class Mesh {
     return {r->status, r->body, r->get_header_value("retry-after")};
   }
 
-  std::map<int, int> Codes(const Workload& from, const std::string& host, const std::string& path, int n) {
+  std::map<int, int> Codes(const SidecarWorkload& from, const std::string& host, const std::string& path, int n) {
     std::map<int, int> codes;
     for (int i = 0; i < n; ++i) codes[Call(from, host, path).status]++;
     return codes;
   }
 
-  std::string Stats(const Workload& w) { return HttpGet(w.ip, w.admin_port, "/stats/prometheus").body; }
+  std::string Stats(const SidecarWorkload& w) { return HttpGet(w.ip, w.admin_port, "/stats/prometheus").body; }
 
-  void Apply(const std::string& file, const std::string& yaml) { WriteFile(config_dir + "/" + file, yaml); }
-
-  std::string dir = MakeTempDir("weft-e2e-policy-");
-  std::string config_dir = dir + "/config";
-  std::string ca_dir = dir + "/ca";
-  int xds_port = PickFreePort();
-  int admin_port = PickFreePort();
-  SubprocessPtr weftd;
-  Workload orders{"orders", "127.0.0.2", "orders"};
-  Workload payments{"payments", "127.0.0.3", "payments"};
-  Workload other{"other", "127.0.0.4", "other"};
+  SidecarWorkload orders{"orders", "shop", "127.0.0.2", "orders"};
+  SidecarWorkload payments{"payments", "shop", "127.0.0.3", "payments"};
+  SidecarWorkload other{"other", "shop", "127.0.0.4", "other"};
 
  private:
-  void StartWorkload(Workload& w, std::vector<std::string> app_flags) {
-    std::vector<std::string> argv = {BinaryPath("echo-server"),
-                                     absl::StrCat("--addr=", w.ip, ":", w.app_port), "--name=" + w.name};
+  void StartEcho(SidecarWorkload& w, std::vector<std::string> app_flags) {
+    std::vector<std::string> argv = {BinaryPath("echo-server"), absl::StrCat("--addr=", w.ip, ":", w.app_port),
+                                     "--name=" + w.name};
     argv.insert(argv.end(), app_flags.begin(), app_flags.end());
-    w.app = Start(argv, w.name + ".log");
-    w.proxy = Start({BinaryPath("weft-proxy"), absl::StrCat("--xds=127.0.0.1:", xds_port), "--namespace=shop",
-                     "--service-account=" + w.sa, "--token-file=" + dir + "/" + w.sa + ".token",
-                     "--trust-bundle=" + ca_dir + "/root-cert.pem",
-                     absl::StrCat("--outbound-addr=", w.ip, ":", w.outbound_port),
-                     absl::StrCat("--inbound-addr=", w.ip, ":", w.inbound_port),
-                     absl::StrCat("--admin-addr=", w.ip, ":", w.admin_port),
-                     absl::StrCat("--app-addr=", w.ip, ":", w.app_port)},
-                    w.name + "-proxy.log");
-    REQUIRE(WaitFor([&] { return HttpGet(w.ip, w.admin_port, "/ready").status == 200; }, absl::Seconds(20)));
-  }
-
-  SubprocessPtr Start(std::vector<std::string> argv, const std::string& log) {
-    REQUIRE(!argv[0].empty());
-    auto p =
-        std::make_unique<Subprocess>(std::move(argv), std::map<std::string, std::string>{}, dir + "/" + log);
-    REQUIRE(p->Start().ok());
-    return p;
+    REQUIRE(StartWorkload(w, std::move(argv)).ok());
   }
 };
 
@@ -225,6 +180,49 @@ spec:
   CHECK(absl::StrContains(mesh.Stats(mesh.other), "weft_proxy_ratelimited_total{chain=\"inbound|"));
   // Another caller shares the workload's bucket.
   CHECK(mesh.Call(mesh.payments, "other", "/burst").status == 429);
+
+  // A per-route limit: orders-limited (/limited) gets 2 per minute on
+  // orders' side; orders' other route stays unlimited.
+  mesh.Apply("route-ratelimit.yaml", R"(apiVersion: gateway.networking.k8s.io/v1
+kind: HTTPRoute
+metadata: {name: orders-limited, namespace: shop}
+spec:
+  parentRefs: [{group: "", kind: Service, name: orders}]
+  rules:
+  - matches: [{path: {type: PathPrefix, value: /limited}}]
+    backendRefs: [{name: orders, port: 80}]
+---
+apiVersion: gateway.networking.k8s.io/v1
+kind: HTTPRoute
+metadata: {name: orders-rest, namespace: shop}
+spec:
+  parentRefs: [{group: "", kind: Service, name: orders}]
+  rules:
+  - backendRefs: [{name: orders, port: 80}]
+---
+apiVersion: weft.io/v1alpha1
+kind: RateLimitPolicy
+metadata: {name: orders-limited-limit, namespace: shop}
+spec:
+  targetRefs: [{group: gateway.networking.k8s.io, kind: HTTPRoute, name: orders-limited}]
+  local: {requests: 2, unit: minute}
+)");
+  int route_passed = 0;
+  REQUIRE(WaitFor(
+      [&] {
+        limited = mesh.Call(mesh.payments, "orders", "/limited/item");
+        if (limited.status == 200) ++route_passed;
+        return limited.status == 429;
+      },
+      absl::Seconds(15)));
+  CHECK(route_passed >= 2);  // the route's bucket started full
+  CHECK(limited.retry_after == "60");
+  CHECK(mesh.Codes(mesh.payments, "orders", "/limited/item", 4) == std::map<int, int>{{429, 4}});
+  // The bucket is the route's at orders, whoever calls; other routes pass.
+  CHECK(mesh.Call(mesh.orders, "orders", "/limited/x").status == 429);
+  CHECK(mesh.Codes(mesh.payments, "orders", "/unlimited", 6) == std::map<int, int>{{200, 6}});
+  CHECK(absl::StrContains(mesh.Stats(mesh.orders), "weft_proxy_route_ratelimited_total{chain=\"inbound|"));
+  CHECK(absl::StrContains(mesh.orders.proxy->Log(), "rate limited by route ratelimit|shop/orders-limited"));
 }
 
 }  // namespace

@@ -11,9 +11,10 @@
 #include "discovery/mesh_object.h"
 #include "google/protobuf/text_format.h"
 #include "policy/compiler.h"
-#include "tests/testing/golden.h"
 #include "proxy/local_rate_limit.h"
 #include "proxy/proxy_config.h"
+#include "proxy/route_table.h"
+#include "tests/testing/golden.h"
 #include "tests/testing/xds_simulator.h"
 
 namespace weft::proxy {
@@ -57,21 +58,29 @@ policy::ProxyResources CompileGolden(const std::string& golden, const std::strin
   return *std::move(out);
 }
 
-TEST_CASE("local rate limit: the compiled RateLimitPolicy, burst by burst like the simulator",
-          "[proxy][ratelimit]") {
-  auto compiled = CompileGolden("rate_limit", "orders", "10.0.1.1");
+// What weft-proxy builds from the compiled resources.
+ProxyConfigConstSharedPtr ProxyConfigOf(const policy::ProxyResources& compiled) {
   XdsResources r;
   for (const auto& [type, resources] : compiled.resources) {
     for (const auto& [name, res] : resources) r.by_type[std::string(type)][name] = {*res.body, "1"};
   }
   auto cfg = ProxyConfig::Build(r);
   REQUIRE(cfg.ok());
-  const InboundPort* port = (*cfg)->Inbound(18081);
+  return *std::move(cfg);
+}
+
+TEST_CASE("local rate limit: the compiled RateLimitPolicy, burst by burst like the simulator",
+          "[proxy][ratelimit]") {
+  auto compiled = CompileGolden("rate_limit", "orders", "10.0.1.1");
+  auto cfg = ProxyConfigOf(compiled);
+  const InboundPort* port = cfg->Inbound(18081);
   REQUIRE(port != nullptr);
   REQUIRE(port->mtls);
   const InboundChain& chain = *port->mtls;
   CHECK(chain.unenforced_filters.empty());
-  REQUIRE(chain.filters.size() == 1);
+  // The workload's limit, then the per-route one (the checkout HTTPRoute
+  // also sends to orders).
+  REQUIRE(chain.filters.size() == 2);
   REQUIRE(chain.filters[0].rate_limit);
   const LocalRateLimitConfig& limit = *chain.filters[0].rate_limit;
   CHECK(limit.max_tokens() == 120);  // requests 100 + burst 20
@@ -104,9 +113,57 @@ TEST_CASE("local rate limit: the compiled RateLimitPolicy, burst by burst like t
   // The plaintext chain of the same port (PERMISSIVE) carries the same
   // limit; the data path keeps one bucket per chain.
   REQUIRE(port->plaintext);
-  REQUIRE(port->plaintext->filters.size() == 1);
+  REQUIRE(port->plaintext->filters.size() == 2);
   CHECK(port->plaintext->filters[0].rate_limit->BucketKey() == limit.BucketKey());
   CHECK(port->plaintext->name != chain.name);
+}
+
+TEST_CASE("local rate limit per route: a bucket for the tagged route's requests, like the simulator",
+          "[proxy][ratelimit]") {
+  auto compiled = CompileGolden("rate_limit", "orders-v2", "10.0.1.2");
+  auto cfg = ProxyConfigOf(compiled);
+  const InboundPort* port = cfg->Inbound(18082);
+  REQUIRE(port != nullptr);
+  REQUIRE(port->mtls);
+  const InboundChain& chain = *port->mtls;
+  // The workload's own limit, then the per-route filter with no bucket of its own.
+  REQUIRE(chain.filters.size() == 2);
+  REQUIRE(chain.filters[1].rate_limit);
+  CHECK(chain.filters[1].name == "envoy.filters.http.local_ratelimit.route");
+  CHECK_FALSE(chain.filters[1].rate_limit->has_bucket());
+  // The route that carries the bucket matches the caller's tag.
+  const VirtualHostEntry* vh = chain.routes->FindVirtualHost("orders-v2");
+  REQUIRE(vh != nullptr);
+  HeaderList tagged = {{"x-weft-route", "shop/checkout"}};
+  const RouteEntry* route = RouteTable::FindRoute(*vh, {"orders-v2", "GET", "/checkout", &tagged});
+  REQUIRE(route != nullptr);
+  CHECK(route->name == "ratelimit|shop/checkout");
+  auto it = route->rate_limits.find("envoy.filters.http.local_ratelimit.route");
+  REQUIRE(it != route->rate_limits.end());
+  const LocalRateLimitConfig& limit = *it->second;
+  CHECK(limit.max_tokens() == 5);  // 5 per minute, no burst
+  CHECK(limit.fill_interval() == milliseconds(60'000));
+  CHECK(limit.enforced_percent() == 100);
+  HeaderList untagged;
+  const RouteEntry* plain = RouteTable::FindRoute(*vh, {"orders-v2", "GET", "/checkout", &untagged});
+  REQUIRE(plain != nullptr);
+  CHECK(plain->rate_limits.empty());
+
+  // The simulator agrees: the 6th tagged request is refused by the route's
+  // bucket; untagged requests only meet the workload's 120.
+  testing::SimRequest req;
+  req.host = "orders-v2";
+  req.path = "/checkout";
+  req.headers["x-weft-route"] = "shop/checkout";
+  const testing::SimConnection peer{18082, true, "spiffe://cluster.local/ns/shop/sa/frontend"};
+  CHECK(testing::TraceInbound(compiled, peer, req, 5).status == 200);
+  auto sixth = testing::TraceInbound(compiled, peer, req, 6);
+  CHECK(sixth.status == 429);
+  CHECK(sixth.rate_limited_route == "ratelimit|shop/checkout");
+  REQUIRE(sixth.retry_after);
+  CHECK(*sixth.retry_after == "60");
+  req.headers.clear();
+  CHECK(testing::TraceInbound(compiled, peer, req, 6).status == 200);
 }
 
 TEST_CASE("local rate limit: defaults and configs weft-proxy refuses", "[proxy][ratelimit]") {
@@ -119,6 +176,7 @@ TEST_CASE("local rate limit: defaults and configs weft-proxy refuses", "[proxy][
                                                         &proto));
   auto plain = LocalRateLimitConfig::Create(proto);
   REQUIRE(plain.ok());
+  CHECK((*plain)->has_bucket());
   CHECK((*plain)->enabled_percent() == 0);  // Envoy: no filter_enabled → off
   CHECK((*plain)->tokens_per_fill() == 1);
   CHECK((*plain)->status() == 429);
@@ -143,6 +201,13 @@ TEST_CASE("local rate limit: defaults and configs weft-proxy refuses", "[proxy][
   CHECK(msg.find("token_bucket.fill_interval: must be at least 50ms") != std::string::npos);
   CHECK(msg.find("descriptors: not supported") != std::string::npos);
   CHECK(msg.find("local_rate_limit_per_downstream_connection: not supported") != std::string::npos);
+
+  // Without a bucket: limits only through routes' per-filter configs.
+  proto.Clear();
+  proto.set_stat_prefix("per_route_only");
+  auto per_route_only = LocalRateLimitConfig::Create(proto);
+  REQUIRE(per_route_only.ok());
+  CHECK_FALSE((*per_route_only)->has_bucket());
 }
 
 }  // namespace

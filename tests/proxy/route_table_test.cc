@@ -180,6 +180,28 @@ TEST_CASE("broken route configurations are rejected with the field", "[proxy][ro
   CHECK(msg.find("virtual_hosts[0].routes[0].match.safe_regex: invalid regex") != std::string::npos);
   CHECK(msg.find("virtual_hosts[1].domains: domain \"x\" is repeated") != std::string::npos);
   CHECK(msg.find("virtual_hosts[1].routes[0]: needs route, redirect or direct_response") != std::string::npos);
+
+  // A per-route local rate limit needs its own bucket.
+  RouteConfiguration rc = Parse(R"pb(
+    name: "t"
+    virtual_hosts {
+      name: "v"
+      domains: "*"
+      routes {
+        match { prefix: "/" }
+        route { cluster: "c" }
+      }
+    })pb");
+  envoy::extensions::filters::http::local_ratelimit::v3::LocalRateLimit no_bucket;
+  no_bucket.set_stat_prefix("x");
+  (*rc.mutable_virtual_hosts(0)->mutable_routes(0)->mutable_typed_per_filter_config())["rl"].PackFrom(
+      no_bucket);
+  auto refused = RouteTable::Create(rc);
+  REQUIRE(!refused.ok());
+  CHECK(
+      std::string(refused.status().message())
+          .find("virtual_hosts[0].routes[0].typed_per_filter_config[rl]: token_bucket: required per route") !=
+      std::string::npos);
 }
 
 }  // namespace

@@ -310,6 +310,14 @@ InboundDecision TraceInbound(const policy::ProxyResources& resources, const SimC
     } else if (type == "type.googleapis.com/envoy.extensions.filters.http.local_ratelimit.v3.LocalRateLimit") {
       envoy::extensions::filters::http::local_ratelimit::v3::LocalRateLimit limit;
       filter.typed_config().UnpackTo(&limit);
+      // A route's typed_per_filter_config for this filter replaces its config.
+      const RouteDecision route = TraceRoutes(hcm.route_config(), request);
+      if (auto it = route.matched.typed_per_filter_config().find(filter.name());
+          it != route.matched.typed_per_filter_config().end()) {
+        it->second.UnpackTo(&limit);
+        d.rate_limited_route = route.route;
+      }
+      if (!limit.has_token_bucket()) continue;  // limits per route only
       d.rate_limit_tokens = limit.token_bucket().max_tokens();
       for (const auto& h : limit.response_headers_to_add()) {
         if (h.header().key() == "retry-after") d.retry_after = h.header().value();

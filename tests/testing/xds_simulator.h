@@ -58,6 +58,7 @@ struct InboundDecision {
   std::string denied_by;      // RBAC filter name and policy
   std::string cluster;        // inbound|PORT|| when forwarded
   std::optional<uint32_t> rate_limit_tokens;  // bucket size when a limit applies
+  std::string rate_limited_route;             // the route whose own bucket applied, if any
   std::optional<std::string> retry_after;
 };
 

@@ -18,6 +18,7 @@
 
 #include "absl/status/statusor.h"
 #include "envoy/config/route/v3/route.pb.h"
+#include "proxy/fault_filter.h"
 #include "proxy/http_codec.h"
 
 namespace re2 {
@@ -78,6 +79,14 @@ struct RedirectSpec {
   int status = 301;
 };
 
+// A route's request_mirror_policies entry: a fire-and-forget copy of the
+// request to `cluster` for `per_million` of requests (runtime_fraction's
+// default_value; absent: all).
+struct MirrorPolicy {
+  std::string cluster;
+  uint32_t per_million = 1000000;
+};
+
 struct WeightedCluster {
   std::string name;
   uint32_t weight = 0;
@@ -109,6 +118,9 @@ struct RouteEntry {
   std::vector<std::string> response_headers_to_remove;
   uint64_t timeout_ms = 0;  // 0: none
   std::optional<RetryPolicy> retry;  // route retry_policy
+  std::vector<MirrorPolicy> mirrors;  // route request_mirror_policies
+  // typed_per_filter_config["envoy.filters.http.fault"]; null: the listener's.
+  FaultConfigConstSharedPtr fault;
 
   // The cluster for a uniform random number in [0, total_weight).
   const std::string& PickCluster(uint64_t random) const;

@@ -21,18 +21,12 @@
 #include "absl/strings/match.h"
 #include "absl/strings/str_cat.h"
 #include "tests/e2e/harness/process.h"
+#include "tests/e2e/harness/sidecar.h"
 
 namespace weft::e2e {
 namespace {
 
-struct Workload {
-  std::string name, ip, sa;
-  int app_port = PickFreePort();
-  int inbound_port = PickFreePort();
-  int outbound_port = PickFreePort();
-  int admin_port = PickFreePort();
-  SubprocessPtr app, proxy;
-};
+using Workload = SidecarWorkload;
 
 struct Reply {
   int status = 0;
@@ -50,20 +44,13 @@ class Mesh {
       absl::StrAppend(&tokens, "- {token: ", w->sa, "-secret, namespace: shop, serviceAccount: ", w->sa,
                       "}\n");
       WriteFile(dir + "/" + w->sa + ".token", w->sa + "-secret\n");
-      absl::StrAppend(
-          &manifests, "---\napiVersion: v1\nkind: Service\nmetadata: {name: ", w->name,
-          ", namespace: shop}\nspec:\n  selector: {app: ", w->name,
-          "}\n  ports: [{name: http, port: 80}]\n---\napiVersion: weft.io/v1alpha1\nkind: Workload\n"
-          "metadata: {name: ",
-          w->name, "-0, namespace: shop, labels: {app: ", w->name, "}}\nspec: {address: ", w->ip,
-          ", ports: {http: ", w->inbound_port, "}, serviceAccount: ", w->sa, "}\n");
+      absl::StrAppend(&manifests, "---\napiVersion: v1\nkind: Service\nmetadata: {name: ", w->name,
+                      ", namespace: shop}\nspec:\n  selector: {app: ", w->name,
+                      "}\n  ports: [{name: http, port: 80}]\n", w->WorkloadManifest(w->name + "-0", w->name));
     }
     WriteFile(config_dir + "/tokens.yaml", tokens);
     WriteFile(config_dir + "/mesh.yaml", manifests);
-    weftd = Start({BinaryPath("weftd"), "--config-dir=" + config_dir, "--ca-dir=" + ca_dir,
-                   absl::StrCat("--xds-addr=127.0.0.1:", xds_port),
-                   absl::StrCat("--admin-addr=127.0.0.1:", admin_port)},
-                  "weftd.log");
+    weftd = Start(WeftdFileModeArgv(config_dir, ca_dir, xds_port, admin_port), "weftd.log");
     REQUIRE(WaitFor([&] { return HttpGet("127.0.0.1", admin_port, "/readyz").status == 200; },
                     absl::Seconds(15)));
     StartWorkload(orders, {});
@@ -103,26 +90,16 @@ class Mesh {
 
  private:
   void StartWorkload(Workload& w, std::vector<std::string> app_flags) {
-    std::vector<std::string> argv = {BinaryPath("echo-server"),
-                                     absl::StrCat("--addr=", w.ip, ":", w.app_port), "--name=" + w.name};
+    std::vector<std::string> argv = w.AppArgv();
     argv.insert(argv.end(), app_flags.begin(), app_flags.end());
     w.app = Start(argv, w.name + ".log");
-    w.proxy = Start({BinaryPath("weft-proxy"), absl::StrCat("--xds=127.0.0.1:", xds_port), "--namespace=shop",
-                     "--service-account=" + w.sa, "--token-file=" + dir + "/" + w.sa + ".token",
-                     "--trust-bundle=" + ca_dir + "/root-cert.pem",
-                     absl::StrCat("--outbound-addr=", w.ip, ":", w.outbound_port),
-                     absl::StrCat("--inbound-addr=", w.ip, ":", w.inbound_port),
-                     absl::StrCat("--admin-addr=", w.ip, ":", w.admin_port),
-                     absl::StrCat("--app-addr=", w.ip, ":", w.app_port)},
-                    w.name + "-proxy.log");
+    w.proxy = Start(w.ProxyArgv(xds_port, dir + "/" + w.sa + ".token", ca_dir), w.name + "-proxy.log");
     REQUIRE(WaitFor([&] { return HttpGet(w.ip, w.admin_port, "/ready").status == 200; }, absl::Seconds(20)));
   }
 
   SubprocessPtr Start(std::vector<std::string> argv, const std::string& log) {
-    REQUIRE(!argv[0].empty());
-    auto p =
-        std::make_unique<Subprocess>(std::move(argv), std::map<std::string, std::string>{}, dir + "/" + log);
-    REQUIRE(p->Start().ok());
+    SubprocessPtr p = StartProcess(std::move(argv), dir + "/" + log);
+    REQUIRE(p);
     return p;
   }
 };

@@ -170,6 +170,20 @@ TEST_CASE("compiled TrafficPolicy: circuit breakers, retry budget, outlier detec
   CHECK(route->fault->delay_per_million == 100000);
   CHECK(route->fault->abort_status == 503);
   CHECK(route->fault->abort_per_million == 50000);
+  // weftd sets no idle timeout: Envoy's default of 1 h; the HCM's own value when set.
+  CHECK((*cfg)->downstream_idle_timeout_ms() == 3600 * 1000);
+  auto resources = Compiled("traffic_policy", "shop", "frontend", "10.0.0.5");
+  envoy::config::listener::v3::Listener outbound;
+  REQUIRE(resources.by_type[kListenerType]["outbound"].resource.UnpackTo(&outbound));
+  auto* filter = outbound.mutable_filter_chains(0)->mutable_filters(0);
+  envoy::extensions::filters::network::http_connection_manager::v3::HttpConnectionManager hcm;
+  REQUIRE(filter->typed_config().UnpackTo(&hcm));
+  hcm.mutable_common_http_protocol_options()->mutable_idle_timeout()->set_seconds(5);
+  filter->mutable_typed_config()->PackFrom(hcm);
+  resources.by_type[kListenerType]["outbound"].resource.PackFrom(outbound);
+  auto idle = ProxyConfig::Build(resources);
+  REQUIRE(idle.ok());
+  CHECK((*idle)->downstream_idle_timeout_ms() == 5000);
 }
 
 TEST_CASE("resilience fields weft-proxy cannot enforce are NACKed with their place", "[proxy][config]") {

@@ -50,6 +50,13 @@ void ApplyTrafficPolicy(const TrafficPolicy& tp, Cluster& cluster) {
     if (cl.max_pending_requests) t->mutable_max_pending_requests()->set_value(*cl.max_pending_requests);
     if (cl.max_requests) t->mutable_max_requests()->set_value(*cl.max_requests);
     if (cl.max_retries) t->mutable_max_retries()->set_value(*cl.max_retries);
+    if (cl.retry_budget) {
+      auto* budget = t->mutable_retry_budget();
+      if (cl.retry_budget->percent) budget->mutable_budget_percent()->set_value(*cl.retry_budget->percent);
+      if (cl.retry_budget->min_retry_concurrency) {
+        budget->mutable_min_retry_concurrency()->set_value(*cl.retry_budget->min_retry_concurrency);
+      }
+    }
   }
   if (tp.outlier_detection) {
     auto* od = cluster.mutable_outlier_detection();

@@ -125,6 +125,12 @@ struct ConnectionLimits {
   std::optional<uint32_t> max_pending_requests;
   std::optional<uint32_t> max_requests;
   std::optional<uint32_t> max_retries;
+  // Envoy's retry_budget (replaces max_retries): percent of active requests.
+  struct RetryBudget {
+    std::optional<uint32_t> percent;
+    std::optional<uint32_t> min_retry_concurrency;
+  };
+  std::optional<RetryBudget> retry_budget;
 };
 
 struct OutlierDetection {

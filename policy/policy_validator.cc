@@ -727,12 +727,21 @@ void ValidateTrafficPolicy(DocumentValidator& v, const discovery::PolicyDocument
   }
   if (const json* cl = v.Object(spec, "spec", "connectionLimits")) {
     const std::string path = "spec.connectionLimits";
-    v.KnownFields(*cl, path, {"maxConnections", "maxPendingRequests", "maxRequests", "maxRetries"});
+    v.KnownFields(*cl, path,
+                  {"maxConnections", "maxPendingRequests", "maxRequests", "maxRetries", "retryBudget"});
     ConnectionLimits limits;
     limits.max_connections = v.Uint(*cl, path, "maxConnections", 1, 0xffffffffLL);
     limits.max_pending_requests = v.Uint(*cl, path, "maxPendingRequests", 1, 0xffffffffLL);
     limits.max_requests = v.Uint(*cl, path, "maxRequests", 1, 0xffffffffLL);
     limits.max_retries = v.Uint(*cl, path, "maxRetries", 0, 0xffffffffLL);
+    if (const json* rb = v.Object(*cl, path, "retryBudget")) {
+      const std::string bpath = path + ".retryBudget";
+      v.KnownFields(*rb, bpath, {"percent", "minRetryConcurrency"});
+      ConnectionLimits::RetryBudget budget;
+      budget.percent = v.Uint(*rb, bpath, "percent", 0, 100);
+      budget.min_retry_concurrency = v.Uint(*rb, bpath, "minRetryConcurrency", 0, 0xffffffffLL);
+      limits.retry_budget = budget;
+    }
     p.connection_limits = limits;
   }
   if (const json* od = v.Object(spec, "spec", "outlierDetection")) {

@@ -8,6 +8,7 @@
 #include <asio.hpp>
 #include <asio/ssl.hpp>
 
+#include <chrono>
 #include <memory>
 #include <string>
 #include <string_view>
@@ -53,8 +54,14 @@ class ByteStream {
   // something unexpected meanwhile.
   bool IdleAndOpen();
 
+  // Held for the stream's lifetime (e.g. a circuit-breaker connection slot).
+  void Attach(std::shared_ptr<void> token) { attachment_ = std::move(token); }
+  // When the stream went into an idle pool (pool idle timeout).
+  std::chrono::steady_clock::time_point idle_since{};
+
  protected:
   std::string peer_principal_;
+  std::shared_ptr<void> attachment_;
 };
 using ByteStreamPtr = std::unique_ptr<ByteStream>;
 

@@ -8,6 +8,7 @@
 #include "envoy/config/endpoint/v3/endpoint.pb.h"
 #include "envoy/config/listener/v3/listener.pb.h"
 #include "envoy/config/route/v3/route.pb.h"
+#include "envoy/extensions/filters/http/fault/v3/fault.pb.h"
 #include "envoy/extensions/filters/network/http_connection_manager/v3/http_connection_manager.pb.h"
 #include "envoy/extensions/transport_sockets/tls/v3/secret.pb.h"
 #include "envoy/extensions/transport_sockets/tls/v3/tls.pb.h"
@@ -34,6 +35,10 @@ class Errors {
  private:
   std::vector<std::string> errors_;
 };
+
+uint64_t DurationMs(const google::protobuf::Duration& d) {
+  return static_cast<uint64_t>(d.seconds()) * 1000 + static_cast<uint64_t>(d.nanos()) / 1000000;
+}
 
 template <typename T>
 bool Unpack(const google::protobuf::Any& any, T& out) {
@@ -147,6 +152,22 @@ void BuildCluster(const Cluster& c, ClusterEntry& out, Errors& errors) {
     out.connect_timeout_ms = c.connect_timeout().seconds() * 1000 + c.connect_timeout().nanos() / 1000000;
     if (out.connect_timeout_ms == 0) out.connect_timeout_ms = 10000;
   }
+  if (c.has_circuit_breakers()) {
+    auto breakers = ParseCircuitBreakers(c.circuit_breakers(), path + ".circuit_breakers");
+    if (breakers.ok()) {
+      out.breakers = *breakers;
+    } else {
+      errors.Add(std::string(breakers.status().message()));
+    }
+  }
+  if (c.has_outlier_detection()) {
+    auto outlier = ParseOutlierDetection(c.outlier_detection(), path + ".outlier_detection");
+    if (outlier.ok()) {
+      out.outlier = *outlier;
+    } else {
+      errors.Add(std::string(outlier.status().message()));
+    }
+  }
   if (c.has_transport_socket()) {
     if (c.transport_socket().name() != kTlsSocket) {
       errors.Add(path + ".transport_socket: only " + std::string(kTlsSocket) + " is supported");
@@ -184,6 +205,31 @@ void BuildCluster(const Cluster& c, ClusterEntry& out, Errors& errors) {
         const auto& sa = lb.endpoint().address().socket_address();
         out.static_endpoints.push_back({sa.address(), sa.port_value()});
       }
+    }
+  }
+}
+
+// The outbound HCM's fault filter and idle timeout.
+void BuildOutboundFilters(const HttpConnectionManager& hcm, FaultConfigConstSharedPtr& fault_out,
+                          uint64_t& idle_ms, Errors& errors) {
+  if (hcm.has_common_http_protocol_options() && hcm.common_http_protocol_options().has_idle_timeout()) {
+    idle_ms = DurationMs(hcm.common_http_protocol_options().idle_timeout());
+  }
+  for (int j = 0; j < hcm.http_filters_size(); ++j) {
+    const auto& f = hcm.http_filters(j);
+    envoy::extensions::filters::http::fault::v3::HTTPFault fault;
+    if (f.name() != "envoy.filters.http.fault" && !f.typed_config().Is<decltype(fault)>()) continue;
+    const std::string path =
+        absl::StrCat("Listener outbound: filter_chains[0].http_filters[", j, "] (", f.name(), ")");
+    if (!Unpack(f.typed_config(), fault)) {
+      errors.Add(path + ".typed_config: not an HTTPFault");
+      continue;
+    }
+    auto parsed = ParseFault(fault, path);
+    if (!parsed.ok()) {
+      errors.Add(std::string(parsed.status().message()));
+    } else if ((*parsed)->active()) {
+      fault_out = *parsed;
     }
   }
 }
@@ -259,6 +305,7 @@ absl::StatusOr<ProxyConfigConstSharedPtr> ProxyConfig::Build(XdsResources resour
         }
         auto hcm = FindHcm(l.filter_chains(0), "Listener outbound: filter_chains[0]", errors);
         if (!hcm) continue;
+        BuildOutboundFilters(*hcm, config->outbound_fault_, config->downstream_idle_timeout_ms_, errors);
         if (hcm->has_rds()) {
           config->outbound_rds_name_ = hcm->rds().route_config_name();
         } else if (hcm->has_route_config()) {

@@ -15,10 +15,13 @@
 #include <vector>
 
 #include "absl/status/statusor.h"
-#include "google/protobuf/any.pb.h"
 #include "envoy/extensions/filters/network/http_connection_manager/v3/http_connection_manager.pb.h"
+#include "google/protobuf/any.pb.h"
+#include "proxy/circuit_breaker.h"
+#include "proxy/fault_filter.h"
 #include "proxy/load_balancer.h"
 #include "proxy/local_rate_limit.h"
+#include "proxy/outlier_detector.h"
 #include "proxy/rbac_filter.h"
 #include "proxy/route_table.h"
 
@@ -52,6 +55,11 @@ struct ClusterEntry {
   std::string sni;
   std::vector<std::string> expected_sans;  // exact URI SANs; empty: any mesh certificate
   std::vector<EndpointAddress> static_endpoints;  // STATIC clusters
+  CircuitBreakerThresholds breakers;              // circuit_breakers (Envoy's defaults when absent)
+  std::optional<OutlierConfig> outlier;           // outlier_detection
+  // Pooled connections idle longer are closed (Envoy's default pool idle
+  // timeout, 1 h; weftd sets no upstream HttpProtocolOptions).
+  uint64_t idle_timeout_ms = 3600 * 1000;
 };
 
 // One enforced HTTP filter of an inbound chain; the data path runs them in
@@ -108,6 +116,10 @@ class ProxyConfig {
   RouteTableConstSharedPtr outbound_routes() const { return outbound_routes_; }
   bool has_outbound_listener() const { return has_outbound_; }
   bool has_inbound_listener() const { return has_inbound_; }
+  // The outbound HCM's envoy.filters.http.fault config (routes may override it); null when inert.
+  const FaultConfigConstSharedPtr& outbound_fault() const { return outbound_fault_; }
+  // The outbound HCM's common_http_protocol_options.idle_timeout (Envoy's default 1 h; 0 disables).
+  uint64_t downstream_idle_timeout_ms() const { return downstream_idle_timeout_ms_; }
   // The ROOTCA secret's trusted CA, when the server sent one.
   const std::string& root_ca_pem() const { return root_ca_pem_; }
   const XdsResources& resources() const { return resources_; }
@@ -118,6 +130,8 @@ class ProxyConfig {
   bool has_inbound_ = false;
   std::string outbound_rds_name_;
   RouteTableConstSharedPtr outbound_routes_;
+  FaultConfigConstSharedPtr outbound_fault_;
+  uint64_t downstream_idle_timeout_ms_ = 3600 * 1000;
   std::map<std::string, ClusterEntry> clusters_;
   std::map<std::string, std::vector<EndpointAddress>> endpoints_;
   std::map<std::string, std::string> endpoint_cluster_;

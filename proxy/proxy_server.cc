@@ -4,13 +4,17 @@
 #include <random>
 #include <unordered_map>
 
+#include "absl/strings/match.h"
 #include "absl/strings/numbers.h"
 #include "absl/strings/str_cat.h"
-#include "absl/strings/match.h"
 #include "common/logging.h"
+#include "proxy/access_log.h"
 #include "proxy/byte_stream.h"
+#include "proxy/cluster_state.h"
+#include "proxy/fault_filter.h"
 #include "proxy/http_codec.h"
 #include "proxy/load_balancer.h"
+#include "proxy/request_mirror.h"
 #include "proxy/retry_state.h"
 
 namespace weft::proxy {
@@ -33,6 +37,14 @@ constexpr size_t kMaxIdlePerUpstream = 64;
 // Request bodies up to this size are read whole before the first attempt of
 // a route with retries, so that every attempt can send them again.
 constexpr size_t kRetryBufferLimit = 64 * 1024;
+// A mirrored request (its response is dropped) gets at most this long.
+constexpr uint64_t kMirrorTimeoutMs = 10000;
+constexpr char kOverflowBody[] =
+    "upstream connect error or disconnect/reset before headers. reset reason: overflow\n";
+
+void SetFlag(AccessLogEntry* log, const char* flag) {
+  if (log != nullptr) log->response_flags = flag;
+}
 
 // Where one request goes upstream.
 struct Upstream {
@@ -44,6 +56,12 @@ struct Upstream {
   uint64_t connect_timeout_ms = 10000;
   std::string cluster;       // for stats and least-request; "" for pass-through
   std::string endpoint_key;  // "ip:port"
+  // Mesh clusters: the shared breaker/outlier state and the cluster's
+  // entry in the configuration the request holds.
+  ClusterState* state = nullptr;
+  const ClusterEntry* entry = nullptr;
+  size_t hosts = 0;
+  uint64_t idle_timeout_ms = 0;  // pool idle timeout; 0: none
   std::string PoolKey() const {
     return absl::StrCat(tls ? "tls|" : "tcp|", host, ":", port, "|", sni, "|", expected_sans.size() == 1 ? expected_sans[0] : "");
   }
@@ -113,6 +131,7 @@ class ProxyServer::Impl {
     std::thread thread;
     std::unordered_map<std::string, std::vector<ByteStreamPtr>> idle;
     std::unordered_map<std::string, ClusterLb> lb;
+    std::unordered_map<std::string, ClusterStateSharedPtr> cluster_state;  // cache of the registry
     std::mt19937_64 rng{std::random_device{}()};
     std::optional<asio::executor_work_guard<asio::io_context::executor_type>> guard;
   };
@@ -129,6 +148,7 @@ class ProxyServer::Impl {
     return tls_;
   }
   void SetConfig(ProxyConfigConstSharedPtr c) {
+    if (c) idle_timeout_ms_.store(c->downstream_idle_timeout_ms(), std::memory_order_relaxed);
     absl::MutexLock lock(&mu_);
     config_ = std::move(c);
   }
@@ -144,16 +164,19 @@ class ProxyServer::Impl {
   // `chain` belongs to `pinned` (the configuration it was chosen from).
   awaitable<void> ServeHttp(Worker& w, ByteStream& down, bool inbound, uint32_t port,
                             ProxyConfigConstSharedPtr pinned, const InboundChain* chain);
-  awaitable<ForwardResult> HandleOutbound(Worker& w, ByteStream& down, HttpParser& parser, std::string& pending);
-  awaitable<ForwardResult> HandleInbound(Worker& w, ByteStream& down, HttpParser& parser, std::string& pending,
-                                         const InboundChain& chain, uint32_t port);
+  // `log` (null without --access-log) collects the request's access-log fields.
+  awaitable<ForwardResult> HandleOutbound(Worker& w, ByteStream& down, HttpParser& parser,
+                                          std::string& pending, AccessLogEntry* log);
+  awaitable<ForwardResult> HandleInbound(Worker& w, ByteStream& down, HttpParser& parser,
+                                         std::string& pending, const InboundChain& chain, uint32_t port,
+                                         AccessLogEntry* log);
   // Runs the chain's RBAC and rate-limit filters; a local reply when one stops the request.
   awaitable<std::optional<ForwardResult>> RunInboundFilters(Worker& w, ByteStream& down, const HttpParser& parser,
                                                             const InboundChain& chain, uint32_t port);
   // `cfg` non-null: retries may pick another endpoint of up.cluster.
   awaitable<ForwardResult> Forward(Worker& w, ByteStream& down, HttpParser& parser, std::string& pending,
                                    HttpHead head, const std::string& target, Upstream upstream,
-                                   const RouteEntry* route, const ProxyConfig* cfg);
+                                   const RouteEntry* route, const ProxyConfig* cfg, AccessLogEntry* log);
   // Reads more of the request body and appends it, framed for the upstream,
   // to `out`. 0 when it did; -1 when the downstream went away; 400 on a
   // malformed body.
@@ -163,7 +186,22 @@ class ProxyServer::Impl {
   // The token bucket under `key` (chain, filter and, per route, the route),
   // kept across updates while the limit keeps its shape.
   TokenBucketSharedPtr Bucket(const std::string& key, const LocalRateLimitConfig& c);
-  awaitable<ByteStreamPtr> Acquire(Worker& w, const Upstream& u, bool& reused, std::string& error);
+  // `overflow`: no connection because the cluster's circuit breaker is open.
+  awaitable<ByteStreamPtr> Acquire(Worker& w, const Upstream& u, bool& reused, std::string& error,
+                                   bool& overflow);
+  ClusterState& State(Worker& w, const std::string& cluster);
+  // Fills the cluster-wide parts of `up` (TLS, breakers, outlier state).
+  void SetCluster(Worker& w, const ProxyConfig& cfg, const ClusterEntry& cluster, Upstream& up);
+  void CountOverflow(const std::string& cluster, BreakerResource r);
+  awaitable<ForwardResult> OverflowReply(ByteStream& down, const HttpParser& parser,
+                                         const std::string& cluster, BreakerResource r, AccessLogEntry* log);
+  // Outlier detection: one attempt's result on up.endpoint_key.
+  void RecordOutlier(Worker& w, const Upstream& up, int status);
+  // Request mirroring: fire-and-forget copies of a whole request.
+  void StartMirrors(Worker& w, const ProxyConfig& cfg, const RouteEntry& route, const HttpHead& head,
+                    const std::string& target, BodyFraming framing, uint64_t length, const std::string& body,
+                    bool is_head);
+  awaitable<void> Mirror(Worker& w, Upstream up, std::string request, bool is_head);
   awaitable<ForwardResult> LocalReply(ByteStream& down, const HttpParser& parser, int status, std::string_view body,
                                       const HeaderList& extra = {});
   void Record(const std::string& direction, const std::string& cluster, int status,
@@ -178,6 +216,9 @@ class ProxyServer::Impl {
   tcp::endpoint app_endpoint_;
 
   common::Clock& clock_ = common::RealClock::Get();
+  ClusterStateRegistry cluster_states_{clock_};
+  std::unique_ptr<AccessLog> access_log_;
+  std::atomic<uint64_t> idle_timeout_ms_{3600 * 1000};
   // Local rate-limit buckets per inbound chain and filter, shared by the
   // workers; kept across updates that leave the bucket's shape unchanged.
   absl::Mutex buckets_mu_;
@@ -220,6 +261,11 @@ absl::Status ProxyServer::Impl::Start() {
   auto app_ip = asio::ip::make_address(app->first, ec);
   if (ec) return absl::InvalidArgumentError("--app-addr: \"" + app->first + "\" is not an IP address");
   app_endpoint_ = tcp::endpoint(app_ip, app->second);
+  if (!options_.access_log.empty()) {
+    auto log = AccessLog::Open(options_.access_log);
+    if (!log.ok()) return log.status();
+    access_log_ = std::move(*log);
+  }
 
   asio::co_spawn(workers_[0]->io, Accept(*outbound_, false), asio::detached);
   asio::co_spawn(workers_[0]->io, Accept(*inbound_, true), asio::detached);
@@ -363,8 +409,15 @@ awaitable<void> ProxyServer::Impl::ServeHttp(Worker& w, ByteStream& down, bool i
   // plaintext). The chain was chosen from `pinned` at accept time; a
   // configuration that arrived during the TLS handshake is picked up here
   // before the first request.
+  asio::steady_timer idle_timer(w.io);
   for (;;) {
     std::error_code ec;
+    // The downstream idle timeout runs while no request is in progress.
+    DeadlinePtr idle;
+    const uint64_t idle_ms = idle_timeout_ms_.load(std::memory_order_relaxed);
+    if (idle_ms > 0 && !parser.events().head_complete && pending.empty()) {
+      idle = Arm(idle_timer, idle_ms, &down.socket());
+    }
     while (!parser.events().head_complete) {
       if (pending.empty()) {
         size_t n = co_await down.ReadSome(asio::buffer(buf), ec);
@@ -381,6 +434,7 @@ awaitable<void> ProxyServer::Impl::ServeHttp(Worker& w, ByteStream& down, bool i
       }
       pending.erase(0, *consumed);
     }
+    Disarm(idle_timer, idle);
     if (inbound) {
       ProxyConfigConstSharedPtr current = config();
       if (current != pinned) {
@@ -391,8 +445,26 @@ awaitable<void> ProxyServer::Impl::ServeHttp(Worker& w, ByteStream& down, bool i
         chain = &**slot;
       }
     }
-    ForwardResult r = inbound ? co_await HandleInbound(w, down, parser, pending, *chain, port)
-                              : co_await HandleOutbound(w, down, parser, pending);
+    std::optional<AccessLogEntry> entry;  // only with --access-log
+    AccessLogEntry* log = nullptr;
+    std::chrono::steady_clock::time_point started;
+    if (access_log_) {
+      log = &entry.emplace();
+      started = std::chrono::steady_clock::now();
+      log->start = std::chrono::system_clock::now();
+      log->direction = inbound ? "inbound" : "outbound";
+      log->method = parser.head().method;
+      log->path = parser.head().target;
+      log->authority = parser.head().Get("host").value_or("");
+    }
+    ForwardResult r = inbound ? co_await HandleInbound(w, down, parser, pending, *chain, port, log)
+                              : co_await HandleOutbound(w, down, parser, pending, log);
+    if (log != nullptr) {
+      log->response_code = r.status;
+      log->duration_ms =
+          std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - started).count();
+      access_log_->Write(*log);
+    }
     if (!r.keep_downstream) co_return;
     parser.Reset();
   }
@@ -409,7 +481,7 @@ awaitable<ForwardResult> ProxyServer::Impl::LocalReply(ByteStream& down, const H
 }
 
 awaitable<ForwardResult> ProxyServer::Impl::HandleOutbound(Worker& w, ByteStream& down, HttpParser& parser,
-                                                           std::string& pending) {
+                                                           std::string& pending, AccessLogEntry* log) {
   const auto start = std::chrono::steady_clock::now();
   HttpHead head = parser.head();
   std::string authority;
@@ -432,6 +504,15 @@ awaitable<ForwardResult> ProxyServer::Impl::HandleOutbound(Worker& w, ByteStream
     ForwardResult r = co_await LocalReply(down, parser, 400, "no Host header\n");
     Record("outbound", "", 400, start);
     co_return r;
+  }
+  // Request id and W3C trace context: kept when present, generated when not.
+  if (!head.Get("x-request-id")) head.Add("x-request-id", RandomHex(w.rng));
+  std::string trace_id = EnsureTraceparent(head, w.rng);
+  if (log != nullptr) {
+    log->request_id = head.Get("x-request-id").value_or("");
+    log->trace_id = std::move(trace_id);
+    TlsContextsConstSharedPtr tls = this->tls();
+    if (tls) log->source_identity = tls->own_spiffe_id;
   }
   ProxyConfigConstSharedPtr cfg = config();
   const RouteEntry* route = nullptr;
@@ -458,6 +539,32 @@ awaitable<ForwardResult> ProxyServer::Impl::HandleOutbound(Worker& w, ByteStream
       Record("outbound", "", route->redirect.status, start);
       co_return r;
     }
+    // The fault filter runs before the router: delay, then abort.
+    const FaultConfig* fault = route->fault ? route->fault.get() : cfg->outbound_fault().get();
+    if (fault != nullptr && fault->active()) {
+      const FaultDecision d = DecideFault(*fault, w.rng(), w.rng());
+      if (d.delay_ms > 0) {
+        metrics_
+            .GetCounter("weft_proxy_faults_injected_total", "requests given an injected fault",
+                        {{"kind", "delay"}})
+            .Inc();
+        SetFlag(log, "DI");
+        asio::steady_timer pause(w.io);
+        pause.expires_after(std::chrono::milliseconds(d.delay_ms));
+        std::error_code ignored;
+        co_await pause.async_wait(redirect_error(use_awaitable, ignored));
+      }
+      if (d.abort_status > 0) {
+        metrics_
+            .GetCounter("weft_proxy_faults_injected_total", "requests given an injected fault",
+                        {{"kind", "abort"}})
+            .Inc();
+        SetFlag(log, "FI");
+        ForwardResult r = co_await LocalReply(down, parser, d.abort_status, "fault filter abort\n");
+        Record("outbound", "", d.abort_status, start);
+        co_return r;
+      }
+    }
     const std::string& name = route->PickCluster(w.rng());
     cluster = cfg->FindCluster(name);
     if (cluster == nullptr) {
@@ -467,6 +574,7 @@ awaitable<ForwardResult> ProxyServer::Impl::HandleOutbound(Worker& w, ByteStream
     }
     const auto* eps = cfg->Endpoints(cluster->name);
     if (eps == nullptr || eps->empty()) {
+      SetFlag(log, "UH");
       ForwardResult r = co_await LocalReply(down, parser, 503, "no healthy upstream\n");
       Record("outbound", cluster->name, 503, start);
       co_return r;
@@ -496,12 +604,17 @@ awaitable<ForwardResult> ProxyServer::Impl::HandleOutbound(Worker& w, ByteStream
       co_return r;
     }
   }
+  // Circuit breaking: the request counts against its cluster until it is done.
+  std::optional<BreakerSlot> request_slot;
   if (cluster != nullptr) {
-    up.cluster = cluster->name;
-    up.tls = cluster->tls;
-    up.sni = cluster->sni;
-    up.expected_sans = cluster->expected_sans;
-    up.connect_timeout_ms = cluster->connect_timeout_ms;
+    SetCluster(w, *cfg, *cluster, up);
+    request_slot = BreakerSlot::Take(up.state->breaker, BreakerResource::kRequests, cluster->breakers);
+    if (!request_slot) {
+      ForwardResult r = co_await OverflowReply(down, parser, cluster->name, BreakerResource::kRequests, log);
+      Record("outbound", cluster->name, r.status, start);
+      co_return r;
+    }
+    if (log != nullptr && up.expected_sans.size() == 1) log->destination_identity = up.expected_sans[0];
   }
   // Request changes: the route's header changes and rewrites.
   std::string up_target = target;
@@ -517,11 +630,11 @@ awaitable<ForwardResult> ProxyServer::Impl::HandleOutbound(Worker& w, ByteStream
     up_target = route->RewritePath(target);
     if (!route->host_rewrite.empty()) head.Set("host", route->host_rewrite);
   }
-  if (!head.Get("x-request-id")) head.Add("x-request-id", RandomHex(w.rng));
   if (!head.Get("x-forwarded-proto")) head.Add("x-forwarded-proto", "http");
   const std::string stat_cluster = up.cluster.empty() ? "PassthroughCluster" : up.cluster;
+  if (log != nullptr) log->upstream_cluster = stat_cluster;
   ForwardResult r = co_await Forward(w, down, parser, pending, std::move(head), up_target, up, route,
-                                     vhost != nullptr ? cfg.get() : nullptr);
+                                     vhost != nullptr ? cfg.get() : nullptr, log);
   Record("outbound", stat_cluster, r.status, start);
   co_return r;
 }
@@ -532,8 +645,23 @@ bool ProxyServer::Impl::PickEndpoint(Worker& w, const ProxyConfig& cfg, const Cl
   ClusterLb& lb = w.lb[cluster.name];
   std::vector<uint32_t> load;
   load.reserve(eps->size());
-  for (const auto& ep : *eps) load.push_back(lb.in_flight[ep.Key()]);
-  const EndpointAddress& ep = (*eps)[lb.picker.Pick(cluster.lb, load)];
+  // Outlier detection: ejected hosts are skipped (all of them ejected: panic, use all).
+  OutlierDetector* outlier = cluster.outlier ? &State(w, cluster.name).outlier : nullptr;
+  std::vector<size_t> eligible;
+  eligible.reserve(eps->size());
+  for (size_t i = 0; i < eps->size(); ++i) {
+    std::string key = (*eps)[i].Key();
+    if (outlier != nullptr && outlier->IsEjected(key)) continue;
+    eligible.push_back(i);
+    load.push_back(lb.in_flight[key]);
+  }
+  if (eligible.empty()) {
+    for (size_t i = 0; i < eps->size(); ++i) {
+      eligible.push_back(i);
+      load.push_back(lb.in_flight[(*eps)[i].Key()]);
+    }
+  }
+  const EndpointAddress& ep = (*eps)[eligible[lb.picker.Pick(cluster.lb, load)]];
   up.host = ep.ip;
   up.port = static_cast<uint16_t>(ep.port);
   up.endpoint_key = ep.Key();
@@ -622,7 +750,7 @@ awaitable<std::optional<ForwardResult>> ProxyServer::Impl::RunInboundFilters(Wor
 
 awaitable<ForwardResult> ProxyServer::Impl::HandleInbound(Worker& w, ByteStream& down, HttpParser& parser,
                                                           std::string& pending, const InboundChain& chain,
-                                                          uint32_t port) {
+                                                          uint32_t port, AccessLogEntry* log) {
   const auto start = std::chrono::steady_clock::now();
   const std::string cluster = chain.name.empty() ? "inbound" : chain.name;
   if (!chain.unenforced_filters.empty()) {
@@ -636,6 +764,16 @@ awaitable<ForwardResult> ProxyServer::Impl::HandleInbound(Worker& w, ByteStream&
     co_return *stopped;
   }
   HttpHead head = parser.head();
+  if (!head.Get("x-request-id")) head.Add("x-request-id", RandomHex(w.rng));
+  std::string trace_id = EnsureTraceparent(head, w.rng);
+  if (log != nullptr) {
+    log->request_id = head.Get("x-request-id").value_or("");
+    log->trace_id = std::move(trace_id);
+    log->source_identity = chain.tls ? down.peer_principal() : "";
+    TlsContextsConstSharedPtr tls = this->tls();
+    if (tls) log->destination_identity = tls->own_spiffe_id;
+    log->upstream_cluster = cluster;
+  }
   head.Remove("x-forwarded-client-cert");
   if (chain.tls && !down.peer_principal().empty()) {
     TlsContextsConstSharedPtr tls = this->tls();
@@ -655,24 +793,47 @@ awaitable<ForwardResult> ProxyServer::Impl::HandleInbound(Worker& w, ByteStream&
     }
   }
   std::string target = head.target;
-  ForwardResult r = co_await Forward(w, down, parser, pending, std::move(head), target, up, route, nullptr);
+  ForwardResult r =
+      co_await Forward(w, down, parser, pending, std::move(head), target, up, route, nullptr, log);
   Record("inbound", cluster, r.status, start);
   co_return r;
 }
 
-awaitable<ByteStreamPtr> ProxyServer::Impl::Acquire(Worker& w, const Upstream& u, bool& reused, std::string& error) {
+awaitable<ByteStreamPtr> ProxyServer::Impl::Acquire(Worker& w, const Upstream& u, bool& reused,
+                                                    std::string& error, bool& overflow) {
   reused = false;
+  overflow = false;
   const std::string key = u.PoolKey();
   auto& idle = w.idle[key];
   while (!idle.empty()) {
     ByteStreamPtr c = std::move(idle.back());
     idle.pop_back();
-    if (c->IdleAndOpen()) {
+    const bool expired = u.idle_timeout_ms > 0 && std::chrono::steady_clock::now() - c->idle_since >
+                                                      std::chrono::milliseconds(u.idle_timeout_ms);
+    if (!expired && c->IdleAndOpen()) {
       reused = true;
       co_return c;
     }
     c->Close();
   }
+  // A new connection: the request waits for it as a pending request, and
+  // the connection counts against the cluster while it lives.
+  std::optional<BreakerSlot> pending_slot, connection_slot;
+  if (u.state != nullptr) {
+    pending_slot = BreakerSlot::Take(u.state->breaker, BreakerResource::kPending, u.entry->breakers);
+    if (pending_slot) {
+      connection_slot = BreakerSlot::Take(u.state->breaker, BreakerResource::kConnections, u.entry->breakers);
+    }
+    if (!pending_slot || !connection_slot) {
+      overflow = true;
+      CountOverflow(u.cluster, pending_slot ? BreakerResource::kConnections : BreakerResource::kPending);
+      error = "circuit breaker overflow";
+      co_return nullptr;
+    }
+  }
+  auto attach = [&](ByteStream& s) {
+    if (connection_slot) s.Attach(std::make_shared<BreakerSlot>(std::move(*connection_slot)));
+  };
   std::error_code ec;
   tcp::endpoint ep;
   auto addr = asio::ip::make_address(u.host, ec);
@@ -701,7 +862,11 @@ awaitable<ByteStreamPtr> ProxyServer::Impl::Acquire(Worker& w, const Upstream& u
   metrics_.GetCounter("weft_proxy_upstream_connections_total", "upstream connections opened",
                       {{"cluster", u.cluster.empty() ? "PassthroughCluster" : u.cluster}})
       .Inc();
-  if (!u.tls) co_return std::make_unique<TcpStream>(std::move(socket));
+  if (!u.tls) {
+    auto stream = std::make_unique<TcpStream>(std::move(socket));
+    attach(*stream);
+    co_return stream;
+  }
   TlsContextsConstSharedPtr tls = this->tls();
   if (!tls) {
     error = "no workload certificate yet";
@@ -721,6 +886,7 @@ awaitable<ByteStreamPtr> ProxyServer::Impl::Acquire(Worker& w, const Upstream& u
     stream->Close();
     co_return nullptr;
   }
+  attach(*stream);
   co_return stream;
 }
 
@@ -748,8 +914,10 @@ awaitable<int> ProxyServer::Impl::ReadRequestBody(ByteStream& down, HttpParser& 
 }
 
 awaitable<ForwardResult> ProxyServer::Impl::Forward(Worker& w, ByteStream& down, HttpParser& parser,
-                                                    std::string& pending, HttpHead head, const std::string& target,
-                                                    Upstream up, const RouteEntry* route, const ProxyConfig* cfg) {
+                                                    std::string& pending, HttpHead head,
+                                                    const std::string& target, Upstream up,
+                                                    const RouteEntry* route, const ProxyConfig* cfg,
+                                                    AccessLogEntry* log) {
   const HttpHead& req = parser.head();
   const bool is_head = req.method == "HEAD";
   const bool downstream_keep = req.keep_alive;
@@ -786,13 +954,18 @@ awaitable<ForwardResult> ProxyServer::Impl::Forward(Worker& w, ByteStream& down,
     }
     parser.events().body.clear();
   }
-  while (retry != nullptr && retry->num_retries > 0 && !parser.events().message_complete &&
+  const bool mirrored = cfg != nullptr && route != nullptr && !route->mirrors.empty();
+  while (((retry != nullptr && retry->num_retries > 0) || mirrored) && !parser.events().message_complete &&
          body.size() <= kRetryBufferLimit) {
     int r = co_await ReadRequestBody(down, parser, pending, buf, chunked, body);
     if (r < 0) co_return ForwardResult{};
     if (r == 400) co_return co_await bad_body();
   }
   const bool replayable = parser.events().message_complete;
+  // Mirrors get a copy of a request whose whole body is in hand.
+  if (mirrored && replayable) {
+    StartMirrors(w, *cfg, *route, head, target, framing, req.content_length.value_or(0), body, is_head);
+  }
 
   ByteStreamPtr conn;
   std::optional<HttpParser> rp;
@@ -826,6 +999,7 @@ awaitable<ForwardResult> ProxyServer::Impl::Forward(Worker& w, ByteStream& down,
   } in_flight;
 
   bool free_retry_used = false;
+  BreakerSlot retry_slot;  // the retry in progress counts against the cluster
   for (uint32_t attempt = 0;;) {
     if (attempt > 0 && cfg != nullptr && !up.cluster.empty()) {
       if (const ClusterEntry* c = cfg->FindCluster(up.cluster)) PickEndpoint(w, *cfg, *c, up);
@@ -841,7 +1015,11 @@ awaitable<ForwardResult> ProxyServer::Impl::Forward(Worker& w, ByteStream& down,
     rp->SetRequestWasHead(is_head);
     up_pending.clear();
     ec.clear();
-    conn = co_await Acquire(w, up, reused, error);
+    if (log != nullptr) log->upstream_host = absl::StrCat(up.host, ":", up.port);
+    bool overflow = false;
+    conn = co_await Acquire(w, up, reused, error, overflow);
+    if (!conn && overflow)
+      co_return co_await OverflowReply(down, parser, up.cluster, BreakerResource::kPending, log);
     if (!conn) {
       outcome = AttemptOutcome::kConnectFailure;
       WEFT_LOG(DEBUG) << error;
@@ -906,6 +1084,8 @@ awaitable<ForwardResult> ProxyServer::Impl::Forward(Worker& w, ByteStream& down,
         Disarm(timer, deadline);
         conn->Close();
         if (fired && !per_try_limited) {
+          RecordOutlier(w, up, 0);
+          SetFlag(log, "UT");
           co_return co_await LocalReply(down, parser, 504, "upstream request timeout\n");
         }
         // A pooled connection the upstream closed meanwhile: once more on a
@@ -917,9 +1097,23 @@ awaitable<ForwardResult> ProxyServer::Impl::Forward(Worker& w, ByteStream& down,
         outcome = fired ? AttemptOutcome::kPerTryTimeout : AttemptOutcome::kReset;
       }
     }
+    RecordOutlier(w, up, outcome == AttemptOutcome::kResponse ? status : 0);
     const bool deadline_left = !route_deadline || std::chrono::steady_clock::now() < *route_deadline;
-    if (retry != nullptr && attempt < retry->num_retries && deadline_left &&
-        (replayable || outcome == AttemptOutcome::kConnectFailure) && ShouldRetry(*retry, outcome, status)) {
+    bool do_retry = retry != nullptr && attempt < retry->num_retries && deadline_left &&
+                    (replayable || outcome == AttemptOutcome::kConnectFailure) &&
+                    ShouldRetry(*retry, outcome, status);
+    retry_slot.Reset();
+    if (do_retry && up.state != nullptr) {
+      // max_retries / the retry budget: no retry when the cluster has too many in progress.
+      auto slot = BreakerSlot::Take(up.state->breaker, BreakerResource::kRetries, up.entry->breakers);
+      if (slot) {
+        retry_slot = std::move(*slot);
+      } else {
+        CountOverflow(up.cluster, BreakerResource::kRetries);
+        do_retry = false;
+      }
+    }
+    if (do_retry) {
       if (conn && outcome == AttemptOutcome::kResponse) {
         Disarm(timer, deadline);
         conn->Close();  // the rejected response is not read
@@ -940,10 +1134,13 @@ awaitable<ForwardResult> ProxyServer::Impl::Forward(Worker& w, ByteStream& down,
     switch (outcome) {
       case AttemptOutcome::kResponse: break;
       case AttemptOutcome::kConnectFailure:
+        SetFlag(log, "UF");
         co_return co_await LocalReply(down, parser, 503, "upstream connect error: " + error + "\n");
       case AttemptOutcome::kReset:
+        SetFlag(log, "UC");
         co_return co_await LocalReply(down, parser, 503, "upstream connect error or disconnect/reset before headers\n");
       case AttemptOutcome::kPerTryTimeout:
+        SetFlag(log, "UT");
         co_return co_await LocalReply(down, parser, 504, "upstream request timeout\n");
     }
     break;
@@ -1016,6 +1213,7 @@ awaitable<ForwardResult> ProxyServer::Impl::Forward(Worker& w, ByteStream& down,
   if (upstream_keep && up_pending.empty()) {
     auto& idle = w.idle[up.PoolKey()];
     if (idle.size() < kMaxIdlePerUpstream) {
+      conn->idle_since = std::chrono::steady_clock::now();
       idle.push_back(std::move(conn));
     } else {
       conn->Close();
@@ -1024,6 +1222,103 @@ awaitable<ForwardResult> ProxyServer::Impl::Forward(Worker& w, ByteStream& down,
     conn->Close();
   }
   co_return ForwardResult{status, keep};
+}
+
+ClusterState& ProxyServer::Impl::State(Worker& w, const std::string& cluster) {
+  auto& slot = w.cluster_state[cluster];
+  if (!slot) slot = cluster_states_.Get(cluster);
+  return *slot;
+}
+
+void ProxyServer::Impl::SetCluster(Worker& w, const ProxyConfig& cfg, const ClusterEntry& cluster,
+                                   Upstream& up) {
+  up.cluster = cluster.name;
+  up.tls = cluster.tls;
+  up.sni = cluster.sni;
+  up.expected_sans = cluster.expected_sans;
+  up.connect_timeout_ms = cluster.connect_timeout_ms;
+  up.idle_timeout_ms = cluster.idle_timeout_ms;
+  up.state = &State(w, cluster.name);
+  up.entry = &cluster;
+  const auto* eps = cfg.Endpoints(cluster.name);
+  up.hosts = eps == nullptr ? 0 : eps->size();
+}
+
+void ProxyServer::Impl::CountOverflow(const std::string& cluster, BreakerResource r) {
+  metrics_
+      .GetCounter("weft_proxy_upstream_overflow_total", "requests or retries refused by a circuit breaker",
+                  {{"cluster", cluster}, {"kind", BreakerResourceName(r)}})
+      .Inc();
+}
+
+awaitable<ForwardResult> ProxyServer::Impl::OverflowReply(ByteStream& down, const HttpParser& parser,
+                                                          const std::string& cluster, BreakerResource r,
+                                                          AccessLogEntry* log) {
+  if (r == BreakerResource::kRequests) CountOverflow(cluster, r);  // Acquire counts the others
+  SetFlag(log, "UO");
+  HeaderList extra;
+  extra.emplace_back(std::string("x-envoy-overloaded"), std::string("true"));
+  co_return co_await LocalReply(down, parser, 503, kOverflowBody, extra);
+}
+
+void ProxyServer::Impl::RecordOutlier(Worker& w, const Upstream& up, int status) {
+  if (up.state == nullptr || up.entry == nullptr || !up.entry->outlier || up.endpoint_key.empty()) return;
+  if (!up.state->outlier.Record(*up.entry->outlier, up.endpoint_key, status, up.hosts,
+                                static_cast<uint32_t>(w.rng() % 100))) {
+    return;
+  }
+  metrics_
+      .GetCounter("weft_proxy_outlier_ejections_total", "upstream hosts ejected by outlier detection",
+                  {{"cluster", up.cluster}})
+      .Inc();
+  WEFT_LOG(INFO) << "outlier detection: ejected " << up.endpoint_key << " of " << up.cluster << " (ejection "
+                 << up.state->outlier.Ejections(up.endpoint_key) << ", last status "
+                 << (status == 0 ? std::string("connect failure/reset/timeout") : std::to_string(status))
+                 << ")";
+}
+
+void ProxyServer::Impl::StartMirrors(Worker& w, const ProxyConfig& cfg, const RouteEntry& route,
+                                     const HttpHead& head, const std::string& target, BodyFraming framing,
+                                     uint64_t length, const std::string& body, bool is_head) {
+  for (const MirrorPolicy& m : route.mirrors) {
+    if (m.per_million < 1000000 && w.rng() % 1000000 >= m.per_million) continue;
+    const ClusterEntry* c = cfg.FindCluster(m.cluster);
+    Upstream up;
+    if (c == nullptr || !PickEndpoint(w, cfg, *c, up)) {
+      metrics_
+          .GetCounter("weft_proxy_mirror_requests_total", "mirrored requests by mirror cluster and outcome",
+                      {{"cluster", m.cluster}, {"result", "no_upstream"}})
+          .Inc();
+      continue;
+    }
+    SetCluster(w, cfg, *c, up);
+    up.state = nullptr;  // a shadow copy does not count against the mirror cluster's breakers
+    up.entry = nullptr;
+    HttpHead copy = head;
+    copy.Set("host", ShadowHost(copy.Get("host").value_or("")));
+    std::string request = SerializeRequestHead(copy, target, framing, length, true);
+    request += body;
+    asio::co_spawn(w.io, Mirror(w, std::move(up), std::move(request), is_head), asio::detached);
+  }
+}
+
+awaitable<void> ProxyServer::Impl::Mirror(Worker& w, Upstream up, std::string request, bool is_head) {
+  bool reused = false, overflow = false;
+  std::string error;
+  ByteStreamPtr conn = co_await Acquire(w, up, reused, error, overflow);
+  int status = 0;
+  if (conn) {
+    asio::steady_timer timer(w.io);
+    DeadlinePtr deadline = Arm(timer, kMirrorTimeoutMs, &conn->socket());
+    status = co_await SendAndDrain(*conn, request, is_head);
+    Disarm(timer, deadline);
+    conn->Close();
+  }
+  metrics_
+      .GetCounter("weft_proxy_mirror_requests_total", "mirrored requests by mirror cluster and outcome",
+                  {{"cluster", up.cluster},
+                   {"result", status == 0 ? std::string("failed") : absl::StrCat(status / 100, "xx")}})
+      .Inc();
 }
 
 ProxyServer::ProxyServer(Options options, common::MetricsRegistry& metrics)

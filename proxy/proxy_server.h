@@ -32,6 +32,7 @@ class ProxyServer {
     std::string app_addr = "127.0.0.1:8080";
     int workers = 2;
     bool registry_only = false;  // --outbound-policy=REGISTRY_ONLY
+    std::string access_log;      // --access-log: a file, "-" for stdout, "" for none
   };
   ProxyServer(Options options, common::MetricsRegistry& metrics);
   ~ProxyServer();

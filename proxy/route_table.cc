@@ -208,6 +208,18 @@ void ConvertRoute(const envoy::config::route::v3::Route& route, const std::strin
       out.timeout_ms = Millis(a.max_stream_duration().max_stream_duration());
     }
     if (a.has_retry_policy()) out.retry = ConvertRetryPolicy(a.retry_policy(), path + ".route.retry_policy", errors);
+    for (int i = 0; i < a.request_mirror_policies_size(); ++i) {
+      const auto& m = a.request_mirror_policies(i);
+      const std::string mp = absl::StrCat(path, ".route.request_mirror_policies[", i, "]");
+      MirrorPolicy mirror;
+      mirror.cluster = m.cluster();
+      if (mirror.cluster.empty()) errors.Add(mp + ".cluster", "required (cluster_header is not supported)");
+      if (m.has_runtime_fraction()) mirror.per_million = PerMillion(m.runtime_fraction().default_value());
+      if (m.has_trace_sampled()) {
+        errors.Add(mp, "only cluster and runtime_fraction are supported");
+      }
+      out.mirrors.push_back(std::move(mirror));
+    }
   } else if (route.has_redirect()) {
     const auto& r = route.redirect();
     out.action = RouteEntry::ActionKind::kRedirect;
@@ -234,20 +246,37 @@ void ConvertRoute(const envoy::config::route::v3::Route& route, const std::strin
     errors.Add(path, "needs route, redirect or direct_response");
   }
   for (const auto& [filter, any] : route.typed_per_filter_config()) {
-    envoy::extensions::filters::http::local_ratelimit::v3::LocalRateLimit limit;
-    if (!any.Is<envoy::extensions::filters::http::local_ratelimit::v3::LocalRateLimit>()) continue;
-    const std::string fpath = absl::StrCat(path, ".typed_per_filter_config[", filter, "]");
-    if (!any.UnpackTo(&limit)) {
-      errors.Add(fpath, "not a LocalRateLimit");
-      continue;
+    const std::string fp = path + ".typed_per_filter_config[\"" + filter + "\"]";
+    if (any.Is<envoy::extensions::filters::http::local_ratelimit::v3::LocalRateLimit>()) {
+      envoy::extensions::filters::http::local_ratelimit::v3::LocalRateLimit limit;
+      const std::string fpath = absl::StrCat(path, ".typed_per_filter_config[", filter, "]");
+      if (!any.UnpackTo(&limit)) {
+        errors.Add(fpath, "not a LocalRateLimit");
+        continue;
+      }
+      auto config = LocalRateLimitConfig::Create(limit);
+      if (!config.ok() || !(*config)->has_bucket()) {
+        errors.Add(fpath,
+                   config.ok() ? "token_bucket: required per route" : std::string(config.status().message()));
+        continue;
+      }
+      out.rate_limits[filter] = *config;
+    } else if (filter == "envoy.filters.http.fault" ||
+               any.Is<envoy::extensions::filters::http::fault::v3::HTTPFault>()) {
+      envoy::extensions::filters::http::fault::v3::HTTPFault fault;
+      if (!any.UnpackTo(&fault)) {
+        errors.Add(fp, "not an HTTPFault");
+        continue;
+      }
+      auto parsed = ParseFault(fault, fp);
+      if (!parsed.ok()) {
+        errors.Add(std::string(parsed.status().message()));
+        continue;
+      }
+      out.fault = *parsed;
+    } else {
+      errors.Add(fp, "unsupported per-route filter config (only envoy.filters.http.fault and local_ratelimit)");
     }
-    auto config = LocalRateLimitConfig::Create(limit);
-    if (!config.ok() || !(*config)->has_bucket()) {
-      errors.Add(fpath,
-                 config.ok() ? "token_bucket: required per route" : std::string(config.status().message()));
-      continue;
-    }
-    out.rate_limits[filter] = *config;
   }
   out.request_headers_to_add = ConvertHeaderChanges(route.request_headers_to_add());
   for (const auto& h : route.request_headers_to_remove()) out.request_headers_to_remove.push_back(Lower(h));

@@ -18,6 +18,7 @@
 
 #include "absl/status/statusor.h"
 #include "envoy/config/route/v3/route.pb.h"
+#include "proxy/fault_filter.h"
 #include "proxy/http_codec.h"
 #include "proxy/local_rate_limit.h"
 
@@ -79,6 +80,14 @@ struct RedirectSpec {
   int status = 301;
 };
 
+// A route's request_mirror_policies entry: a fire-and-forget copy of the
+// request to `cluster` for `per_million` of requests (runtime_fraction's
+// default_value; absent: all).
+struct MirrorPolicy {
+  std::string cluster;
+  uint32_t per_million = 1000000;
+};
+
 struct WeightedCluster {
   std::string name;
   uint32_t weight = 0;
@@ -112,6 +121,9 @@ struct RouteEntry {
   std::optional<RetryPolicy> retry;  // route retry_policy
   // typed_per_filter_config of local_ratelimit filters, by filter name.
   std::map<std::string, LocalRateLimitConfigConstSharedPtr> rate_limits;
+  std::vector<MirrorPolicy> mirrors;  // route request_mirror_policies
+  // typed_per_filter_config["envoy.filters.http.fault"]; null: the listener's.
+  FaultConfigConstSharedPtr fault;
 
   // The cluster for a uniform random number in [0, total_weight).
   const std::string& PickCluster(uint64_t random) const;

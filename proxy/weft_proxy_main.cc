@@ -38,6 +38,8 @@ ABSL_FLAG(std::string, app_addr, "127.0.0.1:8080", "where inbound requests go");
 ABSL_FLAG(std::string, outbound_policy, "ALLOW_ANY", "ALLOW_ANY | REGISTRY_ONLY for hosts outside the mesh");
 ABSL_FLAG(std::string, instance_ip, "", "the workload's IP for xDS (default: from --node-id, else --inbound-addr)");
 ABSL_FLAG(int, concurrency, 2, "worker threads of the data path");
+ABSL_FLAG(std::string, access_log, "",
+          "one JSON line per request to this file (\"-\": stdout); off when empty");
 ABSL_FLAG(bool, delta, true, "use incremental xDS (falls back to state of the world when unsupported)");
 
 namespace weft::proxy {
@@ -165,6 +167,7 @@ int Main(int argc, char** argv) {
   po.app_addr = absl::GetFlag(FLAGS_app_addr);
   po.workers = absl::GetFlag(FLAGS_concurrency);
   po.registry_only = policy == "REGISTRY_ONLY";
+  po.access_log = absl::GetFlag(FLAGS_access_log);
   ProxyServer server(po, metrics);
 
   // Data-path TLS follows the certificate and the trust bundle (SDS ROOTCA

@@ -7,12 +7,15 @@
 // what came back, so tests can drive "app A calls app B".
 // For resilience demos and tests: --fail-every=N answers every Nth echoed
 // request with 503 (a flaky instance), and ?sleep_ms=N delays the answer
-// (a slow one).
+// (a slow one). GET /echo-stats answers how many requests were echoed, by
+// Host header (e.g. to count mirrored "-shadow" copies); it is not counted.
 #include <httplib.h>
 
 #include <atomic>
 #include <chrono>
 #include <cstdio>
+#include <map>
+#include <mutex>
 #include <nlohmann/json.hpp>
 #include <string>
 #include <thread>
@@ -41,8 +44,16 @@ int main(int argc, char** argv) {
   }
   const int fail_every = absl::GetFlag(FLAGS_fail_every);
   std::atomic<uint64_t> served{0};
+  std::mutex stats_mu;
+  std::map<std::string, uint64_t> by_host;
+  uint64_t echoed = 0;
   httplib::Server server;
   auto echo = [&](const httplib::Request& req, httplib::Response& res) {
+    {
+      std::lock_guard<std::mutex> lock(stats_mu);
+      ++echoed;
+      ++by_host[req.get_header_value("Host")];
+    }
     int sleep_ms = 0;
     if (absl::SimpleAtoi(req.get_param_value("sleep_ms"), &sleep_ms) && sleep_ms > 0) {
       std::this_thread::sleep_for(std::chrono::milliseconds(std::min(sleep_ms, 60000)));
@@ -97,6 +108,11 @@ int main(int argc, char** argv) {
     }
     res.status = r->status;
     res.set_content(r->body, r->get_header_value("Content-Type"));
+  });
+  server.Get("/echo-stats", [&](const httplib::Request&, httplib::Response& res) {
+    std::lock_guard<std::mutex> lock(stats_mu);
+    nlohmann::json j{{"name", name}, {"requests", echoed}, {"hosts", by_host}};
+    res.set_content(j.dump() + "\n", "application/json");
   });
   server.Get(".*", echo);
   server.Post(".*", echo);

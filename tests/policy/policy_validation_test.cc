@@ -235,6 +235,33 @@ spec:
             "spec.rules[0].to[0].ports[0]: must be a port number between 1 and 65535"});
 }
 
+TEST_CASE("TrafficPolicy retryBudget is typed and checked", "[validation]") {
+  auto mesh = Mesh(R"(
+apiVersion: weft.io/v1alpha1
+kind: TrafficPolicy
+metadata: {name: ok, namespace: shop}
+spec:
+  targetRefs: [{kind: Service, name: orders}]
+  connectionLimits: {retryBudget: {percent: 25, minRetryConcurrency: 5}}
+---
+apiVersion: weft.io/v1alpha1
+kind: TrafficPolicy
+metadata: {name: bad, namespace: shop}
+spec:
+  targetRefs: [{kind: Service, name: payments}]
+  connectionLimits: {retryBudget: {percent: 120, minimum: 5}}
+)");
+  auto set = ValidatePolicies(mesh);
+  REQUIRE(set->traffic_policies.size() == 1);
+  const auto& budget = set->traffic_policies[0].connection_limits->retry_budget;
+  REQUIRE(budget);
+  CHECK(budget->percent == 25u);
+  CHECK(budget->min_retry_concurrency == 5u);
+  CHECK(Errors(*set, "TrafficPolicy/shop/bad") ==
+        std::vector<std::string>{"spec.connectionLimits.retryBudget.minimum: unknown field",
+                                 "spec.connectionLimits.retryBudget.percent: must be between 0 and 100"});
+}
+
 TEST_CASE("TrafficPolicy on an HTTPRoute may not set cluster settings", "[validation]") {
   auto mesh = Mesh(R"(
 apiVersion: weft.io/v1alpha1

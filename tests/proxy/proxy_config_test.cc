@@ -8,12 +8,13 @@
 
 #include "discovery/manifest_parser.h"
 #include "discovery/mesh_object.h"
+#include "envoy/config/cluster/v3/cluster.pb.h"
 #include "envoy/config/listener/v3/listener.pb.h"
 #include "envoy/config/route/v3/route.pb.h"
 #include "envoy/extensions/filters/network/http_connection_manager/v3/http_connection_manager.pb.h"
 #include "policy/compiler.h"
-#include "tests/testing/golden.h"
 #include "proxy/proxy_config.h"
+#include "tests/testing/golden.h"
 
 namespace weft::proxy {
 namespace {
@@ -129,6 +130,79 @@ TEST_CASE("bad updates are rejected with the place of the error", "[proxy][confi
   CHECK(msg.find("Listener inbound: filter_chains[0].filter_chain_match.destination_port: required") !=
         std::string::npos);
   CHECK(msg.find("Listener junk: not a Listener") != std::string::npos);
+}
+
+TEST_CASE("compiled TrafficPolicy: circuit breakers, retry budget, outlier detection, fault",
+          "[proxy][config]") {
+  // The traffic_policy golden input as the frontend sidecar gets it.
+  auto cfg = ProxyConfig::Build(Compiled("traffic_policy", "shop", "frontend", "10.0.0.5"));
+  INFO(cfg.status().message());
+  REQUIRE(cfg.ok());
+  const ClusterEntry* orders = (*cfg)->FindCluster("outbound|8080||orders.shop.svc.cluster.local");
+  REQUIRE(orders != nullptr);
+  CHECK(orders->breakers.max_connections == 100);
+  CHECK(orders->breakers.max_pending_requests == 50);
+  CHECK(orders->breakers.max_requests == 200);
+  REQUIRE(orders->breakers.retry_budget);
+  CHECK(orders->breakers.retry_budget->budget_percent == 25.0);
+  CHECK(orders->breakers.retry_budget->min_retry_concurrency == 5);
+  REQUIRE(orders->outlier);
+  CHECK(orders->outlier->consecutive_5xx == 5);
+  CHECK(orders->outlier->consecutive_gateway_failure == 3);
+  CHECK(orders->outlier->enforcing_consecutive_gateway_failure == 100);
+  CHECK(orders->outlier->interval_ms == 10000);
+  CHECK(orders->outlier->base_ejection_time_ms == 30000);
+  CHECK(orders->outlier->max_ejection_percent == 50);
+  // A cluster without a policy keeps Envoy's defaults and no outlier detection.
+  const ClusterEntry* v2 = (*cfg)->FindCluster("outbound|8080||orders-v2.shop.svc.cluster.local");
+  REQUIRE(v2 != nullptr);
+  CHECK(v2->breakers.max_requests == 1024);
+  CHECK_FALSE(v2->outlier);
+  // The fault rides on the orders route; the listener's own filter is inert.
+  CHECK((*cfg)->outbound_fault() == nullptr);
+  const auto* vh = (*cfg)->outbound_routes()->FindVirtualHost("orders.shop.svc.cluster.local:8080");
+  REQUIRE(vh != nullptr);
+  const RouteEntry* route =
+      RouteTable::FindRoute(*vh, {"orders.shop.svc.cluster.local:8080", "GET", "/", nullptr});
+  REQUIRE(route != nullptr);
+  REQUIRE(route->fault);
+  CHECK(route->fault->delay_ms == 100u);
+  CHECK(route->fault->delay_per_million == 100000);
+  CHECK(route->fault->abort_status == 503);
+  CHECK(route->fault->abort_per_million == 50000);
+  // weftd sets no idle timeout: Envoy's default of 1 h; the HCM's own value when set.
+  CHECK((*cfg)->downstream_idle_timeout_ms() == 3600 * 1000);
+  auto resources = Compiled("traffic_policy", "shop", "frontend", "10.0.0.5");
+  envoy::config::listener::v3::Listener outbound;
+  REQUIRE(resources.by_type[kListenerType]["outbound"].resource.UnpackTo(&outbound));
+  auto* filter = outbound.mutable_filter_chains(0)->mutable_filters(0);
+  envoy::extensions::filters::network::http_connection_manager::v3::HttpConnectionManager hcm;
+  REQUIRE(filter->typed_config().UnpackTo(&hcm));
+  hcm.mutable_common_http_protocol_options()->mutable_idle_timeout()->set_seconds(5);
+  filter->mutable_typed_config()->PackFrom(hcm);
+  resources.by_type[kListenerType]["outbound"].resource.PackFrom(outbound);
+  auto idle = ProxyConfig::Build(resources);
+  REQUIRE(idle.ok());
+  CHECK((*idle)->downstream_idle_timeout_ms() == 5000);
+}
+
+TEST_CASE("resilience fields weft-proxy cannot enforce are NACKed with their place", "[proxy][config]") {
+  auto resources = Compiled("traffic_policy", "shop", "frontend", "10.0.0.5");
+  auto& entry = resources.by_type[kClusterType]["outbound|8080||orders.shop.svc.cluster.local"];
+  envoy::config::cluster::v3::Cluster c;
+  REQUIRE(entry.resource.UnpackTo(&c));
+  c.mutable_outlier_detection()->mutable_enforcing_success_rate()->set_value(100);
+  c.mutable_circuit_breakers()->mutable_thresholds(0)->set_priority(envoy::config::core::v3::HIGH);
+  entry.resource.PackFrom(c);
+  auto cfg = ProxyConfig::Build(resources);
+  REQUIRE_FALSE(cfg.ok());
+  const std::string msg(cfg.status().message());
+  CHECK(msg.find(
+            "Cluster outbound|8080||orders.shop.svc.cluster.local.circuit_breakers.thresholds[0].priority") !=
+        std::string::npos);
+  CHECK(
+      msg.find("Cluster outbound|8080||orders.shop.svc.cluster.local.outlier_detection: the success-rate") !=
+      std::string::npos);
 }
 
 }  // namespace

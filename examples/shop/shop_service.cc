@@ -11,7 +11,7 @@
 //   shipping  GET /ship
 //   shopper   the customer: calls frontend /buy at --rps for --seconds and
 //             prints a live account every second (in second 3, a flash sale
-//             of 40 purchases at once); also tries to call payments directly
+//             of 80 purchases at once); also tries to call payments directly
 //             once a second, which only orders may do. --summary=FILE writes the
 //             totals as JSON (the e2e test reads it).
 #include <httplib.h>
@@ -185,15 +185,23 @@ int Shop(const std::string& proxy) {
          "payments", "not delivered");
   for (int s = 1; s <= seconds; ++s) {
     Account second;
+    std::mutex mu;
     auto buy = [&] {
       Reply r = Call(proxy, "frontend.shop", "/buy");
+      std::lock_guard<std::mutex> lock(mu);
       second.Add(r);
       total.Add(r);
     };
     if (s == 3) {
-      // A flash sale: 40 purchases at once, more than inventory's rate
-      // limit lets through.
-      for (int i = 0; i < 40; ++i) buy();
+      // A flash sale: 80 purchases at once (20 customers buying 4 each),
+      // more than inventory's rate limit lets through.
+      std::vector<std::thread> customers;
+      for (int i = 0; i < 20; ++i) {
+        customers.emplace_back([&] {
+          for (int j = 0; j < 4; ++j) buy();
+        });
+      }
+      for (auto& c : customers) c.join();
     }
     const auto end = start + std::chrono::seconds(s);
     while (next < end) {

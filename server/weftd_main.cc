@@ -21,6 +21,7 @@
 #include "absl/strings/str_split.h"
 #include "absl/time/time.h"
 #include "ca/certificate_authority.h"
+#include "ca/kube_secret_ca_store.h"
 #include "common/flags.h"
 #include "common/logging.h"
 #include "common/metrics.h"
@@ -88,8 +89,18 @@ std::string ReadToken(const std::string& path) {
 std::unique_ptr<ca::CertificateAuthority> StartCertificateAuthority(const std::string& config_dir,
                                                                     common::MetricsRegistry& metrics,
                                                                     discovery::KubeClient* kube_client) {
-  if (!absl::GetFlag(FLAGS_ca_secret).empty()) {
-    Fail("--ca-secret: the Kubernetes Secret store needs the Kubernetes client (issue 4); use --ca-dir");
+  std::unique_ptr<ca::CaStore> secret_store;
+  if (const std::string ref = absl::GetFlag(FLAGS_ca_secret); !ref.empty()) {
+    if (kube_client == nullptr) Fail("--ca-secret: needs Kubernetes mode (a kubeconfig or in-cluster config)");
+    auto store = ca::KubeSecretCaStore::Create(
+        ref, [kube_client](const std::string& method, const std::string& path,
+                           const std::string& body) -> absl::StatusOr<ca::KubeHttpResponse> {
+          auto response = kube_client->Request(method, path, body, body.empty() ? "" : "application/json");
+          if (!response.ok()) return response.status();
+          return ca::KubeHttpResponse{response->status, std::move(response->body)};
+        });
+    if (!store.ok()) Fail("--ca-secret: " + std::string(store.status().message()));
+    secret_store = std::move(store).value();
   }
   ca::CertificateAuthorityOptions options;
   options.ca_dir = absl::GetFlag(FLAGS_ca_dir);
@@ -109,8 +120,9 @@ std::unique_ptr<ca::CertificateAuthority> StartCertificateAuthority(const std::s
   options.cert_ttl = std::chrono::seconds(absl::ToInt64Seconds(ttl));
   options.server_names = absl::StrSplit(absl::GetFlag(FLAGS_server_names), ',', absl::SkipWhitespace());
   if (!config_dir.empty()) options.tokens_file = config_dir + "/tokens.yaml";
-  auto ca = ca::CertificateAuthority::Create(options, common::RealClock::Get(), metrics);
-  if (!ca.ok()) Fail("--ca-dir: " + std::string(ca.status().message()));
+  const bool in_secret = secret_store != nullptr;
+  auto ca = ca::CertificateAuthority::Create(options, common::RealClock::Get(), metrics, std::move(secret_store));
+  if (!ca.ok()) Fail((in_secret ? "--ca-secret: " : "--ca-dir: ") + std::string(ca.status().message()));
   if (kube_client != nullptr) {
     // Kubernetes mode: projected service-account tokens (audience weft-ca),
     // checked by the API server's TokenReview.
@@ -295,7 +307,7 @@ int Main(int argc, char** argv) {
     tls_server = builder.BuildAndStart();
     if (!tls_server || selected_port == 0) Fail("--xds-addr: cannot listen on " + xds_addr);
     WEFT_LOG(INFO) << "xDS and the CA (TLS) on " << xds_addr.substr(0, xds_addr.rfind(':')) << ":" << selected_port
-                   << "; trust bundle " << ca->trust_bundle_path();
+                   << "; CA in " << ca->store_description();
   }
 
   AdminServer admin(admin_options, publisher, tracker, metrics);

@@ -12,6 +12,7 @@
 #include "ca/csr_signer.h"
 #include "ca/root_rotator.h"
 #include "common/clock.h"
+#include "tests/ca/kube_http.h"
 #include "tests/ca/test_ca.h"
 #include "tests/fake_kube/kube_test_support.h"
 
@@ -31,14 +32,7 @@ struct Fixture {
     client = fake_kube::ClientFor(api);
   }
 
-  KubeHttp Http() {
-    return [this](const std::string& method, const std::string& path,
-                  const std::string& body) -> absl::StatusOr<KubeHttpResponse> {
-      auto r = client->Request(method, path, body, body.empty() ? "" : "application/json");
-      if (!r.ok()) return r.status();
-      return KubeHttpResponse{r->status, r->body};
-    };
-  }
+  KubeHttp Http() { return testing::KubeHttpOver(*client); }
   std::unique_ptr<KubeSecretCaStore> Store() {
     return KubeSecretCaStore::Create("weft-system/weft-ca", Http()).value();
   }

@@ -89,19 +89,25 @@ TEST_CASE("Kubernetes mode: the CA signs only for tokens TokenReview accepts", "
   api->Stop();
 }
 
-// One entry of a Secret in the fake API server, decoded; "" when absent.
-std::string SecretEntry(int api_port, const std::string& path, const std::string& key) {
+// One data entry of a Secret (base64-decoded) or ConfigMap in the fake API
+// server; "" when absent.
+std::string DataEntry(int api_port, const std::string& path, const std::string& key) {
   httplib::Client client("127.0.0.1", api_port);
   httplib::Result r = client.Get(path.c_str(), {{"Authorization", "Bearer weftd-token"}});
   if (!r || r->status != 200) return "";
   nlohmann::json secret = nlohmann::json::parse(r->body, nullptr, false);
   if (!secret.is_object() || !secret["data"].is_object() || !secret["data"].contains(key)) return "";
+  if (secret["kind"] == "ConfigMap") return secret["data"][key].get<std::string>();
   std::string decoded;
   absl::Base64Unescape(secret["data"][key].get<std::string>(), &decoded);
   return decoded;
 }
 
-TEST_CASE("Kubernetes mode: --ca-secret keeps the CA in a Secret across restarts", "[e2e][ca][kube]") {
+TEST_CASE(
+    "Kubernetes mode: --ca-secret keeps the CA in a Secret across restarts; ConfigMaps weft-ca-root-cert "
+    "carry "
+    "the bundle",
+    "[e2e][ca][kube]") {
   std::string dir = MakeTempDir("weft-e2e-kube-ca-secret-");
   int api_port = 0;
   SubprocessPtr api = StartFakeApi(dir, {"--review-token=orders-token:shop:orders:weft-ca"}, &api_port);
@@ -124,10 +130,22 @@ TEST_CASE("Kubernetes mode: --ca-secret keeps the CA in a Secret across restarts
     REQUIRE(WaitFor([&] { return HttpGet("127.0.0.1", admin_port, "/readyz").status == 200; },
                     absl::Seconds(15)));
     REQUIRE(WaitForTcpPort("127.0.0.1", tls_port, absl::Seconds(10)));
+    // The trust bundle in every namespace (no --namespace-selector: all of them).
+    const std::string bundle = DataEntry(api_port, secret_path, "root-cert.pem");
+    for (const char* ns : {"default", "kube-system"}) {
+      INFO(ns);
+      CHECK(WaitFor(
+          [&] {
+            return DataEntry(api_port,
+                             absl::StrCat("/api/v1/namespaces/", ns, "/configmaps/weft-ca-root-cert"),
+                             "root-cert.pem") == bundle;
+          },
+          absl::Seconds(15)));
+    }
     CHECK_FALSE(std::ifstream(dir + "/" + name + "/root-key.pem").good());
     CHECK_FALSE(std::ifstream(dir + "/" + name + "/ca-key.pem").good());
     grpc::SslCredentialsOptions ssl;
-    ssl.pem_root_certs = SecretEntry(api_port, secret_path, "root-cert.pem");
+    ssl.pem_root_certs = DataEntry(api_port, secret_path, "root-cert.pem");
     REQUIRE_FALSE(ssl.pem_root_certs.empty());
     auto stub = weft::ca::v1::CertificateService::NewStub(
         grpc::CreateChannel(absl::StrCat("localhost:", tls_port), grpc::SslCredentials(ssl)));
@@ -144,10 +162,10 @@ TEST_CASE("Kubernetes mode: --ca-secret keeps the CA in a Secret across restarts
 
   weft::ca::v1::CreateCertificateResponse before, after;
   run("first", &before);
-  const std::string root = SecretEntry(api_port, secret_path, "root-cert.pem");
-  REQUIRE_FALSE(SecretEntry(api_port, secret_path, "ca-key.pem").empty());
+  const std::string root = DataEntry(api_port, secret_path, "root-cert.pem");
+  REQUIRE_FALSE(DataEntry(api_port, secret_path, "ca-key.pem").empty());
   run("second", &after);
-  CHECK(SecretEntry(api_port, secret_path, "root-cert.pem") == root);
+  CHECK(DataEntry(api_port, secret_path, "root-cert.pem") == root);
 
   // The certificate issued before the restart verifies against the bundle after it.
   std::vector<ca::X509Ptr> roots;

@@ -16,13 +16,19 @@ CertificateAuthority::CertificateAuthority(CertificateAuthorityOptions options, 
       signer_(SignerOptions{options_.cert_ttl, std::max(options_.cert_ttl, SignerOptions{}.max_ttl)}) {}
 
 absl::StatusOr<std::unique_ptr<CertificateAuthority>> CertificateAuthority::Create(
-    CertificateAuthorityOptions options, const common::Clock& clock, common::MetricsRegistry& metrics) {
+    CertificateAuthorityOptions options, const common::Clock& clock, common::MetricsRegistry& metrics,
+    std::unique_ptr<CaStore> store) {
   if (options.cert_ttl.count() <= 0) return absl::InvalidArgumentError("--cert-ttl must be positive");
   if (options.server_names.empty()) return absl::InvalidArgumentError("--server-names must name at least one host");
   std::unique_ptr<CertificateAuthority> ca(new CertificateAuthority(std::move(options), clock, metrics));
   const auto& o = ca->options_;
-  ASSIGN_OR_RETURN(std::unique_ptr<FileCaStore> store, FileCaStore::Open(o.ca_dir));
-  ca->store_ = std::move(store);
+  // The directory holds the CA itself, or only weftd's serving certificate.
+  ASSIGN_OR_RETURN(std::unique_ptr<FileCaStore> dir, FileCaStore::Open(o.ca_dir));
+  if (store != nullptr) {
+    ca->store_ = std::move(store);
+  } else {
+    ca->store_ = std::move(dir);
+  }
   RotatorOptions rotation = o.rotation;
   rotation.trust_domain = o.trust_domain;
   rotation.max_leaf_ttl = ca->signer_.options().max_ttl;

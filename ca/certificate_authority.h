@@ -41,11 +41,14 @@ struct CertificateAuthorityOptions {
 
 class CertificateAuthority {
  public:
-  // Opens or creates the CA and issues the serving certificate. Errors are
-  // one clear line for weftd to print.
+  // Opens or creates the CA and issues the serving certificate. The CA
+  // lives in `store` when given (--ca-secret), else in --ca-dir; weftd's own
+  // serving certificate is always in --ca-dir. Errors are one clear line for
+  // weftd to print.
   static absl::StatusOr<std::unique_ptr<CertificateAuthority>> Create(CertificateAuthorityOptions options,
                                                                       const common::Clock& clock,
-                                                                      common::MetricsRegistry& metrics);
+                                                                      common::MetricsRegistry& metrics,
+                                                                      std::unique_ptr<CaStore> store = nullptr);
   ~CertificateAuthority();
 
   // More authenticators (Kubernetes TokenReview, once its client exists);
@@ -63,8 +66,8 @@ class CertificateAuthority {
   IssuedCertificateLog& issued() { return issued_; }
   // Refreshes the expiry gauges now (the admin /metrics handler calls it).
   void ExportGauges();
-  // The trust bundle file proxies read (--trust-bundle).
-  std::string trust_bundle_path() const { return options_.ca_dir + "/" + RootRotator::kRootCert; }
+  // Where the CA lives, for log lines ("directory ...", "Secret NS/NAME").
+  std::string store_description() const { return store_->Describe(); }
 
  private:
   CertificateAuthority(CertificateAuthorityOptions options, const common::Clock& clock,

@@ -11,10 +11,7 @@ namespace {
 
 using MdCtxPtr = std::unique_ptr<EVP_MD_CTX, OpenSslDeleter<EVP_MD_CTX_free>>;
 
-absl::Status Failed(absl::string_view what) {
-  std::string detail = DrainOpenSslErrors();
-  return absl::InternalError(detail.empty() ? std::string(what) : absl::StrCat(what, ": ", detail));
-}
+absl::Status Failed(absl::string_view what) { return OpenSslError(absl::StatusCode::kInternal, what); }
 
 // Explicitly fetched once: OpenSSL 3's implicit fetch per call is measurable
 // at thousands of certificates a second.

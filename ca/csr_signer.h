@@ -7,8 +7,8 @@
 #include <chrono>
 #include <memory>
 #include <string>
-#include "absl/strings/string_view.h"
 #include <vector>
+#include "absl/strings/string_view.h"
 
 #include "absl/status/status.h"
 #include "absl/status/statusor.h"
@@ -22,9 +22,9 @@ namespace weft::ca {
 struct SigningAuthority {
   X509Ptr certificate;
   EvpPkeyPtr key;
-  std::vector<X509Ptr> chain;   // the issuers above `certificate`, root last
-  X509Ptr root;                 // the self-signed root at the top
-  EvpPkeyPtr root_key;          // null in plug-in mode (the operator keeps it)
+  std::vector<X509Ptr> chain;  // the issuers above `certificate`, root last
+  X509Ptr root;                // the self-signed root at the top
+  EvpPkeyPtr root_key;         // null in plug-in mode (the operator keeps it)
   // PEM of what a response carries after the leaf: `certificate` and every
   // non-root issuer in `chain`.
   std::vector<std::string> chain_pem;
@@ -41,9 +41,6 @@ struct SignerOptions {
 };
 
 struct IssuedCertificate {
-  // For reading fields. Its public key is copied as encoded and not decoded
-  // in memory (X509_get0_pubkey returns null): parse chain_pem[0] for that.
-  X509Ptr leaf;
   std::vector<std::string> chain_pem;  // leaf first, then the intermediates
   std::string serial_hex;
   WallTime not_before;

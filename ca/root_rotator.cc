@@ -59,7 +59,15 @@ absl::StatusOr<std::unique_ptr<RootRotator>> RootRotator::Open(CaStore& store, c
   }
   std::unique_ptr<RootRotator> rotator(new RootRotator(store, clock, std::move(options)));
   absl::MutexLock lock(&rotator->update_mu_);
-  RETURN_IF_ERROR(rotator->LoadOrCreateLocked());
+  // ABORTED: another weftd created the CA in a shared store (a Kubernetes
+  // Secret) between our read and our write; load the winner's.
+  absl::Status s;
+  for (int attempt = 0; attempt < 3; ++attempt) {
+    s = rotator->LoadOrCreateLocked();
+    if (s.code() != absl::StatusCode::kAborted) break;
+    WEFT_LOG(INFO) << "CA: " << s.message() << "; loading the CA it wrote";
+  }
+  RETURN_IF_ERROR(s);
   return rotator;
 }
 

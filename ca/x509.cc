@@ -31,11 +31,6 @@ std::string BioToString(BIO* bio) {
   return n > 0 ? std::string(data, static_cast<size_t>(n)) : std::string();
 }
 
-absl::Status OpenSslError(absl::StatusCode code, absl::string_view what) {
-  std::string detail = DrainOpenSslErrors();
-  return absl::Status(code, detail.empty() ? std::string(what) : absl::StrCat(what, ": ", detail));
-}
-
 WallTime FromAsn1Time(const ASN1_TIME* t) {
   std::tm tm{};
   if (t == nullptr || ASN1_TIME_to_tm(t, &tm) != 1) return WallTime{};
@@ -61,6 +56,11 @@ std::vector<X509Ptr> Share(const std::vector<X509Ptr>& certs) {
   return out;
 }
 
+absl::Status OpenSslError(absl::StatusCode code, absl::string_view what) {
+  std::string detail = DrainOpenSslErrors();
+  return absl::Status(code, detail.empty() ? std::string(what) : absl::StrCat(what, ": ", detail));
+}
+
 std::string DrainOpenSslErrors() {
   std::string out;
   unsigned long e;
@@ -71,6 +71,17 @@ std::string DrainOpenSslErrors() {
     out += buf;
   }
   return out;
+}
+
+void Sha256(absl::string_view data, unsigned char* out) {
+  static EVP_MD* const kSha256 = EVP_MD_fetch(nullptr, "SHA256", nullptr);
+  thread_local std::unique_ptr<EVP_MD_CTX, OpenSslDeleter<EVP_MD_CTX_free>> ctx(EVP_MD_CTX_new());
+  unsigned int len = 0;
+  if (kSha256 == nullptr || !ctx || EVP_DigestInit_ex2(ctx.get(), kSha256, nullptr) != 1 ||
+      EVP_DigestUpdate(ctx.get(), data.data(), data.size()) != 1 ||
+      EVP_DigestFinal_ex(ctx.get(), out, &len) != 1) {
+    std::abort();  // no SHA-256 in this OpenSSL: nothing would work
+  }
 }
 
 absl::StatusOr<EvpPkeyPtr> GenerateEcP256Key() {
@@ -113,7 +124,9 @@ absl::StatusOr<EvpPkeyPtr> ParsePrivateKeyPem(absl::string_view pem) {
   BioPtr bio = ReadBio(pem);
   ERR_clear_error();
   EvpPkeyPtr key(PEM_read_bio_PrivateKey(bio.get(), nullptr, NoPassword, nullptr));
-  if (!key) return OpenSslError(absl::StatusCode::kInvalidArgument, "no usable PEM private key (encrypted keys are not supported)");
+  if (!key)
+    return OpenSslError(absl::StatusCode::kInvalidArgument,
+                        "no usable PEM private key (encrypted keys are not supported)");
   return key;
 }
 

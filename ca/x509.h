@@ -10,8 +10,8 @@
 #include <chrono>
 #include <memory>
 #include <string>
-#include "absl/strings/string_view.h"
 #include <vector>
+#include "absl/strings/string_view.h"
 
 #include "absl/status/status.h"
 #include "absl/status/statusor.h"
@@ -40,6 +40,12 @@ std::vector<X509Ptr> Share(const std::vector<X509Ptr>& certs);
 
 // Drains OpenSSL's thread-local error queue into one line ("" when empty).
 std::string DrainOpenSslErrors();
+// A status with `what` and OpenSSL's drained error queue.
+absl::Status OpenSslError(absl::StatusCode code, absl::string_view what);
+
+// SHA-256 of `data` into `out` (32 octets), with a per-thread context and a
+// digest fetched once (OpenSSL 3's one-shot SHA256() fetches on every call).
+void Sha256(absl::string_view data, unsigned char* out);
 
 // A fresh ECDSA P-256 key.
 absl::StatusOr<EvpPkeyPtr> GenerateEcP256Key();
@@ -60,7 +66,7 @@ std::string CsrToPem(X509_REQ* csr);
 // Certificate fields.
 WallTime NotBefore(const X509* cert);
 WallTime NotAfter(const X509* cert);
-std::string SerialHex(const X509* cert);  // lowercase hex, no separators
+std::string SerialHex(const X509* cert);      // lowercase hex, no separators
 std::string SubjectString(const X509* cert);  // RFC 2253
 std::vector<std::string> UriSans(X509* cert);
 bool IsSelfSigned(X509* cert);

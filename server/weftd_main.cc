@@ -7,6 +7,7 @@
 #include <cstdio>
 #include <cstdlib>
 #include <memory>
+#include <set>
 #include <string>
 #include <sys/stat.h>
 
@@ -18,9 +19,12 @@
 #include "absl/strings/match.h"
 #include "absl/strings/str_cat.h"
 #include "absl/strings/numbers.h"
+#include "absl/strings/str_join.h"
 #include "absl/strings/str_split.h"
 #include "absl/time/time.h"
 #include "ca/certificate_authority.h"
+#include "ca/kube_secret_ca_store.h"
+#include "ca/root_cert_config_maps.h"
 #include "common/flags.h"
 #include "common/logging.h"
 #include "common/metrics.h"
@@ -82,14 +86,29 @@ std::string ReadToken(const std::string& path) {
   return token;
 }
 
+// The CA's Kubernetes calls (the Secret store, the root-cert ConfigMaps)
+// through weftd's client.
+ca::KubeHttp KubeHttpFor(discovery::KubeClient* kube_client) {
+  return [kube_client](const std::string& method, const std::string& path,
+                       const std::string& body) -> absl::StatusOr<ca::KubeHttpResponse> {
+    auto response = kube_client->Request(method, path, body, body.empty() ? "" : "application/json");
+    if (!response.ok()) return response.status();
+    return ca::KubeHttpResponse{response->status, std::move(response->body)};
+  };
+}
+
 // The CA from the --ca-dir, --trust-domain, --cert-ttl and --server-names
 // flags; file mode authenticates with <config-dir>/tokens.yaml. --ca-dir
 // defaults to $HOME/.weft/ca (docs/ca.md).
 std::unique_ptr<ca::CertificateAuthority> StartCertificateAuthority(const std::string& config_dir,
                                                                     common::MetricsRegistry& metrics,
                                                                     discovery::KubeClient* kube_client) {
-  if (!absl::GetFlag(FLAGS_ca_secret).empty()) {
-    Fail("--ca-secret: the Kubernetes Secret store needs the Kubernetes client (issue 4); use --ca-dir");
+  std::unique_ptr<ca::CaStore> secret_store;
+  if (const std::string ref = absl::GetFlag(FLAGS_ca_secret); !ref.empty()) {
+    if (kube_client == nullptr) Fail("--ca-secret: needs Kubernetes mode (a kubeconfig or in-cluster config)");
+    auto store = ca::KubeSecretCaStore::Create(ref, KubeHttpFor(kube_client));
+    if (!store.ok()) Fail("--ca-secret: " + std::string(store.status().message()));
+    secret_store = std::move(store).value();
   }
   ca::CertificateAuthorityOptions options;
   options.ca_dir = absl::GetFlag(FLAGS_ca_dir);
@@ -109,8 +128,9 @@ std::unique_ptr<ca::CertificateAuthority> StartCertificateAuthority(const std::s
   options.cert_ttl = std::chrono::seconds(absl::ToInt64Seconds(ttl));
   options.server_names = absl::StrSplit(absl::GetFlag(FLAGS_server_names), ',', absl::SkipWhitespace());
   if (!config_dir.empty()) options.tokens_file = config_dir + "/tokens.yaml";
-  auto ca = ca::CertificateAuthority::Create(options, common::RealClock::Get(), metrics);
-  if (!ca.ok()) Fail("--ca-dir: " + std::string(ca.status().message()));
+  const bool in_secret = secret_store != nullptr;
+  auto ca = ca::CertificateAuthority::Create(options, common::RealClock::Get(), metrics, std::move(secret_store));
+  if (!ca.ok()) Fail((in_secret ? "--ca-secret: " : "--ca-dir: ") + std::string(ca.status().message()));
   if (kube_client != nullptr) {
     // Kubernetes mode: projected service-account tokens (audience weft-ca),
     // checked by the API server's TokenReview.
@@ -236,7 +256,16 @@ int Main(int argc, char** argv) {
                             publisher.OnMeshSnapshot(std::move(mesh), first_change);
                           });
   debouncer.Start();
-  absl::Status run = registry->Run([&debouncer](discovery::MeshSnapshotConstSharedPtr mesh) {
+  // Kubernetes mode: the trust bundle as ConfigMap weft-ca-root-cert in
+  // every meshed namespace, for sidecars to mount as --trust-bundle.
+  std::unique_ptr<ca::RootCertConfigMaps> root_cert_maps;
+  if (kube_client) root_cert_maps = std::make_unique<ca::RootCertConfigMaps>(KubeHttpFor(kube_client.get()), metrics);
+  absl::Status run = registry->Run([&debouncer, &root_cert_maps](discovery::MeshSnapshotConstSharedPtr mesh) {
+    if (root_cert_maps) {
+      std::set<std::string> namespaces;
+      for (const auto& [key, ns] : mesh->namespaces) namespaces.insert(ns.meta.name);
+      root_cert_maps->SetNamespaces(std::move(namespaces));
+    }
     debouncer.Add(std::move(mesh));
   });
   if (!run.ok()) Fail(std::string(run.message()));
@@ -263,9 +292,14 @@ int Main(int argc, char** argv) {
   // every change; signing moves to a new root once every SDS client has
   // ACKed a bundle that holds it.
   publisher.SetTrustBundle(ca->rotator().TrustBundlePem());
-  ca->rotator().AddChangeCallback([&publisher, &ca](const ca::CaView&) {
+  ca->rotator().AddChangeCallback([&publisher, &ca, &root_cert_maps](const ca::CaView&) {
     publisher.SetTrustBundle(ca->rotator().TrustBundlePem());
+    if (root_cert_maps) root_cert_maps->SetBundle(absl::StrJoin(ca->rotator().TrustBundlePem(), ""));
   });
+  if (root_cert_maps) {
+    root_cert_maps->SetBundle(absl::StrJoin(ca->rotator().TrustBundlePem(), ""));
+    root_cert_maps->Start();
+  }
   ca->rotator().SetBundleDistributedPredicate([&publisher, &tracker](const std::vector<std::string>& bundle) {
     return BundleDistributed(publisher, tracker, bundle);
   });
@@ -295,7 +329,7 @@ int Main(int argc, char** argv) {
     tls_server = builder.BuildAndStart();
     if (!tls_server || selected_port == 0) Fail("--xds-addr: cannot listen on " + xds_addr);
     WEFT_LOG(INFO) << "xDS and the CA (TLS) on " << xds_addr.substr(0, xds_addr.rfind(':')) << ":" << selected_port
-                   << "; trust bundle " << ca->trust_bundle_path();
+                   << "; CA in " << ca->store_description();
   }
 
   AdminServer admin(admin_options, publisher, tracker, metrics);
@@ -314,6 +348,7 @@ int Main(int argc, char** argv) {
   if (grpc_server) grpc_server->Shutdown(std::chrono::system_clock::now() + std::chrono::seconds(2));
   tls_server->Shutdown(std::chrono::system_clock::now() + std::chrono::seconds(2));
   ca->Stop();
+  if (root_cert_maps) root_cert_maps->Stop();
   return 0;
 }
 

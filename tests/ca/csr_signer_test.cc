@@ -10,6 +10,9 @@
 
 #include <catch2/catch.hpp>
 
+#include "ca/csr_parser.h"
+#include "ca/der.h"
+#include "ca/leaf_encoder.h"
 #include "tests/ca/test_ca.h"
 
 namespace weft::ca {
@@ -31,7 +34,8 @@ IssuedCertificate MustSign(const CsrSigner& signer, const std::string& csr, cons
   return std::move(*issued);
 }
 
-TEST_CASE("an issued chain verifies against the root and carries exactly the caller's SPIFFE ID", "[ca][signer]") {
+TEST_CASE("an issued chain verifies against the root and carries exactly the caller's SPIFFE ID",
+          "[ca][signer]") {
   auto authority = NewAuthority();
   CsrSigner signer;
   IssuedCertificate issued = MustSign(signer, CsrFor(kOrdersUri), *authority);
@@ -41,14 +45,16 @@ TEST_CASE("an issued chain verifies against the root and carries exactly the cal
   auto intermediate = ParseCertificatePem(issued.chain_pem[1]).value();
   CHECK(X509_cmp(intermediate.get(), authority->certificate.get()) == 0);
 
-  X509* leaf = issued.leaf.get();
+  X509Ptr parsed = ParseCertificatePem(issued.chain_pem[0]).value();
+  X509* leaf = parsed.get();
   CHECK(UriSans(leaf) == std::vector<std::string>{kOrdersUri});
   auto* names = static_cast<GENERAL_NAMES*>(X509_get_ext_d2i(leaf, NID_subject_alt_name, nullptr, nullptr));
   REQUIRE(names != nullptr);
   CHECK(sk_GENERAL_NAME_num(names) == 1);
   GENERAL_NAMES_free(names);
   CHECK(X509_get_ext_by_NID(leaf, NID_subject_alt_name, -1) >= 0);
-  CHECK(X509_EXTENSION_get_critical(X509_get_ext(leaf, X509_get_ext_by_NID(leaf, NID_subject_alt_name, -1))) == 1);
+  CHECK(X509_EXTENSION_get_critical(
+            X509_get_ext(leaf, X509_get_ext_by_NID(leaf, NID_subject_alt_name, -1))) == 1);
 
   // CA:FALSE, digitalSignature only (EC), serverAuth + clientAuth.
   CHECK_FALSE(IsCa(leaf));
@@ -77,11 +83,13 @@ TEST_CASE("the leaf carries the CSR's public key", "[ca][signer]") {
   auto reread = ParseCertificatePem(issued.chain_pem[0]).value();
   CHECK(KeyMatchesCertificate(key.get(), reread.get()));
   EvpPkeyPtr rsa(EVP_RSA_gen(2048));
-  IssuedCertificate rsa_leaf = MustSign(CsrSigner(), Csr(rsa.get(), {{kOrdersUri}, {}, false, ""}), *authority);
+  IssuedCertificate rsa_leaf =
+      MustSign(CsrSigner(), Csr(rsa.get(), {{kOrdersUri}, {}, false, ""}), *authority);
   CHECK(KeyMatchesCertificate(rsa.get(), ParseCertificatePem(rsa_leaf.chain_pem[0]).value().get()));
 }
 
-TEST_CASE("validity: 24 h by default, as requested, capped by the maximum, backdated 5 minutes", "[ca][signer]") {
+TEST_CASE("validity: 24 h by default, as requested, capped by the maximum, backdated 5 minutes",
+          "[ca][signer]") {
   auto authority = NewAuthority();
   CsrSigner signer;
   IssuedCertificate def = MustSign(signer, CsrFor(kOrdersUri), *authority);
@@ -100,7 +108,8 @@ TEST_CASE("validity: 24 h by default, as requested, capped by the maximum, backd
 
   // Never beyond the intermediate's own expiry.
   auto short_lived = CreateAuthority("cluster.local", hours(2), kNow).value();
-  CHECK(MustSign(signer, CsrFor(kOrdersUri), *short_lived).not_after <= NotAfter(short_lived->certificate.get()));
+  CHECK(MustSign(signer, CsrFor(kOrdersUri), *short_lived).not_after <=
+        NotAfter(short_lived->certificate.get()));
 
   auto negative = signer.SignCsr(CsrFor(kOrdersUri), kOrders, seconds(-1), *authority, kNow);
   CHECK(negative.status().code() == absl::StatusCode::kInvalidArgument);
@@ -111,7 +120,8 @@ TEST_CASE("RSA 2048 keys are accepted and get keyEncipherment", "[ca][signer]") 
   EvpPkeyPtr rsa(EVP_RSA_gen(2048));
   REQUIRE(rsa);
   IssuedCertificate issued = MustSign(CsrSigner(), Csr(rsa.get(), {{kOrdersUri}, {}, false, ""}), *authority);
-  CHECK(X509_get_key_usage(issued.leaf.get()) == (KU_DIGITAL_SIGNATURE | KU_KEY_ENCIPHERMENT));
+  CHECK(X509_get_key_usage(ParseCertificatePem(issued.chain_pem[0]).value().get()) ==
+        (KU_DIGITAL_SIGNATURE | KU_KEY_ENCIPHERMENT));
   CHECK(VerifyChainPem(issued.chain_pem, Roots(*authority), kNow).ok());
 }
 
@@ -125,7 +135,8 @@ void CheckDenied(const std::string& csr, absl::StatusCode code, const std::strin
   CHECK_FALSE(issued.status().message().empty());
 }
 
-TEST_CASE("CSRs for another identity, more SANs or a CA are PERMISSION_DENIED with a reason", "[ca][signer]") {
+TEST_CASE("CSRs for another identity, more SANs or a CA are PERMISSION_DENIED with a reason",
+          "[ca][signer]") {
   EvpPkeyPtr key = NewKey();
   SECTION("another namespace") {
     CheckDenied(CsrFor("spiffe://cluster.local/ns/other/sa/orders"), absl::StatusCode::kPermissionDenied,
@@ -140,18 +151,20 @@ TEST_CASE("CSRs for another identity, more SANs or a CA are PERMISSION_DENIED wi
                 "identity_mismatch");
   }
   SECTION("no URI SAN at all") {
-    CheckDenied(Csr(key.get(), {{}, {}, false, "orders"}), absl::StatusCode::kPermissionDenied, "identity_mismatch");
+    CheckDenied(Csr(key.get(), {{}, {}, false, "orders"}), absl::StatusCode::kPermissionDenied,
+                "identity_mismatch");
   }
   SECTION("two URI SANs") {
     CheckDenied(Csr(key.get(), {{kOrdersUri, "spiffe://cluster.local/ns/shop/sa/payments"}, {}, false, ""}),
                 absl::StatusCode::kPermissionDenied, "extra_san");
   }
   SECTION("a DNS SAN besides the URI") {
-    CheckDenied(Csr(key.get(), {{kOrdersUri}, {"payments.shop.svc"}, false, ""}), absl::StatusCode::kPermissionDenied,
-                "extra_san");
+    CheckDenied(Csr(key.get(), {{kOrdersUri}, {"payments.shop.svc"}, false, ""}),
+                absl::StatusCode::kPermissionDenied, "extra_san");
   }
   SECTION("a CA certificate") {
-    CheckDenied(Csr(key.get(), {{kOrdersUri}, {}, true, ""}), absl::StatusCode::kPermissionDenied, "ca_request");
+    CheckDenied(Csr(key.get(), {{kOrdersUri}, {}, true, ""}), absl::StatusCode::kPermissionDenied,
+                "ca_request");
   }
 }
 
@@ -178,6 +191,27 @@ TEST_CASE("unparsable CSRs, bad signatures and weak keys are INVALID_ARGUMENT", 
     REQUIRE(X509_REQ_set_pubkey(req.get(), key.get()) == 1);
     CheckDenied(CsrToPem(req.get()), absl::StatusCode::kInvalidArgument, "bad_signature");
   }
+  SECTION("a public key at infinity (under which any signature could be forged)") {
+    // The request as OpenSSL made it, with the point replaced by the one-octet
+    // encoding of infinity and the lengths fixed up.
+    std::string spki = der::Tlv(der::kSequence, der::Tlv(der::kOid, oid::kEcPublicKey) +
+                                                    der::Tlv(der::kOid, oid::kPrime256v1)) +
+                       der::Tlv(der::kBitString, std::string(2, '\0'));
+    std::string san = der::Tlv(der::ContextPrimitive(6), kOrdersUri);
+    std::string ext =
+        der::Tlv(der::kSequence, der::Tlv(der::kOid, oid::kSubjectAltName) +
+                                     der::Tlv(der::kOctetString, der::Tlv(der::kSequence, san)));
+    std::string attr = der::Tlv(der::kSequence, der::Tlv(der::kOid, oid::kExtensionRequest) +
+                                                    der::Tlv(der::kSet, der::Tlv(der::kSequence, ext)));
+    std::string info = der::Tlv(
+        der::kSequence, der::Tlv(der::kInteger, std::string(1, '\0')) + der::Tlv(der::kSequence, "") +
+                            der::Tlv(der::kSequence, spki) + der::Tlv(der::ContextConstructed(0), attr));
+    std::string request =
+        der::Tlv(der::kSequence,
+                 info + der::Tlv(der::kSequence, der::Tlv(der::kOid, oid::kEcdsaWithSha256)) +
+                     der::Tlv(der::kBitString, std::string(1, '\0') + "\x30\x06\x02\x01\x01\x02\x01\x01"));
+    CheckDenied(DerToPem(request, "CERTIFICATE REQUEST"), absl::StatusCode::kInvalidArgument, "bad_csr");
+  }
   SECTION("a P-384 key") {
     EvpPkeyPtr p384(EVP_EC_gen("P-384"));
     CheckDenied(Csr(p384.get(), {{kOrdersUri}, {}, false, ""}), absl::StatusCode::kInvalidArgument,
@@ -187,6 +221,28 @@ TEST_CASE("unparsable CSRs, bad signatures and weak keys are INVALID_ARGUMENT", 
     EvpPkeyPtr rsa(EVP_RSA_gen(1024));
     CheckDenied(Csr(rsa.get(), {{kOrdersUri}, {}, false, ""}), absl::StatusCode::kInvalidArgument,
                 "unsupported_key");
+  }
+}
+
+TEST_CASE("CSRs of many keys in a row on one thread each verify under their own key only", "[ca][signer]") {
+  // The signer reuses a per-thread key object for verification: no CSR may
+  // be checked against the previous one's key.
+  auto authority = NewAuthority();
+  CsrSigner signer;
+  for (int i = 0; i < 20; ++i) {
+    EvpPkeyPtr key = NewKey();
+    auto issued =
+        signer.SignCsr(Csr(key.get(), {{kOrdersUri}, {}, false, ""}), kOrders, seconds(0), *authority, kNow);
+    REQUIRE(issued.ok());
+    CHECK(KeyMatchesCertificate(key.get(), ParseCertificatePem(issued->chain_pem[0]).value().get()));
+    if (i % 5 == 4) {
+      EvpPkeyPtr other = NewKey();
+      X509ReqPtr req = ParseCsrPem(Csr(key.get(), {{kOrdersUri}, {}, false, ""})).value();
+      REQUIRE(X509_REQ_sign(req.get(), other.get(), EVP_sha256()) > 0);
+      REQUIRE(X509_REQ_set_pubkey(req.get(), key.get()) == 1);
+      auto forged = signer.SignCsr(CsrToPem(req.get()), kOrders, seconds(0), *authority, kNow);
+      CHECK(DenialReason(forged.status()) == "bad_signature");
+    }
   }
 }
 
@@ -211,10 +267,11 @@ TEST_CASE("random bytes inside a CSR never crash the signer", "[ca][signer]") {
 TEST_CASE("the serving certificate carries DNS names and IPs for weftd", "[ca][signer]") {
   auto authority = NewAuthority();
   EvpPkeyPtr key = NewKey();
-  auto issued = CsrSigner().SignServing(key.get(), {"weftd.weft-system.svc", "localhost", "127.0.0.1"}, hours(24),
-                                        *authority, kNow);
+  auto issued = CsrSigner().SignServing(key.get(), {"weftd.weft-system.svc", "localhost", "127.0.0.1"},
+                                        hours(24), *authority, kNow);
   REQUIRE(issued.ok());
-  X509* leaf = issued->leaf.get();
+  X509Ptr parsed = ParseCertificatePem(issued->chain_pem[0]).value();
+  X509* leaf = parsed.get();
   CHECK(X509_check_host(leaf, "localhost", 0, 0, nullptr) == 1);
   CHECK(X509_check_host(leaf, "weftd.weft-system.svc", 0, 0, nullptr) == 1);
   CHECK(X509_check_ip_asc(leaf, "127.0.0.1", 0) == 1);
@@ -227,9 +284,10 @@ TEST_CASE("SPIFFE IDs parse only in Weft's exact form", "[ca][spiffe]") {
   REQUIRE(id.ok());
   CHECK(*id == kOrders);
   CHECK(id->ToString() == kOrdersUri);
-  for (const char* bad : {"spiffe://cluster.local/ns/shop", "http://cluster.local/ns/shop/sa/orders",
-                          "spiffe://cluster.local/ns/shop/sa/orders/x", "spiffe://cluster.local/ns/Shop/sa/orders",
-                          "spiffe://cluster.local/ns//sa/orders", "spiffe:///ns/shop/sa/orders"}) {
+  for (const char* bad :
+       {"spiffe://cluster.local/ns/shop", "http://cluster.local/ns/shop/sa/orders",
+        "spiffe://cluster.local/ns/shop/sa/orders/x", "spiffe://cluster.local/ns/Shop/sa/orders",
+        "spiffe://cluster.local/ns//sa/orders", "spiffe:///ns/shop/sa/orders"}) {
     INFO(bad);
     CHECK_FALSE(SpiffeId::Parse(bad).ok());
   }

@@ -33,6 +33,7 @@ std::vector<FakeResourceType> DefaultTypes() {
       {"", "v1", "Service", "services", true, false, false},
       {"", "v1", "Pod", "pods", true, false, false},
       {"", "v1", "ConfigMap", "configmaps", true, false, false},
+      {"", "v1", "Secret", "secrets", true, false, false},
       {"discovery.k8s.io", "v1", "EndpointSlice", "endpointslices", true, false, false},
       {"gateway.networking.k8s.io", "v1", "HTTPRoute", "httproutes", true, true, true},
       {"weft.io", "v1alpha1", "Workload", "workloads", true, true, true},
@@ -407,7 +408,11 @@ class FakeApiServer::Impl {
     Reply(res, code, StatusObject(code, ReasonFor(code), message));
   }
   void Fail(httplib::Response& res, const absl::Status& s) {
-    Fail(res, FromStatus(s), std::string(s.message()));
+    const int code = FromStatus(s);
+    // A create that collides answers 409 with reason AlreadyExists; a stale
+    // resourceVersion answers 409 Conflict.
+    const std::string reason = s.code() == absl::StatusCode::kAlreadyExists ? "AlreadyExists" : ReasonFor(code);
+    Reply(res, code, StatusObject(code, reason, std::string(s.message())));
   }
 
   // Authentication and injected failures; false when the request was answered.

@@ -14,8 +14,9 @@
 # and prints requests/s, p50, p99 per run, weft/nginx, what the pair adds over
 # direct, and each weft-proxy's peak RSS (VmHWM).
 #
-# usage: bench/proxy.sh [--duration=10s] [--workers=1] [--wrk-threads=2] [--connections=64]
-#                       [--build=build/release] [--keep]
+# usage: bench/proxy.sh [--duration=10s] [--repeat=3] [--workers=1] [--wrk-threads=2] [--connections=64]
+#                       [--build=build/release] [--proxy=PATH to another weft-proxy]
+#                       [--only=weft,pair (profiling: these cases only)] [--keep]
 # Needs wrk and nginx (installed with apt-get when missing and run as root;
 # nothing else needs root). Builds nothing: run `scripts/build.sh release
 # weftd weft-proxy` first.
@@ -28,6 +29,9 @@ wrk_threads=2
 connections=64
 build="${root}/build/release"
 keep=0
+repeat=3
+only="direct weft nginx pair"
+proxy_bin=""
 for arg in "$@"; do
   case "${arg}" in
     --duration=*) duration="${arg#*=}" ;;
@@ -35,13 +39,16 @@ for arg in "$@"; do
     --wrk-threads=*) wrk_threads="${arg#*=}" ;;
     --connections=*) connections="${arg#*=}" ;;
     --build=*) build="${arg#*=}" ;;
+    --proxy=*) proxy_bin="${arg#*=}" ;;
+    --repeat=*) repeat="${arg#*=}" ;;
+    --only=*) only="${arg#*=}"; only="${only//,/ }" ;;
     --keep) keep=1 ;;
     *) echo "bench/proxy.sh: unknown argument ${arg}" >&2; exit 2 ;;
   esac
 done
 
 weftd_bin="${build}/server/weftd"
-proxy_bin="${build}/proxy/weft-proxy"
+proxy_bin="${proxy_bin:-${build}/proxy/weft-proxy}"
 for b in "${weftd_bin}" "${proxy_bin}"; do
   [[ -x "${b}" ]] || { echo "bench/proxy.sh: ${b} not built (scripts/build.sh release weftd weft-proxy)" >&2; exit 1; }
 done
@@ -80,14 +87,15 @@ a_out=$(free_port) a_in=$(free_port) a_admin=$(free_port) a_app=$(free_port)
 b_out=$(free_port) b_in=$(free_port) b_admin=$(free_port) b_app=$(free_port)
 n_port=$(free_port)
 
-wait_http() {  # url [expected-code] [seconds]
-  local url=$1 want=${2:-200} secs=${3:-30} code
-  for ((i = 0; i < secs * 10; ++i)); do
-    code=$(curl -s -o /dev/null -w '%{http_code}' --max-time 2 "${url}" || true)
+wait_http() {  # url [expected-code] [host]
+  local url=$1 want=${2:-200} hdr=() code
+  [[ -n "${3:-}" ]] && hdr=(-H "Host: $3")
+  for ((i = 0; i < 300; ++i)); do
+    code=$(curl -s -o /dev/null -w '%{http_code}' --max-time 2 "${hdr[@]}" "${url}" || true)
     [[ "${code}" == "${want}" ]] && return 0
     sleep 0.1
   done
-  echo "bench/proxy.sh: ${url} did not answer ${want} (last: ${code}); logs in ${dir}" >&2
+  echo "bench/proxy.sh: ${url} ${3:+(Host $3) }did not answer ${want} (last: ${code}); logs in ${dir}" >&2
   keep=1
   exit 1
 }
@@ -188,23 +196,16 @@ nginx_url="http://${n_ip}:${n_port}/"
 pair_host="b.bench"           # the mesh service: mTLS to b's sidecar
 wait_http "${direct_url}"
 wait_http "${nginx_url}"
-curl -sf -o /dev/null -H "Host: ${weft_host}" "${weft_url}"
-wait_http_host() {  # url host code
-  for ((i = 0; i < 300; ++i)); do
-    [[ "$(curl -s -o /dev/null -w '%{http_code}' --max-time 2 -H "Host: $2" "$1" || true)" == "$3" ]] && return 0
-    sleep 0.1
-  done
-  echo "bench/proxy.sh: $1 (Host $2) did not answer $3; logs in ${dir}" >&2
-  keep=1
-  exit 1
-}
-wait_http_host "${weft_url}" "${pair_host}" 200
+hwm() { awk '/VmHWM/ { printf "%.1f", $2 / 1024 }' "/proc/$1/status"; }
+idle_rss="client sidecar $(hwm "${a_pid}") MB, server sidecar $(hwm "${b_pid}") MB"
+wait_http "${weft_url}" 200 "${weft_host}"
+wait_http "${weft_url}" 200 "${pair_host}"
 
-# wrk's --latency output -> "rps p50_ms p99_ms errors"
-run_wrk() {  # name conns threads url [host]
-  local out="${dir}/wrk-$1-c$2.txt" hdr=()
+# wrk's --latency output -> "rps p50_ms p99_ms errors requests"
+run_wrk() {  # out conns threads url [host]
+  local hdr=()
   [[ -n "${5:-}" ]] && hdr=(-H "Host: $5")
-  wrk -c"$2" -t"$3" -d"${duration}" --latency "${hdr[@]}" "$4" >"${out}" 2>&1
+  wrk -c"$2" -t"$3" -d"${duration}" --latency "${hdr[@]}" "$4" >"$1" 2>&1
   awk '
     function ms(v) {
       if (v ~ /us$/) return substr(v, 1, length(v) - 2) / 1000
@@ -215,28 +216,67 @@ run_wrk() {  # name conns threads url [host]
     $1 == "50%" { p50 = ms($2) }
     $1 == "99%" { p99 = ms($2) }
     $1 == "Requests/sec:" { rps = $2 }
+    $2 == "requests" && $3 == "in" { requests = $1 }
     /Non-2xx or 3xx responses:/ { errors += $NF }
     /Socket errors:/ { for (i = 3; i <= NF; i += 2) errors += $(i + 1) + 0 }
-    END { printf "%.0f %.3f %.3f %d\n", rps, p50, p99, errors }' "${out}"
+    END { printf "%.0f %.3f %.3f %d %d\n", rps, p50, p99, errors, requests }' "$1"
 }
 
-declare -A rps p50 p99 errs
-measure() {  # name conns threads url [host]
-  local r
-  r=($(run_wrk "$@"))
-  rps[$1/$2]=${r[0]} p50[$1/$2]=${r[1]} p99[$1/$2]=${r[2]} errs[$1/$2]=${r[3]}
-  printf '  %-9s c=%-3s %10s req/s  p50 %8s ms  p99 %8s ms  errors %s\n' "$1" "$2" "${r[0]}" "${r[1]}" "${r[2]}" "${r[3]}"
-}
+# CPU time (utime + stime, in clock ticks) of the given processes.
+cpu_ticks() { for p in "$@"; do cut -d' ' -f14-15 "/proc/${p}/stat"; done | awk '{ t += $1 + $2 } END { print t + 0 }'; }
+clk_tck=$(getconf CLK_TCK)
+nginx_proxy_master=${pids[1]}
 
-echo "bench/proxy: ${workers} worker(s) per proxy, wrk ${duration} per run; load before: $(cut -d' ' -f1-3 /proc/loadavg)"
-for c in "${connections}" 1; do
-  t=${wrk_threads}
+# Each case's figures over the repetitions, medians reported; CPU per
+# request of the proxies in the path (load on the machine does not change
+# it much, unlike requests/s).
+declare -A rps p50 p99 errs cpu
+median() { tr ' ' '\n' | grep -v '^$' | sort -g | awk '{ v[NR] = $1 } END { print v[int((NR + 1) / 2)] }'; }
+measure() {  # name conns threads url host
+  local procs=() r before after
+  case $1 in
+    weft) procs=("${a_pid}") ;;
+    nginx) procs=($(pgrep -P "${nginx_proxy_master}")) ;;
+    pair | policies) procs=("${a_pid}" "${b_pid}") ;;
+  esac
+  before=$(cpu_ticks "${procs[@]}")
+  r=($(run_wrk "${dir}/wrk-$1-c$2-${rep}.txt" "$2" "$3" "$4" "${5:-}"))
+  after=$(cpu_ticks "${procs[@]}")
+  local k=$1/$2
+  rps[$k]+=" ${r[0]}" p50[$k]+=" ${r[1]}" p99[$k]+=" ${r[2]}" errs[$k]=$((${errs[$k]:-0} + r[3]))
+  cpu[$k]+=" $(awk -v d=$((after - before)) -v n="${r[4]}" -v hz="${clk_tck}" 'BEGIN { printf "%.1f", n ? d * 1e6 / hz / n : 0 }')"
+}
+report() {  # name conns
+  local k=$1/$2
+  for m in rps p50 p99 cpu; do
+    local -n arr=${m}
+    arr[$k]=$(median <<<"${arr[$k]}")
+  done
+  printf '  %-9s c=%-3s %8s req/s  p50 %7s ms  p99 %8s ms  proxy CPU %6s us/req  errors %s\n' "$1" "$2" \
+    "${rps[$k]}" "${p50[$k]}" "${p99[$k]}" "${cpu[$k]}" "${errs[$k]}"
+}
+cases() {  # conns name...
+  local c=$1 t=${wrk_threads}
+  shift
   ((c == 1)) && t=1
-  measure direct "${c}" "${t}" "${direct_url}"
-  measure weft "${c}" "${t}" "${weft_url}" "${weft_host}"
-  measure nginx "${c}" "${t}" "${nginx_url}"
-  measure pair "${c}" "${t}" "${weft_url}" "${pair_host}"
+  for name in "$@"; do
+    case ${name} in
+      direct) measure direct "${c}" "${t}" "${direct_url}" ;;
+      weft) measure weft "${c}" "${t}" "${weft_url}" "${weft_host}" ;;
+      nginx) measure nginx "${c}" "${t}" "${nginx_url}" ;;
+      pair | policies) measure "${name}" "${c}" "${t}" "${weft_url}" "${pair_host}" ;;
+    esac
+  done
+}
+
+echo "bench/proxy: ${workers} worker(s) per proxy, wrk ${duration} per run, medians of ${repeat}; load before: $(cut -d' ' -f1-3 /proc/loadavg)"
+for ((rep = 1; rep <= repeat; ++rep)); do
+  for c in "${connections}" 1; do cases "${c}" ${only}; done
 done
+for c in "${connections}" 1; do
+  for name in ${only}; do report "${name}" "${c}"; done
+done
+[[ "${only}" == "direct weft nginx pair" ]] || exit 0  # a partial run (profiling): no policies, no summary
 
 # Policies (issue 8): RBAC allowing only a's SPIFFE ID at b, a local rate
 # limit far above the offered load, retries on 5xx from a.
@@ -268,23 +308,23 @@ EOF
 # Applied when a plaintext caller (no SPIFFE ID) is refused by b's RBAC and
 # a's configuration carries the retry policy.
 wait_http "http://${b_ip}:${b_in}/" 403
-for ((i = 0; i < 300; ++i)); do
-  curl -s "http://${a_ip}:${a_admin}/config_dump" | grep -q retry && break
+retries_applied() { [[ "$(curl -s "http://${a_ip}:${a_admin}/config_dump")" == *retry_policy* ]]; }
+for ((i = 0; i < 600; ++i)); do
+  retries_applied && break
   sleep 0.1
 done
-curl -s "http://${a_ip}:${a_admin}/config_dump" | grep -q retry || { echo "retries not applied" >&2; keep=1; exit 1; }
-wait_http_host "${weft_url}" "${pair_host}" 200
-for c in "${connections}" 1; do
-  t=${wrk_threads}
-  ((c == 1)) && t=1
-  measure policies "${c}" "${t}" "${weft_url}" "${pair_host}"
+retries_applied || { echo "bench/proxy.sh: the retry policy did not reach the client sidecar; logs in ${dir}" >&2; keep=1; exit 1; }
+wait_http "${weft_url}" 200 "${pair_host}"
+for ((rep = 1; rep <= repeat; ++rep)); do
+  for c in "${connections}" 1; do cases "${c}" policies; done
 done
+for c in "${connections}" 1; do report policies "${c}"; done
 
-hwm() { awk '/VmHWM/ { printf "%.1f", $2 / 1024 }' "/proc/$1/status"; }
 c=${connections}
 echo
 echo "summary (${c} connections unless said):"
-awk -v w="${rps[weft/$c]}" -v n="${rps[nginx/$c]}" 'BEGIN { printf "  weft-proxy / nginx throughput: %.2f\n", w / n }'
+awk -v w="${rps[weft/$c]}" -v n="${rps[nginx/$c]}" -v cw="${cpu[weft/$c]}" -v cn="${cpu[nginx/$c]}" \
+  'BEGIN { printf "  weft-proxy / nginx: throughput %.2f, CPU per request %.2f\n", w / n, cw / cn }'
 awk -v d="${rps[direct/$c]}" -v w="${rps[weft/$c]}" -v n="${rps[nginx/$c]}" -v p="${rps[pair/$c]}" \
   'BEGIN { printf "  share of direct throughput: weft-proxy %.2f, nginx %.2f, sidecar pair %.2f\n", w / d, n / d, p / d }'
 for m in weft nginx pair; do
@@ -294,5 +334,8 @@ done
 awk -v p="${rps[pair/$c]}" -v q="${rps[policies/$c]}" -v a="${p50[pair/1]}" -v b="${p50[policies/1]}" \
   -v a9="${p99[pair/1]}" -v b9="${p99[policies/1]}" \
   'BEGIN { printf "  policies vs plain pair: throughput %.2f, p50 at 1 connection %+.3f ms, p99 %+.3f ms\n", q / p, b - a, b9 - a9 }'
-echo "  weft-proxy peak RSS (VmHWM): client sidecar $(hwm "${a_pid}") MB, server sidecar $(hwm "${b_pid}") MB"
+echo "  weft-proxy peak RSS (VmHWM) before traffic: ${idle_rss}"
+echo "  weft-proxy peak RSS (VmHWM) after all runs: client sidecar $(hwm "${a_pid}") MB, server sidecar $(hwm "${b_pid}") MB"
 echo "  load after: $(cut -d' ' -f1-3 /proc/loadavg)"
+echo "  client sidecar upstream connections opened: $(curl -s "http://${a_ip}:${a_admin}/stats/prometheus" |
+  awk '/^weft_proxy_upstream_connections_total/ { printf "%s%s", sep, $0; sep = ", " }')"

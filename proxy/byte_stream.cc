@@ -124,6 +124,14 @@ asio::awaitable<void> TlsStream::Write(std::string_view data, std::error_code& e
 }
 
 asio::awaitable<void> TlsStream::Write2(std::string_view a, std::string_view b, std::error_code& ec) {
+  // Asio's TLS stream encrypts one buffer per record and sends each record
+  // on its own: a head and a small body go out as one record, one send.
+  if (a.size() + b.size() <= kCoalesceLimit) {
+    coalesced_.assign(a.data(), a.size());
+    coalesced_.append(b.data(), b.size());
+    co_await asio::async_write(stream_, asio::buffer(coalesced_), redirect_error(use_awaitable, ec));
+    co_return;
+  }
   std::array<asio::const_buffer, 2> bufs{asio::buffer(a.data(), a.size()), asio::buffer(b.data(), b.size())};
   co_await asio::async_write(stream_, bufs, redirect_error(use_awaitable, ec));
 }

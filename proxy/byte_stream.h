@@ -85,9 +85,11 @@ class TlsStream final : public ByteStream {
   bool tls() const override { return true; }
 
  private:
+  static constexpr size_t kCoalesceLimit = 16 * 1024;  // one TLS record's plaintext
   TlsContextsConstSharedPtr contexts_;  // outlives stream_
   bool server_;
   asio::ssl::stream<tcp::socket> stream_;
+  std::string coalesced_;  // Write2's two pieces as one
 };
 
 }  // namespace weft::proxy

@@ -337,5 +337,7 @@ awk -v p="${rps[pair/$c]}" -v q="${rps[policies/$c]}" -v a="${p50[pair/1]}" -v b
 echo "  weft-proxy peak RSS (VmHWM) before traffic: ${idle_rss}"
 echo "  weft-proxy peak RSS (VmHWM) after all runs: client sidecar $(hwm "${a_pid}") MB, server sidecar $(hwm "${b_pid}") MB"
 echo "  load after: $(cut -d' ' -f1-3 /proc/loadavg)"
+rss_split() { awk '/RssAnon|RssFile/ { printf "%s%s %.1f MB", sep, $1, $2 / 1024; sep = ", " }' "/proc/$1/status"; }
+echo "  now: client sidecar $(rss_split "${a_pid}"); server sidecar $(rss_split "${b_pid}")"
 echo "  client sidecar upstream connections opened: $(curl -s "http://${a_ip}:${a_admin}/stats/prometheus" |
   awk '/^weft_proxy_upstream_connections_total/ { printf "%s%s", sep, $0; sep = ", " }')"

@@ -8,6 +8,7 @@
 #include <asio.hpp>
 #include <asio/ssl.hpp>
 
+#include <chrono>
 #include <memory>
 #include <string>
 #include <string_view>
@@ -52,9 +53,22 @@ class ByteStream {
   // For pooled idle connections: false when the peer closed it or sent
   // something unexpected meanwhile.
   bool IdleAndOpen();
+  // Called when the connection goes into the idle pool: a wait for
+  // readability then answers IdleAndOpen() without a syscall when the
+  // connection comes back out soon (kIdleWatchTrusted); after longer idling
+  // the socket is peeked as well.
+  void WatchIdle();
 
  protected:
   std::string peer_principal_;
+
+ private:
+  struct IdleWatch {
+    bool readable = false;  // the peer sent data or closed while pooled
+    std::chrono::steady_clock::time_point since;
+  };
+  static constexpr std::chrono::milliseconds kIdleWatchTrusted{1000};
+  std::shared_ptr<IdleWatch> idle_watch_;
 };
 using ByteStreamPtr = std::unique_ptr<ByteStream>;
 

@@ -1009,6 +1009,7 @@ awaitable<ForwardResult> ProxyServer::Impl::Forward(Worker& w, ByteStream& down,
   if (upstream_keep && up_pending.empty()) {
     auto& idle = w.idle[up.PoolKey()];
     if (idle.size() < kMaxIdlePerUpstream) {
+      conn->WatchIdle();
       idle.push_back(std::move(conn));
     } else {
       conn->Close();

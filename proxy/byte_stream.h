@@ -5,6 +5,12 @@
 #pragma once
 
 #define ASIO_STANDALONE 1
+// A standard header before Asio: Asio's config reads libstdc++'s
+// _GLIBCXX_HAVE_ALIGNED_ALLOC, and a translation unit that included Asio
+// first would allocate handler memory with operator new while the others
+// free it with free() (ASan: alloc-dealloc-mismatch).
+#include <cstddef>
+
 #include <asio.hpp>
 #include <asio/ssl.hpp>
 

@@ -60,7 +60,26 @@ absl::StatusOr<TlsContextsConstSharedPtr> TlsContexts::Build(const WorkloadIdent
   return TlsContextsConstSharedPtr(std::move(out));
 }
 
+void ByteStream::WatchIdle() {
+  auto watch = std::make_shared<IdleWatch>();
+  watch->since = std::chrono::steady_clock::now();
+  idle_watch_ = watch;
+  socket().async_wait(tcp::socket::wait_read, [watch](std::error_code ec) {
+    if (ec != asio::error::operation_aborted) watch->readable = true;
+  });
+}
+
 bool ByteStream::IdleAndOpen() {
+  if (std::shared_ptr<IdleWatch> watch = std::move(idle_watch_)) {
+    std::error_code ignored;
+    socket().cancel(ignored);  // no syscall: the wait leaves the reactor's queue
+    if (watch->readable) return false;
+    // A wait armed a moment ago has seen every event since; an edge that
+    // came before it (while the response's last bytes were being written
+    // downstream) is caught by the peek below after long idling, else by
+    // the caller's retry of a request whose reused connection failed.
+    if (std::chrono::steady_clock::now() - watch->since < kIdleWatchTrusted) return true;
+  }
   char c;
   ssize_t n = ::recv(socket().native_handle(), &c, 1, MSG_PEEK | MSG_DONTWAIT);
   return n < 0 && (errno == EAGAIN || errno == EWOULDBLOCK);
@@ -124,6 +143,14 @@ asio::awaitable<void> TlsStream::Write(std::string_view data, std::error_code& e
 }
 
 asio::awaitable<void> TlsStream::Write2(std::string_view a, std::string_view b, std::error_code& ec) {
+  // Asio's TLS stream encrypts one buffer per record and sends each record
+  // on its own: a head and a small body go out as one record, one send.
+  if (a.size() + b.size() <= kCoalesceLimit) {
+    coalesced_.assign(a.data(), a.size());
+    coalesced_.append(b.data(), b.size());
+    co_await asio::async_write(stream_, asio::buffer(coalesced_), redirect_error(use_awaitable, ec));
+    co_return;
+  }
   std::array<asio::const_buffer, 2> bufs{asio::buffer(a.data(), a.size()), asio::buffer(b.data(), b.size())};
   co_await asio::async_write(stream_, bufs, redirect_error(use_awaitable, ec));
 }

@@ -5,6 +5,12 @@
 #pragma once
 
 #define ASIO_STANDALONE 1
+// A standard header before Asio: Asio's config reads libstdc++'s
+// _GLIBCXX_HAVE_ALIGNED_ALLOC, and a translation unit that included Asio
+// first would allocate handler memory with operator new while the others
+// free it with free() (ASan: alloc-dealloc-mismatch).
+#include <cstddef>
+
 #include <asio.hpp>
 #include <asio/ssl.hpp>
 
@@ -53,6 +59,11 @@ class ByteStream {
   // For pooled idle connections: false when the peer closed it or sent
   // something unexpected meanwhile.
   bool IdleAndOpen();
+  // Called when the connection goes into the idle pool: a wait for
+  // readability then answers IdleAndOpen() without a syscall when the
+  // connection comes back out soon (kIdleWatchTrusted); after longer idling
+  // the socket is peeked as well.
+  void WatchIdle();
 
   // Held for the stream's lifetime (e.g. a circuit-breaker connection slot).
   void Attach(std::shared_ptr<void> token) { attachment_ = std::move(token); }
@@ -62,6 +73,14 @@ class ByteStream {
  protected:
   std::string peer_principal_;
   std::shared_ptr<void> attachment_;
+
+ private:
+  struct IdleWatch {
+    bool readable = false;  // the peer sent data or closed while pooled
+    std::chrono::steady_clock::time_point since;
+  };
+  static constexpr std::chrono::milliseconds kIdleWatchTrusted{1000};
+  std::shared_ptr<IdleWatch> idle_watch_;
 };
 using ByteStreamPtr = std::unique_ptr<ByteStream>;
 
@@ -92,9 +111,11 @@ class TlsStream final : public ByteStream {
   bool tls() const override { return true; }
 
  private:
+  static constexpr size_t kCoalesceLimit = 16 * 1024;  // one TLS record's plaintext
   TlsContextsConstSharedPtr contexts_;  // outlives stream_
   bool server_;
   asio::ssl::stream<tcp::socket> stream_;
+  std::string coalesced_;  // Write2's two pieces as one
 };
 
 }  // namespace weft::proxy

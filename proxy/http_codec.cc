@@ -6,6 +6,7 @@
 #include <cctype>
 
 #include "absl/strings/ascii.h"
+#include "absl/strings/match.h"
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_split.h"
 
@@ -21,11 +22,9 @@ http_parser_settings MakeSettings();
 
 }  // namespace
 
+// ASCII only (header names are tokens), without the C locale's tolower calls.
 bool EqualsIgnoreCase(std::string_view a, std::string_view b) {
-  return a.size() == b.size() &&
-         std::equal(a.begin(), a.end(), b.begin(), [](char x, char y) {
-           return std::tolower(static_cast<unsigned char>(x)) == std::tolower(static_cast<unsigned char>(y));
-         });
+  return absl::EqualsIgnoreCase(absl::string_view(a.data(), a.size()), absl::string_view(b.data(), b.size()));
 }
 
 std::optional<std::string> HttpHead::Get(std::string_view name) const {
@@ -195,7 +194,7 @@ int HttpParser::OnHeadersComplete(http_parser* p) {
   // "Transfer-Encoding : chunked", a classic request-smuggling vector.
   for (const auto& [name, value] : h.headers) {
     if (name.empty() || !std::all_of(name.begin(), name.end(), [](char c) {
-          return std::isalnum(static_cast<unsigned char>(c)) || std::string_view("!#$%&'*+-.^_`|~").find(c) != std::string_view::npos;
+          return absl::ascii_isalnum(static_cast<unsigned char>(c)) || std::string_view("!#$%&'*+-.^_`|~").find(c) != std::string_view::npos;
         })) {
       self->error_ = "invalid header name";
       return -1;
@@ -234,7 +233,20 @@ int HttpParser::OnMessageComplete(http_parser* p) {
 
 // ----------------------------------------------------------- serialization
 
+namespace {
+bool IsHopByHop(std::string_view name) {
+  static constexpr std::string_view kNames[] = {
+      "connection", "keep-alive", "proxy-connection", "te", "trailer", "transfer-encoding", "upgrade",
+      "content-length", "expect", "proxy-authorization", "proxy-authenticate"};
+  for (std::string_view h : kNames) {
+    if (EqualsIgnoreCase(name, h)) return true;
+  }
+  return false;
+}
+}  // namespace
+
 void StripHopByHop(HttpHead& head) {
+  // One pass over the headers (this runs twice per proxied request).
   std::vector<std::string> named;
   for (const auto& [k, v] : head.headers) {
     if (EqualsIgnoreCase(k, "connection")) {
@@ -244,11 +256,14 @@ void StripHopByHop(HttpHead& head) {
       }
     }
   }
-  for (std::string_view h : {"connection", "keep-alive", "proxy-connection", "te", "trailer", "transfer-encoding",
-                             "upgrade", "content-length", "expect", "proxy-authorization", "proxy-authenticate"}) {
-    head.Remove(h);
-  }
-  for (const auto& n : named) head.Remove(n);
+  auto& hs = head.headers;
+  hs.erase(std::remove_if(hs.begin(), hs.end(),
+                          [&](const auto& h) {
+                            return IsHopByHop(h.first) ||
+                                   std::any_of(named.begin(), named.end(),
+                                               [&](const std::string& n) { return EqualsIgnoreCase(h.first, n); });
+                          }),
+           hs.end());
 }
 
 namespace {

@@ -9,12 +9,14 @@
 #include "absl/strings/str_cat.h"
 #include "common/logging.h"
 #include "proxy/access_log.h"
+#include "proxy/buffer_pool.h"
 #include "proxy/byte_stream.h"
 #include "proxy/cluster_state.h"
 #include "proxy/fault_filter.h"
 #include "proxy/http_codec.h"
 #include "proxy/load_balancer.h"
 #include "proxy/request_mirror.h"
+#include "proxy/request_stats.h"
 #include "proxy/retry_state.h"
 
 namespace weft::proxy {
@@ -34,6 +36,7 @@ namespace {
 
 constexpr size_t kReadBuffer = 16 * 1024;
 constexpr size_t kMaxIdlePerUpstream = 64;
+constexpr size_t kMaxIdleBuffers = 64;
 // Request bodies up to this size are read whole before the first attempt of
 // a route with retries, so that every attempt can send them again.
 constexpr size_t kRetryBufferLimit = 64 * 1024;
@@ -72,14 +75,24 @@ struct ForwardResult {
   bool keep_downstream = false;
 };
 
+// The worker thread's cached request metrics (each worker thread belongs to
+// one ProxyServer).
+thread_local RequestStats* t_request_stats = nullptr;
+
 std::string RandomHex(std::mt19937_64& rng) {
+  // A version 4 UUID, formatted by hand (snprintf showed in profiles).
+  static constexpr char kHex[] = "0123456789abcdef";
   uint64_t a = rng(), b = rng();
-  char buf[40];
-  snprintf(buf, sizeof(buf), "%08x-%04x-%04x-%04x-%012llx", static_cast<unsigned>(a >> 32),
-           static_cast<unsigned>((a >> 16) & 0xffff), static_cast<unsigned>(0x4000 | (a & 0x0fff)),
-           static_cast<unsigned>(0x8000 | ((b >> 48) & 0x3fff)),
-           static_cast<unsigned long long>(b & 0xffffffffffffULL));
-  return buf;
+  std::string out(36, '-');
+  auto put = [&](size_t pos, uint64_t v, int digits) {
+    for (int i = digits - 1; i >= 0; --i, v >>= 4) out[pos + i] = kHex[v & 0xf];
+  };
+  put(0, a >> 32, 8);
+  put(9, (a >> 16) & 0xffff, 4);
+  put(14, 0x4000 | (a & 0x0fff), 4);
+  put(19, 0x8000 | ((b >> 48) & 0x3fff), 4);
+  put(24, b & 0xffffffffffffULL, 12);
+  return out;
 }
 
 std::string ChunkOf(std::string_view data) {
@@ -127,6 +140,8 @@ class ProxyServer::Impl {
     std::unordered_map<std::string, uint32_t> in_flight;
   };
   struct Worker {
+    explicit Worker(common::MetricsRegistry& metrics) : stats(metrics) {}
+    BufferPool buffers{kReadBuffer, kMaxIdleBuffers};  // outlives io's coroutines
     asio::io_context io{1};
     std::thread thread;
     std::unordered_map<std::string, std::vector<ByteStreamPtr>> idle;
@@ -134,6 +149,7 @@ class ProxyServer::Impl {
     std::unordered_map<std::string, ClusterStateSharedPtr> cluster_state;  // cache of the registry
     std::mt19937_64 rng{std::random_device{}()};
     std::optional<asio::executor_work_guard<asio::io_context::executor_type>> guard;
+    RequestStats stats;
   };
 
   absl::Status Start();
@@ -232,7 +248,7 @@ class ProxyServer::Impl {
 
 absl::Status ProxyServer::Impl::Start() {
   for (int i = 0; i < std::max(1, options_.workers); ++i) {
-    auto w = std::make_unique<Worker>();
+    auto w = std::make_unique<Worker>(metrics_);
     w->guard.emplace(w->io.get_executor());
     workers_.push_back(std::move(w));
   }
@@ -271,7 +287,10 @@ absl::Status ProxyServer::Impl::Start() {
   asio::co_spawn(workers_[0]->io, Accept(*inbound_, true), asio::detached);
   for (auto& w : workers_) {
     Worker* wp = w.get();
-    w->thread = std::thread([wp] { wp->io.run(); });
+    w->thread = std::thread([wp] {
+      t_request_stats = &wp->stats;
+      wp->io.run();
+    });
   }
   return absl::OkStatus();
 }
@@ -288,12 +307,12 @@ void ProxyServer::Impl::Stop() {
 
 void ProxyServer::Impl::Record(const std::string& direction, const std::string& cluster, int status,
                                std::chrono::steady_clock::time_point start) {
-  metrics_.GetCounter("weft_proxy_requests_total", "HTTP requests by direction, cluster and response code",
-                      {{"cluster", cluster}, {"code", std::to_string(status)}, {"direction", direction}})
-      .Inc();
-  metrics_.GetHistogram("weft_proxy_request_duration_seconds", "request latency through the proxy",
-                        common::MetricsRegistry::LatencyBuckets(), {{"direction", direction}})
-      .Observe(std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count());
+  const double seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
+  if (t_request_stats != nullptr) {
+    t_request_stats->Record(direction, cluster, status, seconds);
+  } else {
+    RequestStats(metrics_).Record(direction, cluster, status, seconds);  // not on a worker thread
+  }
 }
 
 awaitable<void> ProxyServer::Impl::Accept(tcp::acceptor& acceptor, bool inbound) {
@@ -401,7 +420,8 @@ awaitable<void> ProxyServer::Impl::ServeHttp(Worker& w, ByteStream& down, bool i
                                              ProxyConfigConstSharedPtr pinned, const InboundChain* chain) {
   HttpParser parser(HttpParser::Kind::kRequest);
   std::string pending;
-  std::vector<char> buf(kReadBuffer);
+  BufferPool::Lease lease(w.buffers);
+  std::vector<char>& buf = lease.buffer();
   // A kept-alive connection follows configuration updates: every request
   // is judged by the chain of the current configuration (a new RBAC or
   // rate-limit policy applies to pooled peer connections at once), and the
@@ -933,7 +953,8 @@ awaitable<ForwardResult> ProxyServer::Impl::Forward(Worker& w, ByteStream& down,
     co_await down.Write("HTTP/1.1 100 Continue\r\n\r\n", ec);
     if (ec) co_return ForwardResult{};
   }
-  std::vector<char> buf(kReadBuffer);
+  BufferPool::Lease lease(w.buffers);
+  std::vector<char>& buf = lease.buffer();
   auto bad_body = [&]() -> awaitable<ForwardResult> {
     std::error_code ignored;
     co_await down.Write(SimpleResponse(400, "text/plain", "bad request body\n", false), ignored);
@@ -1214,6 +1235,7 @@ awaitable<ForwardResult> ProxyServer::Impl::Forward(Worker& w, ByteStream& down,
     auto& idle = w.idle[up.PoolKey()];
     if (idle.size() < kMaxIdlePerUpstream) {
       conn->idle_since = std::chrono::steady_clock::now();
+      conn->WatchIdle();
       idle.push_back(std::move(conn));
     } else {
       conn->Close();

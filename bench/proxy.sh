@@ -1,0 +1,343 @@
+#!/usr/bin/env bash
+# bench/proxy.sh: weft-proxy's data path against a direct connection and
+# nginx, with wrk on loopback (issue 7, "Benchmark"; issue 8 for the policy
+# run). docs/benchmarks.md has the method and the figures.
+#
+# One invocation measures, with 64 connections and then with 1 connection in
+# a closed loop (wrk -c1 -t1):
+#   direct    wrk -> upstream (nginx answering a small static body)
+#   weft      wrk -> one weft-proxy (outbound, plaintext pass-through) -> upstream
+#   nginx     wrk -> nginx as a reverse proxy (same worker count) -> upstream
+#   pair      wrk -> client sidecar -> mTLS -> server sidecar -> upstream
+#   policies  the pair with RBAC (ALLOW the client's SPIFFE ID), a local rate
+#             limit far above the offered load and retries on 5xx configured
+# and prints requests/s, p50, p99 per run, weft/nginx, what the pair adds over
+# direct, and each weft-proxy's peak RSS (VmHWM).
+#
+# usage: bench/proxy.sh [--duration=10s] [--repeat=3] [--workers=1] [--wrk-threads=2] [--connections=64]
+#                       [--build=build/release] [--proxy=PATH to another weft-proxy]
+#                       [--only=weft,pair (profiling: these cases only)] [--keep]
+# Needs wrk and nginx (installed with apt-get when missing and run as root;
+# nothing else needs root). Builds nothing: run `scripts/build.sh release
+# weftd weft-proxy` first.
+set -euo pipefail
+
+root="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
+duration=10s
+workers=1
+wrk_threads=2
+connections=64
+build="${root}/build/release"
+keep=0
+repeat=3
+only="direct weft nginx pair"
+proxy_bin=""
+for arg in "$@"; do
+  case "${arg}" in
+    --duration=*) duration="${arg#*=}" ;;
+    --workers=*) workers="${arg#*=}" ;;
+    --wrk-threads=*) wrk_threads="${arg#*=}" ;;
+    --connections=*) connections="${arg#*=}" ;;
+    --build=*) build="${arg#*=}" ;;
+    --proxy=*) proxy_bin="${arg#*=}" ;;
+    --repeat=*) repeat="${arg#*=}" ;;
+    --only=*) only="${arg#*=}"; only="${only//,/ }" ;;
+    --keep) keep=1 ;;
+    *) echo "bench/proxy.sh: unknown argument ${arg}" >&2; exit 2 ;;
+  esac
+done
+
+weftd_bin="${build}/server/weftd"
+proxy_bin="${proxy_bin:-${build}/proxy/weft-proxy}"
+for b in "${weftd_bin}" "${proxy_bin}"; do
+  [[ -x "${b}" ]] || { echo "bench/proxy.sh: ${b} not built (scripts/build.sh release weftd weft-proxy)" >&2; exit 1; }
+done
+
+install_missing() {
+  local missing=()
+  command -v wrk >/dev/null || missing+=(wrk)
+  command -v nginx >/dev/null || [[ -x /usr/sbin/nginx ]] || missing+=(nginx-light)
+  ((${#missing[@]} == 0)) && return
+  echo "installing ${missing[*]} with apt-get" >&2
+  local sudo=()
+  ((EUID == 0)) || sudo=(sudo)
+  "${sudo[@]}" apt-get install -y --no-install-recommends "${missing[@]}" >/dev/null
+}
+install_missing
+nginx_bin="$(command -v nginx || echo /usr/sbin/nginx)"
+
+dir="$(mktemp -d /tmp/weft-bench-proxy-XXXXXX)"
+pids=()
+cleanup() {
+  for p in "${pids[@]}"; do kill "${p}" 2>/dev/null || true; done
+  wait 2>/dev/null || true
+  if ((keep)); then echo "kept ${dir}" >&2; else rm -rf "${dir}"; fi
+}
+trap cleanup EXIT
+
+free_port() {
+  python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1]); s.close()'
+}
+
+# 127.0.0.2: the client workload (its sidecar only); 127.0.0.3: the server
+# workload (the upstream app and its sidecar); 127.0.0.4: nginx as a proxy.
+a_ip=127.0.0.2 b_ip=127.0.0.3 n_ip=127.0.0.4
+xds_port=$(free_port) weftd_admin=$(free_port)
+a_out=$(free_port) a_in=$(free_port) a_admin=$(free_port) a_app=$(free_port)
+b_out=$(free_port) b_in=$(free_port) b_admin=$(free_port) b_app=$(free_port)
+n_port=$(free_port)
+
+wait_http() {  # url [expected-code] [host]
+  local url=$1 want=${2:-200} hdr=() code
+  [[ -n "${3:-}" ]] && hdr=(-H "Host: $3")
+  for ((i = 0; i < 300; ++i)); do
+    code=$(curl -s -o /dev/null -w '%{http_code}' --max-time 2 "${hdr[@]}" "${url}" || true)
+    [[ "${code}" == "${want}" ]] && return 0
+    sleep 0.1
+  done
+  echo "bench/proxy.sh: ${url} ${3:+(Host $3) }did not answer ${want} (last: ${code}); logs in ${dir}" >&2
+  keep=1
+  exit 1
+}
+
+nginx_conf() {  # name listen body
+  mkdir -p "${dir}/$1"
+  cat >"${dir}/$1/nginx.conf" <<EOF
+worker_processes ${workers};
+daemon off;
+pid ${dir}/$1/nginx.pid;
+error_log ${dir}/$1/error.log warn;
+events { worker_connections 4096; }
+http {
+  access_log off;
+  client_body_temp_path ${dir}/$1;
+  proxy_temp_path ${dir}/$1;
+  fastcgi_temp_path ${dir}/$1;
+  uwsgi_temp_path ${dir}/$1;
+  scgi_temp_path ${dir}/$1;
+  keepalive_requests 100000000;
+  default_type text/plain;
+  $3
+  server {
+    listen $2;
+    location / { $4 }
+  }
+}
+EOF
+  "${nginx_bin}" -p "${dir}/$1" -c "${dir}/$1/nginx.conf" -e "${dir}/$1/error.log" &
+  pids+=($!)
+}
+
+# The upstream: nginx answering 13 bytes from memory (one worker per proxy
+# worker, so that it is never the bottleneck of a proxied run).
+nginx_conf upstream "${b_ip}:${b_app}" "" 'return 200 "hello, world\n";'
+# nginx as the reference proxy: HTTP/1.1 keep-alive to the upstream.
+nginx_conf proxy "${n_ip}:${n_port}" \
+  "upstream app { server ${b_ip}:${b_app}; keepalive 256; keepalive_requests 100000000; }" \
+  'proxy_pass http://app; proxy_http_version 1.1; proxy_set_header Connection "";'
+
+# weftd in file mode with the two workloads and their tokens.
+mkdir -p "${dir}/config"
+cat >"${dir}/config/tokens.yaml" <<EOF
+tokens:
+- {token: a-secret, namespace: bench, serviceAccount: a}
+- {token: b-secret, namespace: bench, serviceAccount: b}
+EOF
+echo a-secret >"${dir}/a.token"
+echo b-secret >"${dir}/b.token"
+cat >"${dir}/config/mesh.yaml" <<EOF
+apiVersion: v1
+kind: Service
+metadata: {name: a, namespace: bench}
+spec:
+  selector: {app: a}
+  ports: [{name: http, port: 80}]
+---
+apiVersion: v1
+kind: Service
+metadata: {name: b, namespace: bench}
+spec:
+  selector: {app: b}
+  ports: [{name: http, port: 80}]
+---
+apiVersion: weft.io/v1alpha1
+kind: Workload
+metadata: {name: a-0, namespace: bench, labels: {app: a}}
+spec: {address: ${a_ip}, ports: {http: ${a_in}}, serviceAccount: a}
+---
+apiVersion: weft.io/v1alpha1
+kind: Workload
+metadata: {name: b-0, namespace: bench, labels: {app: b}}
+spec: {address: ${b_ip}, ports: {http: ${b_in}}, serviceAccount: b}
+EOF
+"${weftd_bin}" --config-dir="${dir}/config" --ca-dir="${dir}/ca" --xds-addr=127.0.0.1:${xds_port} \
+  --admin-addr=127.0.0.1:${weftd_admin} >"${dir}/weftd.log" 2>&1 &
+pids+=($!)
+wait_http "http://127.0.0.1:${weftd_admin}/readyz"
+
+start_proxy() {  # sa ip out in admin app
+  "${proxy_bin}" --xds=127.0.0.1:${xds_port} --namespace=bench --service-account="$1" \
+    --token-file="${dir}/$1.token" --trust-bundle="${dir}/ca/root-cert.pem" --concurrency="${workers}" \
+    --outbound-addr="$2:$3" --inbound-addr="$2:$4" --admin-addr="$2:$5" --app-addr="$2:$6" \
+    >"${dir}/proxy-$1.log" 2>&1 &
+  pids+=($!)
+}
+start_proxy a ${a_ip} ${a_out} ${a_in} ${a_admin} ${a_app}
+a_pid=${pids[-1]}
+start_proxy b ${b_ip} ${b_out} ${b_in} ${b_admin} ${b_app}
+b_pid=${pids[-1]}
+wait_http "http://${a_ip}:${a_admin}/ready"
+wait_http "http://${b_ip}:${b_admin}/ready"
+
+direct_url="http://${b_ip}:${b_app}/"
+weft_url="http://${a_ip}:${a_out}/"
+weft_host="${b_ip}:${b_app}"  # not a mesh service: passed through in plaintext
+nginx_url="http://${n_ip}:${n_port}/"
+pair_host="b.bench"           # the mesh service: mTLS to b's sidecar
+wait_http "${direct_url}"
+wait_http "${nginx_url}"
+hwm() { awk '/VmHWM/ { printf "%.1f", $2 / 1024 }' "/proc/$1/status"; }
+idle_rss="client sidecar $(hwm "${a_pid}") MB, server sidecar $(hwm "${b_pid}") MB"
+wait_http "${weft_url}" 200 "${weft_host}"
+wait_http "${weft_url}" 200 "${pair_host}"
+
+# wrk's --latency output -> "rps p50_ms p99_ms errors requests"
+run_wrk() {  # out conns threads url [host]
+  local hdr=()
+  [[ -n "${5:-}" ]] && hdr=(-H "Host: $5")
+  wrk -c"$2" -t"$3" -d"${duration}" --latency "${hdr[@]}" "$4" >"$1" 2>&1
+  awk '
+    function ms(v) {
+      if (v ~ /us$/) return substr(v, 1, length(v) - 2) / 1000
+      if (v ~ /ms$/) return substr(v, 1, length(v) - 2) + 0
+      if (v ~ /s$/) return substr(v, 1, length(v) - 1) * 1000
+      return v + 0
+    }
+    $1 == "50%" { p50 = ms($2) }
+    $1 == "99%" { p99 = ms($2) }
+    $1 == "Requests/sec:" { rps = $2 }
+    $2 == "requests" && $3 == "in" { requests = $1 }
+    /Non-2xx or 3xx responses:/ { errors += $NF }
+    /Socket errors:/ { for (i = 3; i <= NF; i += 2) errors += $(i + 1) + 0 }
+    END { printf "%.0f %.3f %.3f %d %d\n", rps, p50, p99, errors, requests }' "$1"
+}
+
+# CPU time (utime + stime, in clock ticks) of the given processes.
+cpu_ticks() { for p in "$@"; do cut -d' ' -f14-15 "/proc/${p}/stat"; done | awk '{ t += $1 + $2 } END { print t + 0 }'; }
+clk_tck=$(getconf CLK_TCK)
+nginx_proxy_master=${pids[1]}
+
+# Each case's figures over the repetitions, medians reported; CPU per
+# request of the proxies in the path (load on the machine does not change
+# it much, unlike requests/s).
+declare -A rps p50 p99 errs cpu
+median() { tr ' ' '\n' | grep -v '^$' | sort -g | awk '{ v[NR] = $1 } END { print v[int((NR + 1) / 2)] }'; }
+measure() {  # name conns threads url host
+  local procs=() r before after
+  case $1 in
+    weft) procs=("${a_pid}") ;;
+    nginx) procs=($(pgrep -P "${nginx_proxy_master}")) ;;
+    pair | policies) procs=("${a_pid}" "${b_pid}") ;;
+  esac
+  before=$(cpu_ticks "${procs[@]}")
+  r=($(run_wrk "${dir}/wrk-$1-c$2-${rep}.txt" "$2" "$3" "$4" "${5:-}"))
+  after=$(cpu_ticks "${procs[@]}")
+  local k=$1/$2
+  rps[$k]+=" ${r[0]}" p50[$k]+=" ${r[1]}" p99[$k]+=" ${r[2]}" errs[$k]=$((${errs[$k]:-0} + r[3]))
+  cpu[$k]+=" $(awk -v d=$((after - before)) -v n="${r[4]}" -v hz="${clk_tck}" 'BEGIN { printf "%.1f", n ? d * 1e6 / hz / n : 0 }')"
+}
+report() {  # name conns
+  local k=$1/$2
+  for m in rps p50 p99 cpu; do
+    local -n arr=${m}
+    arr[$k]=$(median <<<"${arr[$k]}")
+  done
+  printf '  %-9s c=%-3s %8s req/s  p50 %7s ms  p99 %8s ms  proxy CPU %6s us/req  errors %s\n' "$1" "$2" \
+    "${rps[$k]}" "${p50[$k]}" "${p99[$k]}" "${cpu[$k]}" "${errs[$k]}"
+}
+cases() {  # conns name...
+  local c=$1 t=${wrk_threads}
+  shift
+  ((c == 1)) && t=1
+  for name in "$@"; do
+    case ${name} in
+      direct) measure direct "${c}" "${t}" "${direct_url}" ;;
+      weft) measure weft "${c}" "${t}" "${weft_url}" "${weft_host}" ;;
+      nginx) measure nginx "${c}" "${t}" "${nginx_url}" ;;
+      pair | policies) measure "${name}" "${c}" "${t}" "${weft_url}" "${pair_host}" ;;
+    esac
+  done
+}
+
+echo "bench/proxy: ${workers} worker(s) per proxy, wrk ${duration} per run, medians of ${repeat}; load before: $(cut -d' ' -f1-3 /proc/loadavg)"
+for ((rep = 1; rep <= repeat; ++rep)); do
+  for c in "${connections}" 1; do cases "${c}" ${only}; done
+done
+for c in "${connections}" 1; do
+  for name in ${only}; do report "${name}" "${c}"; done
+done
+[[ "${only}" == "direct weft nginx pair" ]] || exit 0  # a partial run (profiling): no policies, no summary
+
+# Policies (issue 8): RBAC allowing only a's SPIFFE ID at b, a local rate
+# limit far above the offered load, retries on 5xx from a.
+cat >"${dir}/config/policies.yaml" <<EOF
+apiVersion: weft.io/v1alpha1
+kind: AuthorizationPolicy
+metadata: {name: b-callers, namespace: bench}
+spec:
+  selector: {matchLabels: {app: b}}
+  action: ALLOW
+  rules:
+  - from: [{principals: ["spiffe://cluster.local/ns/bench/sa/a"]}]
+---
+apiVersion: weft.io/v1alpha1
+kind: RateLimitPolicy
+metadata: {name: b-limit, namespace: bench}
+spec:
+  targetRefs: [{kind: Service, name: b}]
+  local: {requests: 100000000, unit: second, burst: 100000000}
+---
+apiVersion: weft.io/v1alpha1
+kind: TrafficPolicy
+metadata: {name: b-retries, namespace: bench}
+spec:
+  targetRefs: [{kind: Service, name: b}]
+  retries: {attempts: 2, perTryTimeout: 2s, retryOn: [5xx, connect-failure, reset]}
+  timeout: 10s
+EOF
+# Applied when a plaintext caller (no SPIFFE ID) is refused by b's RBAC and
+# a's configuration carries the retry policy.
+wait_http "http://${b_ip}:${b_in}/" 403
+retries_applied() { [[ "$(curl -s "http://${a_ip}:${a_admin}/config_dump")" == *retry_policy* ]]; }
+for ((i = 0; i < 600; ++i)); do
+  retries_applied && break
+  sleep 0.1
+done
+retries_applied || { echo "bench/proxy.sh: the retry policy did not reach the client sidecar; logs in ${dir}" >&2; keep=1; exit 1; }
+wait_http "${weft_url}" 200 "${pair_host}"
+for ((rep = 1; rep <= repeat; ++rep)); do
+  for c in "${connections}" 1; do cases "${c}" policies; done
+done
+for c in "${connections}" 1; do report policies "${c}"; done
+
+c=${connections}
+echo
+echo "summary (${c} connections unless said):"
+awk -v w="${rps[weft/$c]}" -v n="${rps[nginx/$c]}" -v cw="${cpu[weft/$c]}" -v cn="${cpu[nginx/$c]}" \
+  'BEGIN { printf "  weft-proxy / nginx: throughput %.2f, CPU per request %.2f\n", w / n, cw / cn }'
+awk -v d="${rps[direct/$c]}" -v w="${rps[weft/$c]}" -v n="${rps[nginx/$c]}" -v p="${rps[pair/$c]}" \
+  'BEGIN { printf "  share of direct throughput: weft-proxy %.2f, nginx %.2f, sidecar pair %.2f\n", w / d, n / d, p / d }'
+for m in weft nginx pair; do
+  awk -v m="${m}" -v a50="${p50[$m/1]}" -v a99="${p99[$m/1]}" -v d50="${p50[direct/1]}" -v d99="${p99[direct/1]}" \
+    'BEGIN { printf "  added over direct at 1 connection, %-5s p50 %+.3f ms, p99 %+.3f ms\n", m, a50 - d50, a99 - d99 }'
+done
+awk -v p="${rps[pair/$c]}" -v q="${rps[policies/$c]}" -v a="${p50[pair/1]}" -v b="${p50[policies/1]}" \
+  -v a9="${p99[pair/1]}" -v b9="${p99[policies/1]}" \
+  'BEGIN { printf "  policies vs plain pair: throughput %.2f, p50 at 1 connection %+.3f ms, p99 %+.3f ms\n", q / p, b - a, b9 - a9 }'
+echo "  weft-proxy peak RSS (VmHWM) before traffic: ${idle_rss}"
+echo "  weft-proxy peak RSS (VmHWM) after all runs: client sidecar $(hwm "${a_pid}") MB, server sidecar $(hwm "${b_pid}") MB"
+echo "  load after: $(cut -d' ' -f1-3 /proc/loadavg)"
+rss_split() { awk '/RssAnon|RssFile/ { printf "%s%s %.1f MB", sep, $1, $2 / 1024; sep = ", " }' "/proc/$1/status"; }
+echo "  now: client sidecar $(rss_split "${a_pid}"); server sidecar $(rss_split "${b_pid}")"
+echo "  client sidecar upstream connections opened: $(curl -s "http://${a_ip}:${a_admin}/stats/prometheus" |
+  awk '/^weft_proxy_upstream_connections_total/ { printf "%s%s", sep, $0; sep = ", " }')"

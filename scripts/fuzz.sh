@@ -22,7 +22,10 @@ if [[ ! -f "${build}/build.ninja" ]]; then
   CC=clang CXX=clang++ cmake -S "${root}" -B "${build}" -G Ninja -DCMAKE_BUILD_TYPE=RelWithDebInfo \
     -DWEFT_FUZZ=ON >/dev/null
 fi
-cmake --build "${build}" -- -j"${FUZZ_BUILD_JOBS:-1}" "fuzz_${target}"
+# FUZZ_NO_BUILD=1 runs what is built (while another build uses the dir).
+if [[ "${FUZZ_NO_BUILD:-0}" != 1 ]]; then
+  cmake --build "${build}" -- -j"${FUZZ_BUILD_JOBS:-1}" "fuzz_${target}"
+fi
 
 corpus="${build}/corpus/${target}"
 artifacts="${build}/artifacts/${target}"

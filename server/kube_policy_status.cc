@@ -70,11 +70,11 @@ KubeCondition ParentAccepted(const discovery::MeshSnapshot& mesh, const policy::
     return KubeCondition{"Accepted", false, "NoMatchingParent",
                          absl::StrCat("Service ", ns, "/", name, " not found"), 0};
   }
-  if (ref.contains("port") && ref["port"].is_number_unsigned()) {
-    const uint32_t port = ref["port"].get<uint32_t>();
+  if (ref.contains("port") && ref["port"].is_number_integer()) {
+    const int64_t port = ref["port"].get<int64_t>();
     const auto& ports = it->second.ports;
     if (std::none_of(ports.begin(), ports.end(),
-                     [&](const discovery::ServicePort& p) { return p.port == port; })) {
+                     [&](const discovery::ServicePort& p) { return int64_t{p.port} == port; })) {
       return KubeCondition{"Accepted", false, "NoMatchingParent",
                            absl::StrCat("Service ", ns, "/", name, " has no port ", port), 0};
     }

@@ -177,7 +177,8 @@ json FindCondition(const json& conditions, const std::string& type) {
 }
 
 json AcceptedCondition(const json& object) {
-  if (!object.is_object() || !object.contains("status") || !object["status"].is_object()) return json::object();
+  if (!object.is_object() || !object.contains("status") || !object["status"].is_object())
+    return json::object();
   return FindCondition(object["status"].value("conditions", json()), "Accepted");
 }
 

@@ -37,7 +37,8 @@ std::string ErrorsMessage(const std::vector<ConfigError>& errors) {
 absl::Status ParseNamespaceSelector(const std::string& text, std::string* label, std::string* value) {
   size_t eq = text.find('=');
   if (eq == std::string::npos || eq == 0 || text.find('=', eq + 1) != std::string::npos) {
-    return absl::InvalidArgumentError(absl::StrCat("--namespace-selector: \"", text, "\" is not LABEL=VALUE"));
+    return absl::InvalidArgumentError(
+        absl::StrCat("--namespace-selector: \"", text, "\" is not LABEL=VALUE"));
   }
   *label = text.substr(0, eq);
   *value = text.substr(eq + 1);
@@ -51,8 +52,12 @@ KubeRegistry::KubeRegistry(KubeClient& client, common::MetricsRegistry& metrics,
       options_(std::move(options)),
       clock_(clock),
       status_writer_(client, clock),
-      errors_gauge_(metrics.GetGauge("weft_config_errors",
-                                     "Problems in the configuration now (invalid files, documents, objects)")) {}
+      errors_gauge_(metrics.GetGauge(
+          "weft_config_errors", "Problems in the configuration now (invalid files, documents, objects)")),
+      status_writes_(metrics.GetCounter("weft_kube_status_writes_total",
+                                        "Status subresource writes of objects whose status Weft owns")),
+      status_write_errors_(metrics.GetCounter("weft_kube_status_write_errors_total",
+                                              "Status subresource writes that failed (logged)")) {}
 
 KubeRegistry::~KubeRegistry() { Stop(); }
 
@@ -60,13 +65,14 @@ absl::Status KubeRegistry::Run(SnapshotCallback on_snapshot) {
   if (started_) return absl::FailedPreconditionError("KubeRegistry::Run called twice");
   started_ = true;
   if (!options_.namespace_selector.empty()) {
-    absl::Status parsed = ParseNamespaceSelector(options_.namespace_selector, &selector_label_, &selector_value_);
+    absl::Status parsed =
+        ParseNamespaceSelector(options_.namespace_selector, &selector_label_, &selector_value_);
     if (!parsed.ok()) return parsed;
   }
   on_snapshot_ = std::move(on_snapshot);
   for (const KubeResource& resource : options_.resources) {
-    watchers_.push_back(
-        std::make_unique<KubeWatcher>(client_, resource, *this, sleeper_, metrics_, clock_, options_.watcher));
+    watchers_.push_back(std::make_unique<KubeWatcher>(client_, resource, *this, sleeper_, metrics_, clock_,
+                                                      options_.watcher));
   }
   for (auto& watcher : watchers_) {
     KubeWatcher* w = watcher.get();
@@ -75,14 +81,14 @@ absl::Status KubeRegistry::Run(SnapshotCallback on_snapshot) {
 
   // Wait for every kind's first list.
   const size_t kinds = options_.resources.size();
-  auto all_synced = [this, kinds]() ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_) {
-    return stopping_ || synced_.size() == kinds;
-  };
+  auto all_synced = [this, kinds]()
+                        ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_) { return stopping_ || synced_.size() == kinds; };
   bool synced;
   {
     absl::MutexLock lock(&mu_);
-    synced = mu_.AwaitWithTimeout(absl::Condition(&all_synced), absl::FromChrono(options_.initial_sync_timeout)) &&
-             !stopping_;
+    synced =
+        mu_.AwaitWithTimeout(absl::Condition(&all_synced), absl::FromChrono(options_.initial_sync_timeout)) &&
+        !stopping_;
   }
   if (!synced) {
     std::string detail;
@@ -141,41 +147,39 @@ void KubeRegistry::OnListFailed(const KubeResource& resource, const absl::Status
   if (absl::IsNotFound(status)) synced_[resource.kind] = true;
 }
 
-std::optional<KubeCondition> KubeRegistry::WantedCondition(const KubeResource& resource, const json& object,
-                                                           const std::vector<ConfigError>& errors) const {
-  if (!options_.write_status || !resource.status_subresource) return std::nullopt;
-  const json& meta = object.value("metadata", json::object());
-  const int64_t generation = meta.value("generation", int64_t{0});
-  const json* current = nullptr;
-  if (object.contains("status") && object["status"].is_object() && object["status"].contains("conditions") &&
-      object["status"]["conditions"].is_array()) {
-    for (const json& c : object["status"]["conditions"]) {
-      if (c.is_object() && c.value("type", "") == "Accepted") current = &c;
-    }
+std::optional<KubeObjectVerdict> KubeRegistry::WantedStatusLocked(const std::string& key,
+                                                                  const Entry& entry) const {
+  if (!options_.write_status || entry.resource == nullptr || !entry.resource->status_subresource)
+    return std::nullopt;
+  const bool route = entry.resource->kind == "HTTPRoute";
+  if (!entry.errors.empty()) {
+    // An HTTPRoute that does not decode names no parent Weft could report on.
+    if (route) return std::nullopt;
+    KubeObjectVerdict verdict;
+    verdict.conditions.push_back(
+        KubeCondition{"Accepted", false, kInvalidReason, ErrorsMessage(entry.errors), entry.generation});
+    return verdict;
   }
-  KubeCondition wanted;
-  wanted.observed_generation = generation;
-  if (!errors.empty()) {
-    wanted.status = false;
-    wanted.reason = kInvalidReason;
-    wanted.message = ErrorsMessage(errors);
-  } else {
-    // Valid as far as discovery can tell. Leave a verdict of the policy
-    // validator on this generation alone; replace ours or an older one.
-    if (current != nullptr && current->value("observedGeneration", int64_t{0}) >= generation &&
-        current->value("reason", "") != kInvalidReason) {
+  const bool policy = entry.good && std::holds_alternative<PolicyDocument>(*entry.good);
+  if (policy && options_.policy_verdicts) {
+    // Only a verdict on the generation the object has now.
+    auto published = published_generations_.find(key);
+    auto verdict = verdicts_.find(key);
+    if (published == published_generations_.end() || published->second != entry.generation ||
+        verdict == verdicts_.end()) {
       return std::nullopt;
     }
-    wanted.status = true;
-    wanted.reason = kAcceptedReason;
-    wanted.message = "";
+    KubeObjectVerdict wanted = verdict->second;
+    for (KubeCondition& c : wanted.conditions) c.observed_generation = entry.generation;
+    for (KubeRouteParentStatus& p : wanted.route_parents) {
+      for (KubeCondition& c : p.conditions) c.observed_generation = entry.generation;
+    }
+    return wanted;
   }
-  if (current != nullptr && current->value("status", "") == (wanted.status ? "True" : "False") &&
-      current->value("reason", "") == wanted.reason && current->value("message", "") == wanted.message &&
-      current->value("observedGeneration", int64_t{0}) == wanted.observed_generation) {
-    return std::nullopt;
-  }
-  return wanted;
+  if (route) return std::nullopt;  // without the validator there is nothing to say about its parents
+  KubeObjectVerdict verdict;
+  verdict.conditions.push_back(KubeCondition{"Accepted", true, kAcceptedReason, "", entry.generation});
+  return verdict;
 }
 
 void KubeRegistry::OnObject(const KubeResource& resource, KubeEventType type, const std::string& key,
@@ -183,35 +187,35 @@ void KubeRegistry::OnObject(const KubeResource& resource, KubeEventType type, co
   const std::string ns = resource.namespaced ? object["metadata"].value("namespace", "") : "";
   const std::string name = object["metadata"].value("name", "");
   const std::string mesh_key = MeshObjectKey(resource.kind, ns, name);
-  std::optional<KubeCondition> condition;
   {
     absl::MutexLock lock(&mu_);
     if (type == KubeEventType::kDeleted) {
       entries_.erase(mesh_key);
-      pending_status_.erase(mesh_key);
+      status_dirty_.erase(mesh_key);
     } else {
       json copy = object;
-      if (copy["metadata"].is_object()) copy["metadata"].erase("managedFields");  // bulky and meaningless here
+      if (copy["metadata"].is_object())
+        copy["metadata"].erase("managedFields");  // bulky and meaningless here
       DecodeResult decoded = DecodeObject(copy, SourceRef{"", -1});
       Entry& entry = entries_[mesh_key];
       entry.resource = &resource;
       entry.ns = ns;
       entry.name = name;
+      const json& meta = object["metadata"];
+      entry.generation = meta.contains("generation") && meta["generation"].is_number_integer()
+                             ? meta["generation"].get<int64_t>()
+                             : 0;
+      entry.status = object.contains("status") ? object["status"] : json();
       if (decoded.decoded()) {
         entry.good = std::move(decoded.object);
+        entry.good_generation = entry.generation;
         entry.errors.clear();
       } else if (decoded.ignored()) {
         entries_.erase(mesh_key);
       } else {
         entry.errors = std::move(decoded.errors);  // the last good version stays
       }
-      auto it = entries_.find(mesh_key);
-      condition = WantedCondition(resource, object, it == entries_.end() ? std::vector<ConfigError>{} : it->second.errors);
-      if (condition) {
-        pending_status_[mesh_key] = PendingStatus{resource.kind, ns, name, *condition};
-      } else {
-        pending_status_.erase(mesh_key);
-      }
+      if (entries_.count(mesh_key) > 0) status_dirty_.insert(mesh_key);
     }
     const auto now = SteadyClock::now();
     if (!dirty_) first_change_ = now;
@@ -219,6 +223,15 @@ void KubeRegistry::OnObject(const KubeResource& resource, KubeEventType type, co
     dirty_ = true;
   }
   (void)key;
+}
+
+void KubeRegistry::ReportVerdicts(uint64_t version, std::map<std::string, KubeObjectVerdict> verdicts) {
+  absl::MutexLock lock(&mu_);
+  if (current_ == nullptr || current_->version != version) return;
+  verdicts_ = std::move(verdicts);
+  for (const auto& [key, verdict] : verdicts_) {
+    if (entries_.count(key) > 0) status_dirty_.insert(key);
+  }
 }
 
 MeshSnapshot KubeRegistry::BuildLocked() const {
@@ -247,14 +260,28 @@ MeshSnapshot KubeRegistry::BuildLocked() const {
 void KubeRegistry::Publish() {
   auto snapshot = std::make_shared<MeshSnapshot>();
   MeshSnapshotConstSharedPtr previous;
+  std::map<std::string, int64_t> generations;
   {
     absl::MutexLock lock(&mu_);
     *snapshot = BuildLocked();
     dirty_ = false;
     previous = current_;
+    for (const auto& [key, entry] : entries_) {
+      if (entry.good) generations[key] = entry.good_generation;
+    }
   }
   errors_gauge_.Set(static_cast<double>(snapshot->errors.size()));
-  if (previous != nullptr && SameContent(*previous, *snapshot)) return;
+  if (previous != nullptr && SameContent(*previous, *snapshot)) {
+    // Same content, so the verdicts on it still hold, also for a generation
+    // that changed nothing that matters (reordered keys, say).
+    absl::MutexLock lock(&mu_);
+    for (const auto& [key, generation] : generations) {
+      auto it = published_generations_.find(key);
+      if (it != published_generations_.end() && it->second != generation) status_dirty_.insert(key);
+    }
+    published_generations_ = std::move(generations);
+    return;
+  }
   snapshot->version = previous == nullptr ? 1 : previous->version + 1;
   std::set<std::string> known;
   if (previous != nullptr) {
@@ -271,23 +298,52 @@ void KubeRegistry::Publish() {
     absl::MutexLock lock(&mu_);
     if (stopping_ && previous != nullptr) return;
     current_ = published;
+    published_generations_ = std::move(generations);
+    verdicts_.clear();  // until the validator reports on this snapshot
   }
   if (on_snapshot_) on_snapshot_(published);
 }
 
 void KubeRegistry::WriteStatuses() {
-  std::map<std::string, PendingStatus> pending;
+  struct Write {
+    const KubeResource* resource;
+    std::string ns, name, key;
+    KubeObjectVerdict verdict;
+  };
+  std::vector<Write> writes;
   {
     absl::MutexLock lock(&mu_);
-    pending.swap(pending_status_);
+    for (const std::string& key : status_dirty_) {
+      auto it = entries_.find(key);
+      if (it == entries_.end()) continue;
+      const Entry& entry = it->second;
+      std::optional<KubeObjectVerdict> wanted = WantedStatusLocked(key, entry);
+      if (!wanted) continue;
+      // Skip what the object says already (the watch shows our last write).
+      json seen = {{"status", entry.status}};
+      if (!ApplyKubeVerdict(*wanted, clock_.WallNow(), seen)) continue;
+      writes.push_back(Write{entry.resource, entry.ns, entry.name, key, *std::move(wanted)});
+    }
+    status_dirty_.clear();
   }
-  for (const auto& [key, p] : pending) {
-    absl::Status s = status_writer_.WriteStatus(p.kind, p.ns, p.name, {p.condition});
-    if (!s.ok() && !absl::IsNotFound(s) && !absl::IsCancelled(s)) {
-      WEFT_LOG(WARNING) << "cannot write the status of " << p.kind << " " << p.ns << "/" << p.name << ": "
-                        << s.message();
+  std::vector<std::string> failed;
+  for (const Write& w : writes) {
+    absl::StatusOr<bool> wrote = status_writer_.Write(*w.resource, w.ns, w.name, w.verdict);
+    const absl::Status s = wrote.status();
+    if (s.ok()) {
+      if (*wrote) status_writes_.Inc();
+    } else if (!absl::IsNotFound(s) && !absl::IsCancelled(s)) {
+      status_write_errors_.Inc();
+      failed.push_back(w.key);
+      WEFT_LOG(WARNING) << "cannot write the status of " << w.resource->kind << " " << w.ns << "/" << w.name
+                        << ": " << s.message() << " (retrying)";
     }
   }
+  if (failed.empty()) return;
+  // Try again after a pause (not in a tight loop against a failing server).
+  absl::MutexLock lock(&mu_);
+  mu_.AwaitWithTimeout(absl::Condition(&stopping_), absl::Seconds(2));
+  status_dirty_.insert(failed.begin(), failed.end());
 }
 
 void KubeRegistry::PublishLoop() {
@@ -295,14 +351,15 @@ void KubeRegistry::PublishLoop() {
     {
       absl::MutexLock lock(&mu_);
       auto work = [this]() ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_) {
-        return stopping_ || dirty_ || !pending_status_.empty();
+        return stopping_ || dirty_ || !status_dirty_.empty();
       };
       mu_.Await(absl::Condition(&work));
       // Debounce: wait for a quiet period, at most max_delay in all. Changes
       // arriving meanwhile move last_change_; the deadline is recomputed.
       while (!stopping_) {
         const auto now = SteadyClock::now();
-        const auto deadline = std::min(last_change_ + options_.quiet_period, first_change_ + options_.max_delay);
+        const auto deadline =
+            std::min(last_change_ + options_.quiet_period, first_change_ + options_.max_delay);
         if (now >= deadline) break;
         mu_.AwaitWithTimeout(absl::Condition(&stopping_), absl::FromChrono(deadline - now));
       }

@@ -9,6 +9,13 @@
 // gets the status condition Accepted=False with the field path; when it
 // decodes again the condition returns to Accepted=True.
 //
+// The registry is the one writer of the statuses Weft owns (KubeStatusWriter):
+// decode errors, and, with `policy_verdicts`, what the policy validator says
+// about the policy documents of a published snapshot (ReportVerdicts()):
+// Accepted for the weft.io policies, status.parents for HTTPRoutes. A status
+// is written only when the object (as last seen through the watch) does not
+// already say it, for the generation it is about, so writes do not storm.
+//
 // --namespace-selector=LABEL=VALUE: like Istio's discoverySelectors, only
 // namespaces carrying the label (and the objects in them) enter the
 // snapshot; a namespace gaining or losing the label brings its objects in or
@@ -19,6 +26,7 @@
 #include <map>
 #include <memory>
 #include <optional>
+#include <set>
 #include <string>
 #include <thread>
 #include <vector>
@@ -51,8 +59,11 @@ struct KubeRegistryOptions {
   // whose CRD is missing counts as listed, empty).
   std::chrono::milliseconds initial_sync_timeout{30000};
   KubeWatcherOptions watcher;
-  // Write Accepted conditions for weft.io objects that fail to decode.
+  // Write the statuses Weft owns (see above).
   bool write_status = true;
+  // Policy documents (HTTPRoute, the weft.io policies) get their status
+  // from ReportVerdicts() instead of Accepted=True once they decode.
+  bool policy_verdicts = false;
   // The watched types; tests may narrow them.
   std::vector<KubeResource> resources = WatchedKubeResources();
 };
@@ -78,19 +89,22 @@ class KubeRegistry : public Registry, public KubeWatchSink {
   void Stop() override;
 
   MeshSnapshotConstSharedPtr Current() const;
-  KubeStatusWriter& status_writer() { return status_writer_; }
+
+  // What the policy validator concluded about the policy documents of the
+  // snapshot `version` (keyed MeshObjectKey). Ignored when a newer snapshot
+  // has been published meanwhile (its own verdicts follow). Thread-safe.
+  void ReportVerdicts(uint64_t version, std::map<std::string, KubeObjectVerdict> verdicts);
 
  private:
   struct Entry {
     const KubeResource* resource = nullptr;
     std::string ns;
     std::string name;
-    std::optional<MeshObject> good;  // the last version that decoded
+    std::optional<MeshObject> good;   // the last version that decoded
     std::vector<ConfigError> errors;  // why the current version does not
-  };
-  struct PendingStatus {
-    std::string kind, ns, name;
-    KubeCondition condition;
+    int64_t generation = 0;           // metadata.generation now
+    int64_t good_generation = 0;      // of `good`
+    nlohmann::json status;            // the object's status as last seen
   };
 
   // KubeWatchSink, called from the watcher threads.
@@ -99,9 +113,9 @@ class KubeRegistry : public Registry, public KubeWatchSink {
   void OnSynced(const KubeResource& resource) override;
   void OnListFailed(const KubeResource& resource, const absl::Status& status) override;
 
-  // The status condition `object` should get, if it differs from what it has.
-  std::optional<KubeCondition> WantedCondition(const KubeResource& resource, const nlohmann::json& object,
-                                               const std::vector<ConfigError>& errors) const;
+  // The status the object of `key` should carry now, if Weft knows it yet.
+  std::optional<KubeObjectVerdict> WantedStatusLocked(const std::string& key, const Entry& entry) const
+      ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
   MeshSnapshot BuildLocked() const ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
   void Publish();
   void PublishLoop();
@@ -130,7 +144,14 @@ class KubeRegistry : public Registry, public KubeWatchSink {
   bool dirty_ ABSL_GUARDED_BY(mu_) = false;
   std::chrono::steady_clock::time_point first_change_ ABSL_GUARDED_BY(mu_);
   std::chrono::steady_clock::time_point last_change_ ABSL_GUARDED_BY(mu_);
-  std::map<std::string, PendingStatus> pending_status_ ABSL_GUARDED_BY(mu_);  // by MeshObjectKey
+  // Objects whose status is to be checked (by MeshObjectKey).
+  std::set<std::string> status_dirty_ ABSL_GUARDED_BY(mu_);
+  // The generation of every object in current_, and the validator's
+  // verdicts on current_ (empty until reported).
+  std::map<std::string, int64_t> published_generations_ ABSL_GUARDED_BY(mu_);
+  std::map<std::string, KubeObjectVerdict> verdicts_ ABSL_GUARDED_BY(mu_);
+  common::Counter& status_writes_;
+  common::Counter& status_write_errors_;
   MeshSnapshotConstSharedPtr current_ ABSL_GUARDED_BY(mu_);
 };
 

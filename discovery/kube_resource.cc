@@ -21,7 +21,7 @@ const std::vector<KubeResource>& WatchedKubeResources() {
       {"", "v1", "Service", "services", true, false},
       {"discovery.k8s.io", "v1", "EndpointSlice", "endpointslices", true, false},
       {"", "v1", "Pod", "pods", true, false},
-      {"gateway.networking.k8s.io", "v1", "HTTPRoute", "httproutes", true, false},
+      {"gateway.networking.k8s.io", "v1", "HTTPRoute", "httproutes", true, true},
       {"weft.io", "v1alpha1", "Workload", "workloads", true, true},
       {"weft.io", "v1alpha1", "TrafficPolicy", "trafficpolicies", true, true},
       {"weft.io", "v1alpha1", "AuthorizationPolicy", "authorizationpolicies", true, true},

@@ -14,7 +14,7 @@ struct KubeResource {
   std::string kind;
   std::string plural;
   bool namespaced = true;
-  bool status_subresource = false;  // the weft.io kinds: status conditions are written back
+  bool status_subresource = false;  // the weft.io kinds and HTTPRoute: Weft writes their status
 
   std::string ApiVersion() const { return group.empty() ? version : group + "/" + version; }
   // /api/v1/services, /apis/weft.io/v1alpha1/trafficpolicies (all namespaces)

@@ -40,6 +40,7 @@
 #include "server/admin_server.h"
 #include "server/ads_service.h"
 #include "server/config_publisher.h"
+#include "server/kube_policy_status.h"
 #include "server/proxy_tracker.h"
 #include "server/push_debouncer.h"
 #include "server/snapshot_cache.h"
@@ -242,18 +243,30 @@ int Main(int argc, char** argv) {
   ConfigPublisher publisher(cache, metrics);
 
   std::unique_ptr<discovery::Registry> registry;
+  discovery::KubeRegistry* kube_registry = nullptr;
   if (kube_client) {
     discovery::KubeRegistryOptions kube_options;
     kube_options.namespace_selector = absl::GetFlag(FLAGS_namespace_selector);
-    registry = std::make_unique<discovery::KubeRegistry>(*kube_client, metrics, kube_options);
+    // The validator's verdicts (below) decide the policies' statuses.
+    kube_options.policy_verdicts = true;
+    auto kube = std::make_unique<discovery::KubeRegistry>(*kube_client, metrics, kube_options);
+    kube_registry = kube.get();
+    registry = std::move(kube);
   } else {
     registry = std::make_unique<discovery::FileRegistry>(config_dir, metrics);
   }
   // Changes are debounced (20 ms quiet, 500 ms at most) and coalesced.
   PushDebouncer debouncer(common::RealClock::Get(), DebounceOptions{},
-                          [&publisher](discovery::MeshSnapshotConstSharedPtr mesh,
-                                       common::Clock::TimePoint first_change) {
-                            publisher.OnMeshSnapshot(std::move(mesh), first_change);
+                          [&publisher, kube_registry](discovery::MeshSnapshotConstSharedPtr mesh,
+                                                      common::Clock::TimePoint first_change) {
+                            publisher.OnMeshSnapshot(mesh, first_change);
+                            // Kubernetes mode: the registry writes what the
+                            // validator concluded into the objects' status.
+                            policy::PolicySetConstSharedPtr policies = publisher.policies();
+                            if (kube_registry != nullptr && policies != nullptr &&
+                                policies->snapshot_version == mesh->version) {
+                              kube_registry->ReportVerdicts(mesh->version, KubePolicyVerdicts(*mesh, *policies));
+                            }
                           });
   debouncer.Start();
   // Kubernetes mode: the trust bundle as ConfigMap weft-ca-root-cert in

@@ -5,6 +5,7 @@
 
 #include <catch2/catch.hpp>
 #include <chrono>
+#include <functional>
 #include <random>
 #include <thread>
 
@@ -23,7 +24,8 @@ using fake_kube::NamespaceObject;
 using fake_kube::ServiceObject;
 using nlohmann::json;
 
-json WorkloadObject(const std::string& ns, const std::string& name, int port, const std::string& app = "orders") {
+json WorkloadObject(const std::string& ns, const std::string& name, int port,
+                    const std::string& app = "orders") {
   return {{"apiVersion", "weft.io/v1alpha1"},
           {"kind", "Workload"},
           {"metadata", {{"name", name}, {"namespace", ns}, {"labels", {{"app", app}}}}},
@@ -119,10 +121,12 @@ TEST_CASE("the registry delivers a first snapshot before Run returns, then each 
   REQUIRE(server.Create(ServiceObject("shop", "late", 80)).ok());
   std::this_thread::sleep_for(std::chrono::milliseconds(100));
   CHECK(snapshots.Count() == count);  // nothing after Stop()
-  CHECK(absl::StrContains(metrics.RenderPrometheus(), "weft_kube_events_total{kind=\"Workload\",type=\"MODIFIED\"}"));
+  CHECK(absl::StrContains(metrics.RenderPrometheus(),
+                          "weft_kube_events_total{kind=\"Workload\",type=\"MODIFIED\"}"));
 }
 
-TEST_CASE("an invalid object keeps its last good version, is reported, and gets Accepted=False", "[kube][registry]") {
+TEST_CASE("an invalid object keeps its last good version, is reported, and gets Accepted=False",
+          "[kube][registry]") {
   FakeApiServer server;
   REQUIRE(server.Start().ok());
   REQUIRE(server.Create(WorkloadObject("default", "w", 18080)).ok());
@@ -169,7 +173,75 @@ TEST_CASE("an invalid object keeps its last good version, is reported, and gets 
   }));
 }
 
-TEST_CASE("the namespace selector admits only labelled namespaces, and follows label changes", "[kube][registry]") {
+TEST_CASE("with policy verdicts, a policy's status is the validator's, for the generation it judged",
+          "[kube][registry][status]") {
+  FakeApiServer server;
+  REQUIRE(server.Start().ok());
+  REQUIRE(server.Create(NamespaceObject("shop")).ok());
+  REQUIRE(server.Create(TrafficPolicyObject("shop", "tp", "2s")).ok());
+  REQUIRE(server.Create(WorkloadObject("shop", "w", 18080)).ok());
+  auto client = fake_kube::ClientFor(server);
+  common::MetricsRegistry metrics;
+  KubeRegistryOptions options = FastOptions();
+  options.policy_verdicts = true;
+  KubeRegistry registry(*client, metrics, options);
+  REQUIRE(registry.Run([](MeshSnapshotConstSharedPtr) {}).ok());
+  auto accepted = [&](const std::string& kind, const std::string& name) {
+    auto o = server.Get("weft.io/v1alpha1", kind, "shop", name);
+    if (!o || !o->contains("status") || !(*o)["status"].contains("conditions")) return json();
+    return (*o)["status"]["conditions"][0];
+  };
+  // Not a policy: Accepted once it decodes. The policy waits for a verdict.
+  REQUIRE(Eventually([&] { return accepted("Workload", "w").is_object(); }));
+  CHECK(accepted("TrafficPolicy", "tp").is_null());
+
+  KubeObjectVerdict invalid;
+  invalid.conditions.push_back(KubeCondition{"Accepted", false, "Invalid", "spec.timeout: too long", 0});
+  registry.ReportVerdicts(registry.Current()->version + 1,
+                          {{"TrafficPolicy/shop/tp", invalid}});  // unpublished
+  std::this_thread::sleep_for(std::chrono::milliseconds(200));
+  CHECK(accepted("TrafficPolicy", "tp").is_null());
+  // Like weftd: the validator reports on every snapshot published (a
+  // status write is a new resourceVersion, so it publishes one too).
+  auto report = [&](const KubeObjectVerdict& verdict, const std::function<bool()>& done) {
+    return Eventually([&] {
+      registry.ReportVerdicts(registry.Current()->version, {{"TrafficPolicy/shop/tp", verdict}});
+      std::this_thread::sleep_for(std::chrono::milliseconds(20));
+      return done();
+    });
+  };
+  REQUIRE(report(invalid, [&] { return accepted("TrafficPolicy", "tp").is_object(); }));
+  json condition = accepted("TrafficPolicy", "tp");
+  CHECK(condition["status"] == "False");
+  CHECK(condition["message"] == "spec.timeout: too long");
+  CHECK(condition["observedGeneration"] == 1);
+
+  // A new generation: a verdict on an older snapshot that arrives late is
+  // not written for it.
+  const uint64_t old_version = registry.Current()->version;
+  REQUIRE(server.Update(TrafficPolicyObject("shop", "tp", "3s")).ok());
+  REQUIRE(Eventually([&] { return registry.Current()->version > old_version; }));
+  registry.ReportVerdicts(old_version, {{"TrafficPolicy/shop/tp", invalid}});
+  std::this_thread::sleep_for(std::chrono::milliseconds(200));
+  CHECK(accepted("TrafficPolicy", "tp")["observedGeneration"] == 1);
+  KubeObjectVerdict valid;
+  valid.conditions.push_back(KubeCondition{"Accepted", true, "Accepted", "", 0});
+  REQUIRE(report(valid, [&] { return accepted("TrafficPolicy", "tp").value("status", "") == "True"; }));
+  CHECK(accepted("TrafficPolicy", "tp")["observedGeneration"] == 2);
+
+  // Reporting the same again writes nothing: the version settles.
+  std::this_thread::sleep_for(std::chrono::milliseconds(300));
+  const uint64_t rv = server.resource_version();
+  for (int i = 0; i < 5; ++i) {
+    registry.ReportVerdicts(registry.Current()->version, {{"TrafficPolicy/shop/tp", valid}});
+    std::this_thread::sleep_for(std::chrono::milliseconds(60));
+  }
+  CHECK(server.resource_version() == rv);
+  CHECK(absl::StrContains(metrics.RenderPrometheus(), "weft_kube_status_writes_total 3"));
+}
+
+TEST_CASE("the namespace selector admits only labelled namespaces, and follows label changes",
+          "[kube][registry]") {
   FakeApiServer server;
   REQUIRE(server.Start().ok());
   REQUIRE(server.Create(NamespaceObject("meshed", {{"weft.io/discovery", "enabled"}})).ok());
@@ -239,9 +311,15 @@ TEST_CASE("convergence: 1000 random changes while watches drop 100 times and ver
     const int port = 1000 + pick(60000);
     json object;
     switch (pick(4)) {
-      case 0: object = ServiceObject(ns, name, port); break;
-      case 1: object = WorkloadObject(ns, name, port); break;
-      case 2: object = TrafficPolicyObject(ns, name, absl::StrCat(port, "ms")); break;
+      case 0:
+        object = ServiceObject(ns, name, port);
+        break;
+      case 1:
+        object = WorkloadObject(ns, name, port);
+        break;
+      case 2:
+        object = TrafficPolicyObject(ns, name, absl::StrCat(port, "ms"));
+        break;
       default:
         object = {{"apiVersion", "v1"},
                   {"kind", "Pod"},
@@ -291,14 +369,13 @@ TEST_CASE("convergence: 1000 random changes while watches drop 100 times and ver
   auto actual = registry.Current();
   INFO("expected " << expected.services.size() << " services, " << expected.workloads.size() << " workloads, "
                    << expected.pods.size() << " pods, " << expected.policies.size() << " policies; got "
-                   << actual->services.size() << ", " << actual->workloads.size() << ", " << actual->pods.size()
-                   << ", " << actual->policies.size());
+                   << actual->services.size() << ", " << actual->workloads.size() << ", "
+                   << actual->pods.size() << ", " << actual->policies.size());
   REQUIRE(converged);
   CHECK(actual->errors.empty());
   const std::string rendered = metrics.RenderPrometheus();
   CHECK(absl::StrContains(rendered, "weft_kube_relists_total{kind=\"Service\"}"));
-  const double seconds =
-      std::chrono::duration<double>(std::chrono::steady_clock::now() - started).count();
+  const double seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - started).count();
   WARN("convergence test: " << creates << " creates, " << updates << " updates, " << deletes << " deletes, "
                             << server.watch_requests() << " watch requests, " << server.list_requests()
                             << " list requests, " << seconds << " s");

@@ -1,6 +1,8 @@
 #include "discovery/manifest_parser.h"
 
 #include <cmath>
+#include <fstream>
+#include <iterator>
 #include <string>
 #include <vector>
 
@@ -288,6 +290,19 @@ TEST_CASE("an alias bomb is an error, not an out-of-memory", "[manifest_parser]"
   CHECK(m.syntax_error);
   REQUIRE(m.errors.size() == 1);
   CHECK(m.errors[0].reason.find("too many values") != std::string::npos);
+}
+
+TEST_CASE("malformed flow collections cannot make the YAML parser loop on values", "[manifest_parser]") {
+  // Found by fuzz_manifest_parser: yaml-cpp produced a million values from
+  // these 488 bytes (2 s of work) before the value limit stopped it.
+  std::ifstream in(std::string(WEFT_SOURCE_DIR) + "/tests/fuzz/corpus/manifest_parser/slow_value_loop",
+                   std::ios::binary);
+  std::string text((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
+  REQUIRE(text.size() == 488);
+  ParsedManifest m = ParseManifest(text, "conf/fuzz.yaml");
+  CHECK(m.syntax_error);
+  REQUIRE(m.errors.size() == 1);
+  CHECK(m.errors[0].reason.find("more values than the text holds") != std::string::npos);
 }
 
 TEST_CASE("every bad case names file, document, field and reason", "[manifest_parser]") {

@@ -108,7 +108,7 @@ cat <<EOF
    policies (examples/shop/mesh/policies.yaml): STRICT mTLS mesh-wide; orders 90% v1 / 10% v2;
    retries on inventory (inventory-1 fails every 3rd call); inventory limited to 15 req/s per instance;
    payments-1 (always failing) ejected after 3 failures; only orders may call payments.
-== the shopper buys for ${seconds} seconds (20 a second, and a flash sale of 80 at once in second 3):
+== the shopper buys for ${seconds} seconds (20 a second, and a flash sale of 40 at once in second 3):
 EOF
 "${app}" --role=shopper --proxy="${net}.10:15001" --seconds="${seconds}" --rps=20 \
   ${summary:+--summary="${summary}"}

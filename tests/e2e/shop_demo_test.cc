@@ -41,7 +41,7 @@ TEST_CASE("the shop demo shows every policy at work", "[e2e][shop]") {
   INFO(s.dump(2));
 
   const int requests = s["requests"].get<int>();
-  CHECK(requests >= 14 * 20 + 80 - 20);  // paced at 20/s plus the flash sale
+  CHECK(requests >= 14 * 20 + 40 - 20);  // paced at 20/s plus the flash sale
   // The canary: about 10 % of orders go to v2 (binomial, n >= 300: 3 % to 20 %).
   const int v1 = Count(s["where"], "orders", "orders-v1");
   const int v2 = Count(s["where"], "orders", "orders-v2");

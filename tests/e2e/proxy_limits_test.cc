@@ -98,7 +98,7 @@ class Mesh : public SidecarMesh {
 
   // orders' app sends METHOD http://host/path (with `body` for POST) through its sidecar.
   Reply Call(const std::string& host, const std::string& path, const std::string* body = nullptr,
-             int read_timeout_s = 30) {
+             int read_timeout_s = 90) {
     httplib::Client client(orders.ip, orders.outbound_port);
     client.set_connection_timeout(5);
     client.set_read_timeout(read_timeout_s);
@@ -121,11 +121,20 @@ class Mesh : public SidecarMesh {
     return OrdersSeries(
         absl::StrCat("weft_proxy_upstream_overflow_total{cluster=\"", cluster, "\",kind=\"", kind, "\"}"));
   }
-  // Requests payments' app has answered (examples/echo: /echo-stats).
+  // Requests payments' app has answered (examples/echo: /echo-stats). Its
+  // threads may all be held a while by the sidecar's idle keep-alive
+  // connections (cpp-httplib serves a connection per thread): asked patiently.
   int PaymentsRequests() {
-    auto j =
-        nlohmann::json::parse(HttpGet(payments.ip, payments.app_port, "/echo-stats").body, nullptr, false);
-    return j.is_object() ? j.value("requests", -1) : -1;
+    int requests = -1;
+    WaitFor(
+        [&] {
+          auto j = nlohmann::json::parse(
+              HttpGet(payments.ip, payments.app_port, "/echo-stats", absl::Seconds(15)).body, nullptr, false);
+          requests = j.is_object() ? j.value("requests", -1) : -1;
+          return requests >= 0;
+        },
+        absl::Seconds(40));
+    return requests;
   }
   std::string ConfigDump() { return HttpGet(orders.ip, orders.admin_port, "/config_dump").body; }
 
@@ -165,7 +174,7 @@ metadata: {name: payments-retries, namespace: shop}
 spec:
   targetRefs: [{kind: Service, name: payments}]
   retries: {attempts: 4, retryOn: [5xx]}
-  timeout: 60s
+  timeout: 120s
   connectionLimits: {maxRetries: 100)",
                       budget.empty() ? "" : ", retryBudget: " + budget, "}\n");
 }

@@ -36,19 +36,13 @@ class Mesh : public SidecarMesh {
   Mesh() : SidecarMesh("weft-e2e-policy-") {
     std::string manifests;
     for (const SidecarWorkload* w : {&orders, &payments, &other}) {
-      absl::StrAppend(
-          &manifests, "---\napiVersion: v1\nkind: Service\nmetadata: {name: ", w->name,
-          ", namespace: shop}\nspec:\n  selector: {app: ", w->name,
-          "}\n  ports: [{name: http, port: 80}]\n---\napiVersion: weft.io/v1alpha1\nkind: Workload\n"
-          "metadata: {name: ",
-          w->name, "-0, namespace: shop, labels: {app: ", w->name, "}}\nspec: {address: ", w->ip,
-          ", ports: {http: ", w->inbound_port, "}, serviceAccount: ", w->service_account, "}\n");
+      manifests += ServiceWithWorkloadManifest(*w);
     }
     Apply("mesh.yaml", manifests);
     REQUIRE(StartWeftd({&orders, &payments, &other}).ok());
-    StartEcho(orders, {});
-    StartEcho(payments, {"--fail-every=3"});
-    StartEcho(other, {});
+    REQUIRE(StartEcho(orders, {}).ok());
+    REQUIRE(StartEcho(payments, {"--fail-every=3"}).ok());
+    REQUIRE(StartEcho(other, {}).ok());
   }
 
   // `from`'s app calls http://host/path through its sidecar.
@@ -61,25 +55,20 @@ class Mesh : public SidecarMesh {
     return {r->status, r->body, r->get_header_value("retry-after")};
   }
 
-  std::map<int, int> Codes(const SidecarWorkload& from, const std::string& host, const std::string& path, int n) {
+  std::map<int, int> Codes(const SidecarWorkload& from, const std::string& host, const std::string& path,
+                           int n) {
     std::map<int, int> codes;
     for (int i = 0; i < n; ++i) codes[Call(from, host, path).status]++;
     return codes;
   }
 
-  std::string Stats(const SidecarWorkload& w) { return HttpGet(w.ip, w.admin_port, "/stats/prometheus").body; }
+  std::string Stats(const SidecarWorkload& w) {
+    return HttpGet(w.ip, w.admin_port, "/stats/prometheus").body;
+  }
 
   SidecarWorkload orders{"orders", "shop", "127.0.0.2", "orders"};
   SidecarWorkload payments{"payments", "shop", "127.0.0.3", "payments"};
   SidecarWorkload other{"other", "shop", "127.0.0.4", "other"};
-
- private:
-  void StartEcho(SidecarWorkload& w, std::vector<std::string> app_flags) {
-    std::vector<std::string> argv = {BinaryPath("echo-server"), absl::StrCat("--addr=", w.ip, ":", w.app_port),
-                                     "--name=" + w.name};
-    argv.insert(argv.end(), app_flags.begin(), app_flags.end());
-    REQUIRE(StartWorkload(w, std::move(argv)).ok());
-  }
 };
 
 TEST_CASE("weft-proxy enforces retries, timeouts, authorization and rate limits", "[e2e][proxy][policy]") {

@@ -1,10 +1,23 @@
 // ProxyConfig (proxy/proxy_config.h) built from what the compiler really
 // emits for sidecars: inbound chains per mTLS mode, upstream TLS with the
 // expected SPIFFE IDs, endpoints by address; and updates weft-proxy must
-// NACK, each with the place of the problem.
+// NACK, each with the place of the problem; and a real ProxyServer closing
+// idle downstream connections after the HCM's idle_timeout.
+#include <arpa/inet.h>
+#include <netinet/in.h>
+#include <sys/socket.h>
+#include <unistd.h>
+
 #include <catch2/catch.hpp>
+#include <chrono>
 #include <fstream>
 #include <sstream>
+#include <string>
+
+#include "absl/strings/ascii.h"
+#include "absl/strings/match.h"
+#include "absl/strings/str_cat.h"
+#include "common/metrics.h"
 
 #include "discovery/manifest_parser.h"
 #include "discovery/mesh_object.h"
@@ -14,12 +27,14 @@
 #include "envoy/extensions/filters/network/http_connection_manager/v3/http_connection_manager.pb.h"
 #include "policy/compiler.h"
 #include "proxy/proxy_config.h"
+#include "proxy/proxy_server.h"
 #include "tests/testing/golden.h"
 
 namespace weft::proxy {
 namespace {
 
-XdsResources Compiled(const std::string& golden, const std::string& ns, const std::string& sa, const std::string& ip) {
+XdsResources Compiled(const std::string& golden, const std::string& ns, const std::string& sa,
+                      const std::string& ip) {
   auto out = testing::CompileGoldenForSidecar(golden, ns, sa, ip);
   INFO(out.status().message());
   REQUIRE(out.ok());
@@ -27,6 +42,20 @@ XdsResources Compiled(const std::string& golden, const std::string& ns, const st
   for (const auto& [type, resources] : out->resources) {
     for (const auto& [name, res] : resources) r.by_type[std::string(type)][name] = {*res.body, "1"};
   }
+  return r;
+}
+
+// `r` with the outbound HCM's common_http_protocol_options.idle_timeout set
+// to `seconds` (weftd sets none: nothing user-facing does).
+XdsResources WithIdleTimeout(XdsResources r, int64_t seconds) {
+  envoy::config::listener::v3::Listener outbound;
+  REQUIRE(r.by_type[kListenerType]["outbound"].resource.UnpackTo(&outbound));
+  auto* filter = outbound.mutable_filter_chains(0)->mutable_filters(0);
+  envoy::extensions::filters::network::http_connection_manager::v3::HttpConnectionManager hcm;
+  REQUIRE(filter->typed_config().UnpackTo(&hcm));
+  hcm.mutable_common_http_protocol_options()->mutable_idle_timeout()->set_seconds(seconds);
+  filter->mutable_typed_config()->PackFrom(hcm);
+  r.by_type[kListenerType]["outbound"].resource.PackFrom(outbound);
   return r;
 }
 
@@ -87,7 +116,8 @@ TEST_CASE("RBAC and rate-limit filters are enforced; unknown HTTP filters make t
   REQUIRE(inbound.filter_chains(0).filters(0).typed_config().UnpackTo(&hcm));
   auto* ext = hcm.add_http_filters();
   ext->set_name("envoy.filters.http.ext_authz");
-  ext->mutable_typed_config()->set_type_url("type.googleapis.com/envoy.extensions.filters.http.ext_authz.v3.ExtAuthz");
+  ext->mutable_typed_config()->set_type_url(
+      "type.googleapis.com/envoy.extensions.filters.http.ext_authz.v3.ExtAuthz");
   hcm.mutable_http_filters()->SwapElements(hcm.http_filters_size() - 1, hcm.http_filters_size() - 2);
   inbound.mutable_filter_chains(0)->mutable_filters(0)->mutable_typed_config()->PackFrom(hcm);
   r.by_type[kListenerType]["inbound"].resource.PackFrom(inbound);
@@ -97,7 +127,8 @@ TEST_CASE("RBAC and rate-limit filters are enforced; unknown HTTP filters make t
   for (uint32_t p : {18081u}) {
     const InboundPort* ip = (*unknown)->Inbound(p);
     for (const auto* chain : {ip->mtls ? &*ip->mtls : nullptr, ip->plaintext ? &*ip->plaintext : nullptr}) {
-      if (chain != nullptr && chain->unenforced_filters == std::vector<std::string>{"envoy.filters.http.ext_authz"}) {
+      if (chain != nullptr &&
+          chain->unenforced_filters == std::vector<std::string>{"envoy.filters.http.ext_authz"}) {
         fail_closed = true;
       }
     }
@@ -114,8 +145,8 @@ TEST_CASE("bad updates are rejected with the place of the error", "[proxy][confi
   r.by_type[kRouteType]["outbound"].resource.PackFrom(rc);
   auto bad = ProxyConfig::Build(r);
   REQUIRE_FALSE(bad.ok());
-  CHECK(std::string(bad.status().message()).find("virtual_hosts[0].routes[0].match.safe_regex: invalid regex") !=
-        std::string::npos);
+  CHECK(std::string(bad.status().message())
+            .find("virtual_hosts[0].routes[0].match.safe_regex: invalid regex") != std::string::npos);
 
   // An inbound chain without a destination port, and a non-Listener under LDS.
   XdsResources r2 = Compiled("mtls_modes", "shop", "orders", "10.0.1.1");
@@ -172,18 +203,80 @@ TEST_CASE("compiled TrafficPolicy: circuit breakers, retry budget, outlier detec
   CHECK(route->fault->abort_per_million == 50000);
   // weftd sets no idle timeout: Envoy's default of 1 h; the HCM's own value when set.
   CHECK((*cfg)->downstream_idle_timeout_ms() == 3600 * 1000);
-  auto resources = Compiled("traffic_policy", "shop", "frontend", "10.0.0.5");
-  envoy::config::listener::v3::Listener outbound;
-  REQUIRE(resources.by_type[kListenerType]["outbound"].resource.UnpackTo(&outbound));
-  auto* filter = outbound.mutable_filter_chains(0)->mutable_filters(0);
-  envoy::extensions::filters::network::http_connection_manager::v3::HttpConnectionManager hcm;
-  REQUIRE(filter->typed_config().UnpackTo(&hcm));
-  hcm.mutable_common_http_protocol_options()->mutable_idle_timeout()->set_seconds(5);
-  filter->mutable_typed_config()->PackFrom(hcm);
-  resources.by_type[kListenerType]["outbound"].resource.PackFrom(outbound);
-  auto idle = ProxyConfig::Build(resources);
+  auto idle =
+      ProxyConfig::Build(WithIdleTimeout(Compiled("traffic_policy", "shop", "frontend", "10.0.0.5"), 5));
   REQUIRE(idle.ok());
   CHECK((*idle)->downstream_idle_timeout_ms() == 5000);
+}
+
+// A free loopback TCP port (bound once, then released).
+int FreePort() {
+  int fd = socket(AF_INET, SOCK_STREAM, 0);
+  sockaddr_in a{};
+  a.sin_family = AF_INET;
+  a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+  socklen_t len = sizeof(a);
+  REQUIRE(bind(fd, reinterpret_cast<sockaddr*>(&a), sizeof(a)) == 0);
+  REQUIRE(getsockname(fd, reinterpret_cast<sockaddr*>(&a), &len) == 0);
+  close(fd);
+  return ntohs(a.sin_port);
+}
+
+// A real ProxyServer (REGISTRY_ONLY, so a request to an unknown host gets a
+// local keep-alive 502) with `cfg`: one request on a keep-alive connection,
+// then how many seconds until the proxy closed the idle connection; -1 when
+// it was still open after `wait_s`.
+double SecondsUntilIdleClose(ProxyConfigConstSharedPtr cfg, int wait_s) {
+  common::MetricsRegistry metrics;
+  ProxyServer::Options o;
+  o.outbound_addr = absl::StrCat("127.0.0.1:", FreePort());
+  o.inbound_addr = absl::StrCat("127.0.0.1:", FreePort());
+  o.workers = 1;
+  o.registry_only = true;
+  ProxyServer server(o, metrics);
+  server.SetConfig(std::move(cfg));
+  REQUIRE(server.Start().ok());
+  int fd = socket(AF_INET, SOCK_STREAM, 0);
+  sockaddr_in a{};
+  a.sin_family = AF_INET;
+  a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+  a.sin_port =
+      htons(static_cast<uint16_t>(std::stoi(o.outbound_addr.substr(o.outbound_addr.rfind(':') + 1))));
+  REQUIRE(connect(fd, reinterpret_cast<sockaddr*>(&a), sizeof(a)) == 0);
+  timeval tv{wait_s, 0};
+  setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof(tv));
+  const std::string request = "GET / HTTP/1.1\r\nHost: nowhere.example\r\n\r\n";
+  REQUIRE(send(fd, request.data(), request.size(), MSG_NOSIGNAL) == static_cast<ssize_t>(request.size()));
+  std::string response;
+  char buf[4096];
+  while (!absl::StrContains(response, "(REGISTRY_ONLY)\n")) {
+    ssize_t n = recv(fd, buf, sizeof(buf), 0);
+    REQUIRE(n > 0);
+    response.append(buf, static_cast<size_t>(n));
+  }
+  CHECK(absl::StartsWith(response, "HTTP/1.1 502"));
+  CHECK_FALSE(absl::StrContains(absl::AsciiStrToLower(response), "connection: close"));
+  const auto t0 = std::chrono::steady_clock::now();
+  ssize_t n = recv(fd, buf, sizeof(buf), 0);
+  const double seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
+  close(fd);
+  server.Stop();
+  return n == 0 ? seconds : -1;
+}
+
+TEST_CASE("the outbound HCM idle timeout closes idle downstream keep-alive connections",
+          "[proxy][config][idle]") {
+  auto idle =
+      ProxyConfig::Build(WithIdleTimeout(Compiled("traffic_policy", "shop", "frontend", "10.0.0.5"), 1));
+  REQUIRE(idle.ok());
+  const double closed_after = SecondsUntilIdleClose(*idle, 15);
+  INFO("closed after " << closed_after << " s");
+  CHECK(closed_after >= 0.8);
+  CHECK(closed_after < 15);
+  // What weftd emits (Envoy's default, 1 h): the idle connection stays open.
+  auto plain = ProxyConfig::Build(Compiled("traffic_policy", "shop", "frontend", "10.0.0.5"));
+  REQUIRE(plain.ok());
+  CHECK(SecondsUntilIdleClose(*plain, 3) == -1);
 }
 
 TEST_CASE("resilience fields weft-proxy cannot enforce are NACKed with their place", "[proxy][config]") {

@@ -8,9 +8,26 @@
 
 namespace weft::e2e {
 
+std::string ServiceWithWorkloadManifest(const SidecarWorkload& w) {
+  return absl::StrCat(
+      "---\napiVersion: v1\nkind: Service\nmetadata: {name: ", w.name, ", namespace: ", w.ns,
+      "}\nspec:\n  selector: {app: ", w.name,
+      "}\n  ports: [{name: http, port: 80}]\n---\napiVersion: weft.io/v1alpha1\nkind: Workload\n"
+      "metadata: {name: ",
+      w.name, "-0, namespace: ", w.ns, ", labels: {app: ", w.name, "}}\nspec: {address: ", w.ip,
+      ", ports: {http: ", w.inbound_port, "}, serviceAccount: ", w.service_account, "}\n");
+}
+
 SidecarMesh::SidecarMesh(const std::string& temp_prefix)
     : dir(MakeTempDir(temp_prefix)), config_dir(dir + "/config"), ca_dir(dir + "/ca") {
   mkdir(config_dir.c_str(), 0755);
+}
+
+absl::Status SidecarMesh::StartEcho(SidecarWorkload& w, const std::vector<std::string>& app_flags) {
+  std::vector<std::string> argv = {BinaryPath("echo-server"), absl::StrCat("--addr=", w.ip, ":", w.app_port),
+                                   "--name=" + w.name};
+  argv.insert(argv.end(), app_flags.begin(), app_flags.end());
+  return StartWorkload(w, std::move(argv));
 }
 
 std::string SidecarMesh::TokenFile(const SidecarWorkload& w) const {

@@ -27,6 +27,10 @@ struct SidecarWorkload {
   std::string Label(bool with_ns) const { return with_ns ? name + "." + ns : name; }
 };
 
+// A Service `w.name` in `w.ns` (port 80 named http, selecting app: w.name)
+// and its one Workload "<name>-0" at w's sidecar inbound port.
+std::string ServiceWithWorkloadManifest(const SidecarWorkload& w);
+
 class SidecarMesh {
  public:
   explicit SidecarMesh(const std::string& temp_prefix);
@@ -39,6 +43,9 @@ class SidecarMesh {
   // sidecar, and waits until the sidecar has its certificate and config.
   absl::Status StartWorkload(SidecarWorkload& w, std::vector<std::string> app_argv,
                              bool label_with_ns = false);
+
+  // Starts examples/echo (named w.name, with `app_flags`) as w's app, and w's sidecar.
+  absl::Status StartEcho(SidecarWorkload& w, const std::vector<std::string>& app_flags = {});
 
   // Writes a manifest file into the config dir (atomically).
   void Apply(const std::string& file, const std::string& yaml) const;

@@ -185,9 +185,13 @@ int PickFreePort() {
   if (fd < 0) Die("socket");
   sockaddr_in addr = {};
   addr.sin_family = AF_INET;
-  addr.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+  // The wildcard address: the kernel then picks a port that no address uses.
+  // Tests put workloads on 127.0.0.2, .3, ... and run in parallel; a port
+  // free only on 127.0.0.1 could already be another test's sidecar on
+  // 127.0.0.2, and requests would cross between the two meshes.
+  addr.sin_addr.s_addr = htonl(INADDR_ANY);
   addr.sin_port = 0;
-  if (bind(fd, reinterpret_cast<sockaddr*>(&addr), sizeof(addr)) != 0) Die("bind 127.0.0.1:0");
+  if (bind(fd, reinterpret_cast<sockaddr*>(&addr), sizeof(addr)) != 0) Die("bind 0.0.0.0:0");
   socklen_t len = sizeof(addr);
   if (getsockname(fd, reinterpret_cast<sockaddr*>(&addr), &len) != 0) Die("getsockname");
   close(fd);

@@ -73,10 +73,10 @@ class Subprocess {
 
 using SubprocessPtr = std::unique_ptr<Subprocess>;
 
-// A TCP port on 127.0.0.1 that was free a moment ago (bind to port 0, read
-// it, close). Another process may take it before the caller does; tests live
-// with that small race because the binaries under test take HOST:PORT flags.
-// A TCP port that no local address is using now (see process.cc).
+// A TCP port that no local address was using a moment ago (bind the wildcard
+// address to port 0, read it, close). Another process may take it before the
+// caller does; tests live with that small race because the binaries under
+// test take HOST:PORT flags.
 int PickFreePort();
 
 // Polls until a TCP connect to host:port succeeds. False on timeout.

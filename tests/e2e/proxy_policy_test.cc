@@ -34,17 +34,7 @@ struct Reply {
 class Mesh : public SidecarMesh {
  public:
   Mesh() : SidecarMesh("weft-e2e-policy-") {
-    std::string manifests;
-    for (const SidecarWorkload* w : {&orders, &payments, &other}) {
-      absl::StrAppend(
-          &manifests, "---\napiVersion: v1\nkind: Service\nmetadata: {name: ", w->name,
-          ", namespace: shop}\nspec:\n  selector: {app: ", w->name,
-          "}\n  ports: [{name: http, port: 80}]\n---\napiVersion: weft.io/v1alpha1\nkind: Workload\n"
-          "metadata: {name: ",
-          w->name, "-0, namespace: shop, labels: {app: ", w->name, "}}\nspec: {address: ", w->ip,
-          ", ports: {http: ", w->inbound_port, "}, serviceAccount: ", w->service_account, "}\n");
-    }
-    Apply("mesh.yaml", manifests);
+    Apply("mesh.yaml", ServiceManifests({&orders, &payments, &other}));
     REQUIRE(StartWeftd({&orders, &payments, &other}).ok());
     StartEcho(orders, {});
     StartEcho(payments, {"--fail-every=3"});

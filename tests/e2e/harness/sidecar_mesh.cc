@@ -56,8 +56,10 @@ absl::Status SidecarMesh::StartWorkload(SidecarWorkload& w, std::vector<std::str
                                         bool label_with_ns) {
   const std::string label = w.Label(label_with_ns);
   absl::Status status;
-  w.app = Start(std::move(app_argv), label + ".log", status);
-  if (!status.ok()) return status;
+  if (!app_argv.empty()) {
+    w.app = Start(std::move(app_argv), label + ".log", status);
+    if (!status.ok()) return status;
+  }
   w.proxy = Start({BinaryPath("weft-proxy"), absl::StrCat("--xds=127.0.0.1:", xds_port),
                    "--namespace=" + w.ns, "--service-account=" + w.service_account,
                    "--token-file=" + TokenFile(w), "--trust-bundle=" + ca_dir + "/root-cert.pem",
@@ -72,6 +74,20 @@ absl::Status SidecarMesh::StartWorkload(SidecarWorkload& w, std::vector<std::str
                                        "-proxy.log");
   }
   return absl::OkStatus();
+}
+
+std::string SidecarMesh::ServiceManifests(const std::vector<const SidecarWorkload*>& workloads) {
+  std::string manifests;
+  for (const SidecarWorkload* w : workloads) {
+    absl::StrAppend(
+        &manifests, "---\napiVersion: v1\nkind: Service\nmetadata: {name: ", w->name, ", namespace: ", w->ns,
+        "}\nspec:\n  selector: {app: ", w->name,
+        "}\n  ports: [{name: http, port: 80}]\n---\napiVersion: weft.io/v1alpha1\nkind: Workload\n"
+        "metadata: {name: ",
+        w->name, "-0, namespace: ", w->ns, ", labels: {app: ", w->name, "}}\nspec: {address: ", w->ip,
+        ", ports: {http: ", w->inbound_port, "}, serviceAccount: ", w->service_account, "}\n");
+  }
+  return manifests;
 }
 
 void SidecarMesh::Apply(const std::string& file, const std::string& yaml) const {

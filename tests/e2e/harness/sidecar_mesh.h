@@ -37,8 +37,13 @@ class SidecarMesh {
 
   // Starts `app_argv` (the app, listening on w.ip:w.app_port) and w's
   // sidecar, and waits until the sidecar has its certificate and config.
+  // With an empty `app_argv` the test serves w.ip:w.app_port itself.
   absl::Status StartWorkload(SidecarWorkload& w, std::vector<std::string> app_argv,
                              bool label_with_ns = false);
+
+  // For each workload: a Service named after it (port http 80, selecting
+  // app=<name>) and a Workload <name>-0 at its inbound port.
+  static std::string ServiceManifests(const std::vector<const SidecarWorkload*>& workloads);
 
   // Writes a manifest file into the config dir (atomically).
   void Apply(const std::string& file, const std::string& yaml) const;

@@ -22,6 +22,7 @@ struct SidecarWorkload {
   int outbound_port = PickFreePort();
   int admin_port = PickFreePort();
   SubprocessPtr app, proxy;
+  std::vector<std::string> proxy_flags;  // added to the sidecar's command line
 
   // The name its log files carry: "name" or "name.ns" when `with_ns`.
   std::string Label(bool with_ns) const { return with_ns ? name + "." + ns : name; }
@@ -57,6 +58,7 @@ class SidecarMesh {
   std::string ca_dir;
   int xds_port = PickFreePort();
   int admin_port = PickFreePort();
+  std::vector<std::string> weftd_flags;  // added to weftd's command line
   SubprocessPtr weftd;
 
  private:

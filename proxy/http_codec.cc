@@ -18,6 +18,13 @@ namespace {
 
 HttpParser* Self(http_parser* p) { return static_cast<HttpParser*>(p->data); }
 
+bool IsToken(std::string_view name) {
+  return !name.empty() && std::all_of(name.begin(), name.end(), [](char c) {
+    return absl::ascii_isalnum(static_cast<unsigned char>(c)) ||
+           std::string_view("!#$%&'*+-.^_`|~").find(c) != std::string_view::npos;
+  });
+}
+
 http_parser_settings MakeSettings();
 
 }  // namespace
@@ -117,6 +124,7 @@ int HttpParser::OnMessageBegin(http_parser* p) {
   self->head_ = HttpHead{};
   self->head_bytes_ = 0;
   self->last_was_value_ = false;
+  self->in_trailers_ = false;
   self->in_message_ = true;
   self->error_.clear();
   return 0;
@@ -151,14 +159,16 @@ int HttpParser::OnHeaderField(http_parser* p, const char* at, size_t len) {
     self->error_ = "head too large";
     return 1;
   }
-  if (self->head_.headers.empty() || self->last_was_value_) {
-    if (self->head_.headers.size() >= self->limits_.max_headers) {
-      self->error_ = "too many headers";
+  // After the head, fields are a chunked message's trailers.
+  HeaderList& fields = self->in_trailers_ ? self->events_.trailers : self->head_.headers;
+  if (fields.empty() || self->last_was_value_) {
+    if (fields.size() >= self->limits_.max_headers) {
+      self->error_ = self->in_trailers_ ? "too many trailers" : "too many headers";
       return 1;
     }
-    self->head_.headers.emplace_back();
+    fields.emplace_back();
   }
-  self->head_.headers.back().first.append(at, len);
+  fields.back().first.append(at, len);
   self->last_was_value_ = false;
   return 0;
 }
@@ -170,8 +180,9 @@ int HttpParser::OnHeaderValue(http_parser* p, const char* at, size_t len) {
     self->error_ = "head too large";
     return 1;
   }
-  if (self->head_.headers.empty()) return 1;
-  self->head_.headers.back().second.append(at, len);
+  HeaderList& fields = self->in_trailers_ ? self->events_.trailers : self->head_.headers;
+  if (fields.empty()) return 1;
+  fields.back().second.append(at, len);
   self->last_was_value_ = true;
   return 0;
 }
@@ -193,9 +204,7 @@ int HttpParser::OnHeadersComplete(http_parser* p) {
   // Header names must be RFC 9110 tokens: a lenient parser would accept
   // "Transfer-Encoding : chunked", a classic request-smuggling vector.
   for (const auto& [name, value] : h.headers) {
-    if (name.empty() || !std::all_of(name.begin(), name.end(), [](char c) {
-          return absl::ascii_isalnum(static_cast<unsigned char>(c)) || std::string_view("!#$%&'*+-.^_`|~").find(c) != std::string_view::npos;
-        })) {
+    if (!IsToken(name)) {
       self->error_ = "invalid header name";
       return -1;
     }
@@ -214,6 +223,8 @@ int HttpParser::OnHeadersComplete(http_parser* p) {
     return -1;
   }
   self->events_.head_complete = true;
+  self->in_trailers_ = true;
+  self->last_was_value_ = false;
   if (self->kind_ == Kind::kResponse && self->request_was_head_) return 1;  // no body follows
   return 0;
 }
@@ -225,6 +236,12 @@ int HttpParser::OnBody(http_parser* p, const char* at, size_t len) {
 
 int HttpParser::OnMessageComplete(http_parser* p) {
   HttpParser* self = Self(p);
+  for (const auto& [name, value] : self->events_.trailers) {
+    if (!IsToken(name)) {
+      self->error_ = "invalid trailer name";
+      return -1;
+    }
+  }
   self->events_.message_complete = true;
   self->in_message_ = false;
   http_parser_pause(p, 1);
@@ -298,6 +315,20 @@ std::string ChunkHeader(size_t size) {
   char buf[32];
   int n = snprintf(buf, sizeof(buf), "%zx\r\n", size);
   return std::string(buf, n);
+}
+
+std::string LastChunk(const HeaderList& trailers) {
+  if (trailers.empty()) return std::string(kLastChunk);
+  std::string out = "0\r\n";
+  for (const auto& [k, v] : trailers) {
+    if (IsHopByHop(k) || EqualsIgnoreCase(k, "host") || EqualsIgnoreCase(k, "content-type") ||
+        EqualsIgnoreCase(k, "content-encoding") || EqualsIgnoreCase(k, "content-range")) {
+      continue;
+    }
+    absl::StrAppend(&out, k, ": ", v, "\r\n");
+  }
+  out += "\r\n";
+  return out;
 }
 
 std::string_view ReasonPhrase(int status) {

@@ -32,11 +32,11 @@ struct HttpHead {
   std::string reason;
   int version_major = 1;
   int version_minor = 1;
-  HeaderList headers;  // in arrival order, names as sent
-  bool chunked = false;           // Transfer-Encoding: chunked
+  HeaderList headers;    // in arrival order, names as sent
+  bool chunked = false;  // Transfer-Encoding: chunked
   std::optional<uint64_t> content_length;
-  bool keep_alive = true;         // per the version and Connection header
-  bool expect_continue = false;   // Expect: 100-continue
+  bool keep_alive = true;        // per the version and Connection header
+  bool expect_continue = false;  // Expect: 100-continue
 
   // The first value of `name` (case-insensitive), or nullopt.
   std::optional<std::string> Get(std::string_view name) const;
@@ -62,6 +62,7 @@ class HttpParser {
     bool head_complete = false;  // head() is ready (set once per message)
     std::string body;            // body bytes decoded by this Feed (de-chunked)
     bool message_complete = false;
+    HeaderList trailers;  // a chunked message's trailer fields, when complete
   };
 
   // Parses up to `data.size()` bytes; returns how many were consumed (less
@@ -101,6 +102,7 @@ class HttpParser {
   Events events_;
   size_t head_bytes_ = 0;
   bool last_was_value_ = false;
+  bool in_trailers_ = false;
   bool in_message_ = false;
   bool request_was_head_ = false;
   std::string error_;
@@ -117,9 +119,13 @@ void StripHopByHop(HttpHead& head);
 enum class BodyFraming { kNone, kLength, kChunked };
 std::string SerializeRequestHead(const HttpHead& head, const std::string& target, BodyFraming framing,
                                  uint64_t length, bool keep_alive);
-std::string SerializeResponseHead(const HttpHead& head, BodyFraming framing, uint64_t length, bool keep_alive);
+std::string SerializeResponseHead(const HttpHead& head, BodyFraming framing, uint64_t length,
+                                  bool keep_alive);
 std::string ChunkHeader(size_t size);  // "1a\r\n"
 inline constexpr std::string_view kLastChunk = "0\r\n\r\n";
+// The last chunk with the message's trailer fields (RFC 9112 §7.1.2). Fields
+// that must not be trailers (framing, routing, hop-by-hop) are dropped.
+std::string LastChunk(const HeaderList& trailers);
 
 // A complete small response (errors, admin pages).
 std::string SimpleResponse(int status, std::string_view content_type, std::string_view body, bool keep_alive,

@@ -925,7 +925,7 @@ awaitable<int> ProxyServer::Impl::ReadRequestBody(ByteStream& down, HttpParser& 
   const std::string& body = parser.events().body;
   if (chunked) {
     if (!body.empty()) out += ChunkOf(body);
-    if (parser.events().message_complete) out += kLastChunk;
+    if (parser.events().message_complete) out += LastChunk(parser.events().trailers);
   } else {
     out += body;
   }
@@ -969,7 +969,7 @@ awaitable<ForwardResult> ProxyServer::Impl::Forward(Worker& w, ByteStream& down,
     const std::string& first = parser.events().body;
     if (chunked) {
       if (!first.empty()) body = ChunkOf(first);
-      if (parser.events().message_complete) body += kLastChunk;
+      if (parser.events().message_complete) body += LastChunk(parser.events().trailers);
     } else {
       body = first;
     }
@@ -1193,7 +1193,9 @@ awaitable<ForwardResult> ProxyServer::Impl::Forward(Worker& w, ByteStream& down,
     return std::string(body);
   };
   std::string first = rencode(rp->events().body);
-  if (rp->events().message_complete && rframing == BodyFraming::kChunked && !is_head) first += kLastChunk;
+  if (rp->events().message_complete && rframing == BodyFraming::kChunked && !is_head) {
+    first += LastChunk(rp->events().trailers);
+  }
   std::error_code dec;
   co_await down.Write2(SerializeResponseHead(resp, rframing, resp.content_length.value_or(0), keep), first, dec);
   bool upstream_ok = true;
@@ -1222,7 +1224,9 @@ awaitable<ForwardResult> ProxyServer::Impl::Forward(Worker& w, ByteStream& down,
       up_pending.erase(0, *consumed);
     }
     std::string piece = rencode(rp->events().body);
-    if (rp->events().message_complete && rframing == BodyFraming::kChunked) piece += kLastChunk;
+    if (rp->events().message_complete && rframing == BodyFraming::kChunked) {
+      piece += LastChunk(rp->events().trailers);
+    }
     if (!piece.empty()) co_await down.Write(piece, dec);
   }
   Disarm(timer, deadline);

@@ -2,6 +2,7 @@
 
 #include <grpcpp/grpcpp.h>
 
+#include <algorithm>
 #include <fstream>
 #include <random>
 #include <sstream>
@@ -100,6 +101,7 @@ absl::Status WorkloadCertificate::Refresh() {
   if (id->bundle_pem.empty()) id->bundle_pem = roots;
   id->not_before = ca::NotBefore(id->chain[0].get());
   id->not_after = ca::NotAfter(id->chain[0].get());
+  id->obtained = std::chrono::system_clock::now();
   id->key_pem = ca::PrivateKeyToPem(key->get());
   id->key = std::move(*key);
   std::vector<std::function<void()>> callbacks;
@@ -136,12 +138,18 @@ bool WorkloadCertificate::RefreshUntilSuccess() {
   }
 }
 
+ca::WallTime RenewalTime(const WorkloadIdentity& id) {
+  const ca::WallTime start = std::max(id.not_before, id.obtained);
+  if (id.not_after <= start) return start;
+  return start + (id.not_after - start) / 2;
+}
+
 void WorkloadCertificate::StartRenewal() {
   renewal_ = std::thread([this] {
     for (;;) {
       WorkloadIdentityConstSharedPtr cur = Current();
       auto now = std::chrono::system_clock::now();
-      auto at = cur ? cur->not_before + (cur->not_after - cur->not_before) / 2 : now;
+      auto at = cur ? RenewalTime(*cur) : now;
       {
         absl::MutexLock lock(&mu_);
         auto stopping = [this]() ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_) { return stopping_; };

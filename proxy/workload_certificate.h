@@ -29,9 +29,16 @@ struct WorkloadIdentity {
   std::string chain_pem;
   std::string bundle_pem;              // roots from CreateCertificate (falls back to --trust-bundle)
   ca::WallTime not_before, not_after;
+  ca::WallTime obtained;  // when CreateCertificate answered
   uint64_t generation = 0;
 };
 using WorkloadIdentityConstSharedPtr = std::shared_ptr<const WorkloadIdentity>;
+
+// When to renew: half way through the part of the lifetime that remained
+// when the certificate was obtained. The CA backdates notBefore (clock
+// skew), so half of notBefore..notAfter could already be past for a short
+// --cert-ttl, which would renew in a loop.
+ca::WallTime RenewalTime(const WorkloadIdentity& id);
 
 class WorkloadCertificate {
  public:

@@ -34,11 +34,7 @@ struct Reply {
 class Mesh : public SidecarMesh {
  public:
   Mesh() : SidecarMesh("weft-e2e-policy-") {
-    std::string manifests;
-    for (const SidecarWorkload* w : {&orders, &payments, &other}) {
-      manifests += ServiceWithWorkloadManifest(*w);
-    }
-    Apply("mesh.yaml", manifests);
+    Apply("mesh.yaml", ServiceManifests({&orders, &payments, &other}));
     REQUIRE(StartWeftd({&orders, &payments, &other}).ok());
     REQUIRE(StartEcho(orders, {}).ok());
     REQUIRE(StartEcho(payments, {"--fail-every=3"}).ok());

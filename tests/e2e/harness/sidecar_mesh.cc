@@ -57,10 +57,11 @@ absl::Status SidecarMesh::StartWeftd(const std::vector<const SidecarWorkload*>& 
   }
   Apply("tokens.yaml", tokens);
   absl::Status status;
-  weftd = Start(
-      {BinaryPath("weftd"), "--config-dir=" + config_dir, "--ca-dir=" + ca_dir,
-       absl::StrCat("--xds-addr=127.0.0.1:", xds_port), absl::StrCat("--admin-addr=127.0.0.1:", admin_port)},
-      "weftd.log", status);
+  std::vector<std::string> argv = {BinaryPath("weftd"), "--config-dir=" + config_dir, "--ca-dir=" + ca_dir,
+                                   absl::StrCat("--xds-addr=127.0.0.1:", xds_port),
+                                   absl::StrCat("--admin-addr=127.0.0.1:", admin_port)};
+  argv.insert(argv.end(), weftd_flags.begin(), weftd_flags.end());
+  weftd = Start(std::move(argv), "weftd.log", status);
   if (!status.ok()) return status;
   if (!WaitFor([&] { return HttpGet("127.0.0.1", admin_port, "/readyz").status == 200; },
                absl::Seconds(15))) {
@@ -73,22 +74,34 @@ absl::Status SidecarMesh::StartWorkload(SidecarWorkload& w, std::vector<std::str
                                         bool label_with_ns) {
   const std::string label = w.Label(label_with_ns);
   absl::Status status;
-  w.app = Start(std::move(app_argv), label + ".log", status);
-  if (!status.ok()) return status;
-  w.proxy = Start({BinaryPath("weft-proxy"), absl::StrCat("--xds=127.0.0.1:", xds_port),
-                   "--namespace=" + w.ns, "--service-account=" + w.service_account,
-                   "--token-file=" + TokenFile(w), "--trust-bundle=" + ca_dir + "/root-cert.pem",
-                   absl::StrCat("--outbound-addr=", w.ip, ":", w.outbound_port),
-                   absl::StrCat("--inbound-addr=", w.ip, ":", w.inbound_port),
-                   absl::StrCat("--admin-addr=", w.ip, ":", w.admin_port),
-                   absl::StrCat("--app-addr=", w.ip, ":", w.app_port)},
-                  label + "-proxy.log", status);
+  if (!app_argv.empty()) {
+    w.app = Start(std::move(app_argv), label + ".log", status);
+    if (!status.ok()) return status;
+  }
+  std::vector<std::string> argv = {BinaryPath("weft-proxy"),
+                                   absl::StrCat("--xds=127.0.0.1:", xds_port),
+                                   "--namespace=" + w.ns,
+                                   "--service-account=" + w.service_account,
+                                   "--token-file=" + TokenFile(w),
+                                   "--trust-bundle=" + ca_dir + "/root-cert.pem",
+                                   absl::StrCat("--outbound-addr=", w.ip, ":", w.outbound_port),
+                                   absl::StrCat("--inbound-addr=", w.ip, ":", w.inbound_port),
+                                   absl::StrCat("--admin-addr=", w.ip, ":", w.admin_port),
+                                   absl::StrCat("--app-addr=", w.ip, ":", w.app_port)};
+  argv.insert(argv.end(), w.proxy_flags.begin(), w.proxy_flags.end());
+  w.proxy = Start(std::move(argv), label + "-proxy.log", status);
   if (!status.ok()) return status;
   if (!WaitFor([&] { return HttpGet(w.ip, w.admin_port, "/ready").status == 200; }, absl::Seconds(20))) {
     return absl::DeadlineExceededError("sidecar of " + label + " not ready; see " + dir + "/" + label +
                                        "-proxy.log");
   }
   return absl::OkStatus();
+}
+
+std::string SidecarMesh::ServiceManifests(const std::vector<const SidecarWorkload*>& workloads) {
+  std::string manifests;
+  for (const SidecarWorkload* w : workloads) manifests += ServiceWithWorkloadManifest(*w);
+  return manifests;
 }
 
 void SidecarMesh::Apply(const std::string& file, const std::string& yaml) const {

@@ -22,6 +22,7 @@ struct SidecarWorkload {
   int outbound_port = PickFreePort();
   int admin_port = PickFreePort();
   SubprocessPtr app, proxy;
+  std::vector<std::string> proxy_flags;  // added to the sidecar's command line
 
   // The name its log files carry: "name" or "name.ns" when `with_ns`.
   std::string Label(bool with_ns) const { return with_ns ? name + "." + ns : name; }
@@ -41,11 +42,15 @@ class SidecarMesh {
 
   // Starts `app_argv` (the app, listening on w.ip:w.app_port) and w's
   // sidecar, and waits until the sidecar has its certificate and config.
+  // With an empty `app_argv` the test serves w.ip:w.app_port itself.
   absl::Status StartWorkload(SidecarWorkload& w, std::vector<std::string> app_argv,
                              bool label_with_ns = false);
 
   // Starts examples/echo (named w.name, with `app_flags`) as w's app, and w's sidecar.
   absl::Status StartEcho(SidecarWorkload& w, const std::vector<std::string>& app_flags = {});
+  // For each workload: a Service named after it (port http 80, selecting
+  // app=<name>) and a Workload <name>-0 at its inbound port.
+  static std::string ServiceManifests(const std::vector<const SidecarWorkload*>& workloads);
 
   // Writes a manifest file into the config dir (atomically).
   void Apply(const std::string& file, const std::string& yaml) const;
@@ -59,6 +64,7 @@ class SidecarMesh {
   std::string ca_dir;
   int xds_port = PickFreePort();
   int admin_port = PickFreePort();
+  std::vector<std::string> weftd_flags;  // added to weftd's command line
   SubprocessPtr weftd;
 
  private:

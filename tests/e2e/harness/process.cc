@@ -19,6 +19,7 @@
 #include <cstring>
 #include <filesystem>
 #include <fstream>
+#include <mutex>
 
 #include "absl/strings/str_split.h"
 #include <sstream>
@@ -180,22 +181,43 @@ int Subprocess::Stop(absl::Duration grace) {
 
 std::string Subprocess::Log() const { return ReadFile(log_path_); }
 
-int PickFreePort() {
+namespace {
+
+// True when nothing on any local address holds `port` now.
+bool FreeOnAllAddresses(int port) {
   const int fd = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
   if (fd < 0) Die("socket");
   sockaddr_in addr = {};
   addr.sin_family = AF_INET;
-  // The wildcard address: the kernel then picks a port that no address uses.
-  // Tests put workloads on 127.0.0.2, .3, ... and run in parallel; a port
-  // free only on 127.0.0.1 could already be another test's sidecar on
-  // 127.0.0.2, and requests would cross between the two meshes.
   addr.sin_addr.s_addr = htonl(INADDR_ANY);
-  addr.sin_port = 0;
-  if (bind(fd, reinterpret_cast<sockaddr*>(&addr), sizeof(addr)) != 0) Die("bind 0.0.0.0:0");
-  socklen_t len = sizeof(addr);
-  if (getsockname(fd, reinterpret_cast<sockaddr*>(&addr), &len) != 0) Die("getsockname");
+  addr.sin_port = htons(static_cast<uint16_t>(port));
+  const bool free = bind(fd, reinterpret_cast<sockaddr*>(&addr), sizeof(addr)) == 0;
   close(fd);
-  return ntohs(addr.sin_port);
+  return free;
+}
+
+}  // namespace
+
+int PickFreePort() {
+  // Tests put workloads on 127.0.0.2, .3, ... and CTest runs them in
+  // parallel. Asking the kernel for "any free port" lets two tests get the
+  // same number moments apart (it is free again once the first closes its
+  // probe), and the second sidecar then fails to listen, or one mesh
+  // reaches the other's. So each test process takes ports from its own block
+  // of 100 below the kernel's ephemeral range (32768+), chosen by pid, and
+  // skips any port that some address already uses.
+  constexpr int kFirst = 10000, kLast = 32000, kBlock = 100;
+  static std::mutex mu;
+  static int next = 0;
+  std::lock_guard<std::mutex> lock(mu);
+  if (next == 0) next = kFirst + static_cast<int>(getpid() % ((kLast - kFirst) / kBlock)) * kBlock;
+  for (int tries = 0; tries < kLast - kFirst; ++tries) {
+    const int port = next;
+    next = next + 1 >= kLast ? kFirst : next + 1;
+    if (FreeOnAllAddresses(port)) return port;
+  }
+  Die("no free TCP port in 10000-31999");
+  return 0;
 }
 
 namespace {

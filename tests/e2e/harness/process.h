@@ -73,10 +73,9 @@ class Subprocess {
 
 using SubprocessPtr = std::unique_ptr<Subprocess>;
 
-// A TCP port that no local address was using a moment ago (bind the wildcard
-// address to port 0, read it, close). Another process may take it before the
-// caller does; tests live with that small race because the binaries under
-// test take HOST:PORT flags.
+// A TCP port that no local address was using a moment ago, from a block of
+// ports this test process has to itself (by pid; see process.cc), so that
+// tests running in parallel do not pick the same one.
 int PickFreePort();
 
 // Polls until a TCP connect to host:port succeeds. False on timeout.

@@ -38,12 +38,12 @@ grpc::ByteBuffer OutgoingResponse::Encode() const {
   std::vector<grpc::Slice> slices;
   slices.emplace_back(head);
   if (base) {
-    const TypeResources::Encoding& enc = base->Encoded();
-    const std::string& blob = delta ? enc.delta : enc.sotw;
+    const TypeResources::Encoding& enc = base->Encoded(delta);
+    const std::string& blob = enc.blob;
     if (all) {
       if (!blob.empty()) slices.push_back(SharedSlice(base, blob.data(), blob.size()));
     } else {
-      const auto& spans = delta ? enc.delta_spans : enc.sotw_spans;
+      const auto& spans = enc.spans;
       for (const auto& name : names) {
         auto it = spans.find(name);
         if (it == spans.end()) continue;

@@ -25,28 +25,33 @@ std::string DigestVersion(const std::string& type_url, uint64_t digest) {
   return common::StableHasher().Add(type_url).Add(std::to_string(digest)).Hex();
 }
 
-const TypeResources::Encoding& TypeResources::Encoded() const {
-  std::call_once(encode_once_, [this] {
+const TypeResources::Encoding& TypeResources::Encoded(bool delta) const {
+  const int i = delta ? 1 : 0;
+  std::call_once(encode_once_[i], [this, delta, i] {
+    Encoding& out = encoding_[i];
+    out.spans.reserve(resources.size());
     std::string any;
     std::string delta_resource;
     for (const auto& [name, r] : resources) {
       any.clear();
       r.body->SerializeToString(&any);
-      // DiscoveryResponse.resources = 2 (Any)
-      size_t start = encoding_.sotw.size();
-      common::AppendLengthDelimited(encoding_.sotw, 2, any);
-      encoding_.sotw_spans[name] = {start, encoding_.sotw.size() - start};
-      // DeltaDiscoveryResponse.resources = 2 (Resource{version = 1, resource = 2, name = 3})
-      delta_resource.clear();
-      common::AppendLengthDelimited(delta_resource, 1, r.hash);
-      common::AppendLengthDelimited(delta_resource, 2, any);
-      common::AppendLengthDelimited(delta_resource, 3, name);
-      start = encoding_.delta.size();
-      common::AppendLengthDelimited(encoding_.delta, 2, delta_resource);
-      encoding_.delta_spans[name] = {start, encoding_.delta.size() - start};
+      const size_t start = out.blob.size();
+      if (!delta) {
+        // DiscoveryResponse.resources = 2 (Any)
+        common::AppendLengthDelimited(out.blob, 2, any);
+      } else {
+        // DeltaDiscoveryResponse.resources = 2 (Resource{version = 1, resource = 2, name = 3})
+        delta_resource.clear();
+        common::AppendLengthDelimited(delta_resource, 1, r.hash);
+        common::AppendLengthDelimited(delta_resource, 2, any);
+        common::AppendLengthDelimited(delta_resource, 3, name);
+        common::AppendLengthDelimited(out.blob, 2, delta_resource);
+      }
+      out.spans[std::string_view(name)] = {start, out.blob.size() - start};
     }
+    out.blob.shrink_to_fit();
   });
-  return encoding_;
+  return encoding_[i];
 }
 
 namespace {

@@ -16,6 +16,7 @@
 #include <utility>
 #include <vector>
 
+#include "absl/container/flat_hash_map.h"
 #include "absl/synchronization/mutex.h"
 #include "policy/proxy_resources.h"
 #include "server/name_set.h"
@@ -58,20 +59,20 @@ struct TypeResources {
   // selects, computed once per distinct (interned) name set.
   std::pair<uint64_t, size_t> SelectedDigest(const NameSetConstSharedPtr& names) const;
 
-  // Every resource pre-encoded as a field of DiscoveryResponse (`sotw`) and
-  // of DeltaDiscoveryResponse (`delta`), in name order, with each
-  // resource's (offset, length) in them. Built once, on first use.
+  // Every resource pre-encoded as a field of DiscoveryResponse (SotW) or of
+  // DeltaDiscoveryResponse (delta), in name order, with each resource's
+  // (offset, length) in the blob (keys view the names in `resources`). Each
+  // variant is built once, on first use: a mesh whose proxies all speak one
+  // variant never holds the other.
   struct Encoding {
-    std::string sotw;
-    std::string delta;
-    std::map<std::string, std::pair<size_t, size_t>> sotw_spans;
-    std::map<std::string, std::pair<size_t, size_t>> delta_spans;
+    std::string blob;
+    absl::flat_hash_map<std::string_view, std::pair<size_t, size_t>> spans;
   };
-  const Encoding& Encoded() const;
+  const Encoding& Encoded(bool delta) const;
 
  private:
-  mutable std::once_flag encode_once_;
-  mutable Encoding encoding_;
+  mutable std::once_flag encode_once_[2];  // [0] SotW, [1] delta
+  mutable Encoding encoding_[2];
   // Memos of DiffFrom (by the older set's id) and SelectedDigest, the most
   // recent few.
   mutable absl::Mutex memo_mu_;

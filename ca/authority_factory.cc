@@ -4,20 +4,12 @@
 
 #include "absl/strings/str_cat.h"
 #include "ca/certificate_builder.h"
+#include "common/clock.h"
 
 namespace weft::ca {
 namespace {
 
 constexpr std::chrono::minutes kBackdate(5);
-
-std::string DateTag(WallTime now) {
-  std::time_t t = std::chrono::system_clock::to_time_t(now);
-  std::tm tm{};
-  gmtime_r(&t, &tm);
-  char buf[32];
-  std::strftime(buf, sizeof(buf), "%Y-%m-%dT%H:%M:%SZ", &tm);
-  return buf;
-}
 
 SigningAuthorityConstSharedPtr Assemble(X509Ptr cert, EvpPkeyPtr key, std::vector<X509Ptr> chain, X509Ptr root,
                                         EvpPkeyPtr root_key) {
@@ -42,7 +34,7 @@ absl::StatusOr<SigningAuthorityConstSharedPtr> CreateAuthority(const std::string
   if (!root_key.ok()) return root_key.status();
   auto key = GenerateEcP256Key();
   if (!key.ok()) return key.status();
-  const std::string tag = DateTag(now);
+  const std::string tag = common::Rfc3339Utc(now);
   auto root = CertificateBuilder()
                   .RandomSerial()
                   .Validity(now - kBackdate, now + ttl)

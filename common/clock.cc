@@ -1,6 +1,17 @@
 #include "common/clock.h"
 
+#include <ctime>
+
 namespace weft::common {
+
+std::string Rfc3339Utc(std::chrono::system_clock::time_point t) {
+  const std::time_t secs = std::chrono::system_clock::to_time_t(t);
+  std::tm tm{};
+  gmtime_r(&secs, &tm);
+  char buf[32];
+  std::strftime(buf, sizeof(buf), "%Y-%m-%dT%H:%M:%SZ", &tm);
+  return buf;
+}
 
 RealClock& RealClock::Get() {
   static RealClock* clock = new RealClock();

@@ -4,8 +4,13 @@
 
 #include <chrono>
 #include <mutex>
+#include <string>
 
 namespace weft::common {
+
+// `t` as an RFC 3339 UTC timestamp to the second ("2026-11-26T17:00:00Z"),
+// the form Kubernetes, certificates' admin views and file names use.
+std::string Rfc3339Utc(std::chrono::system_clock::time_point t);
 
 class Clock {
  public:

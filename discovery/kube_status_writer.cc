@@ -4,21 +4,13 @@
 #include <utility>
 
 #include "absl/strings/str_cat.h"
+#include "common/clock.h"
 #include "discovery/kube_watcher.h"
 
 namespace weft::discovery {
 namespace {
 
 using nlohmann::json;
-
-std::string Rfc3339(std::chrono::system_clock::time_point t) {
-  std::time_t secs = std::chrono::system_clock::to_time_t(t);
-  std::tm tm{};
-  gmtime_r(&secs, &tm);
-  char buf[32];
-  std::strftime(buf, sizeof(buf), "%Y-%m-%dT%H:%M:%SZ", &tm);
-  return buf;
-}
 
 // The metav1.Condition for `c`; it keeps the lastTransitionTime of `old`
 // (the condition of the same type now) when its status is unchanged.
@@ -114,7 +106,7 @@ bool ApplyKubeVerdict(const KubeObjectVerdict& verdict, std::chrono::system_cloc
   if (!object.is_object()) object = json::object();
   if (!object.contains("status") || !object["status"].is_object()) object["status"] = json::object();
   json& status = object["status"];
-  const std::string time = Rfc3339(now);
+  const std::string time = common::Rfc3339Utc(now);
   bool changed = false;
   if (!verdict.conditions.empty()) changed |= MergeConditions(verdict.conditions, time, status["conditions"]);
   if (verdict.route) changed |= MergeRouteParents(verdict.route_parents, time, status["parents"]);

@@ -8,6 +8,7 @@
 
 #include "absl/strings/numbers.h"
 #include "ca/certificate_authority.h"
+#include "common/clock.h"
 #include "common/logging.h"
 #include "envoy/admin/v3/config_dump.pb.h"
 #include "envoy/admin/v3/config_dump_shared.pb.h"
@@ -18,15 +19,6 @@ namespace weft::server {
 namespace {
 
 using nlohmann::json;
-
-std::string Iso8601(std::chrono::system_clock::time_point t) {
-  std::time_t secs = std::chrono::system_clock::to_time_t(t);
-  std::tm tm{};
-  gmtime_r(&secs, &tm);
-  char buf[32];
-  std::strftime(buf, sizeof(buf), "%Y-%m-%dT%H:%M:%SZ", &tm);
-  return buf;
-}
 
 // Compares in time independent of where the strings differ, so that the
 // admin token cannot be guessed byte by byte from response times.
@@ -87,14 +79,14 @@ std::string RenderProxies(const std::vector<ProxyStatus>& proxies) {
       types[std::string(policy::ShortTypeName(type_url))] = entry;
     }
     json applied = {{"meshVersion", p.applied_mesh_version}};
-    if (p.applied_at.time_since_epoch().count() != 0) applied["at"] = Iso8601(p.applied_at);
+    if (p.applied_at.time_since_epoch().count() != 0) applied["at"] = common::Rfc3339Utc(p.applied_at);
     list.push_back({{"id", p.node_id},
                     {"lastApplied", applied},
                     {"stream", p.stream_id},
                     {"peer", p.peer},
                     {"userAgent", p.user_agent},
                     {"protocol", p.protocol},
-                    {"connectedAt", Iso8601(p.connected_at)},
+                    {"connectedAt", common::Rfc3339Utc(p.connected_at)},
                     {"identity",
                      {{"namespace", p.identity.namespace_},
                       {"serviceAccount", p.identity.service_account},
@@ -157,8 +149,8 @@ std::string RenderCertificates(const ca::CaView& view, const std::vector<ca::Iss
   auto cert = [&](X509* c) {
     return json{{"subject", ca::SubjectString(c)},
                 {"serial", ca::SerialHex(c)},
-                {"notBefore", Iso8601(ca::NotBefore(c))},
-                {"notAfter", Iso8601(ca::NotAfter(c))},
+                {"notBefore", common::Rfc3339Utc(ca::NotBefore(c))},
+                {"notAfter", common::Rfc3339Utc(ca::NotAfter(c))},
                 {"expiresInSeconds", std::chrono::duration_cast<std::chrono::seconds>(ca::NotAfter(c) - now).count()}};
   };
   json roots = json::array();
@@ -167,17 +159,17 @@ std::string RenderCertificates(const ca::CaView& view, const std::vector<ca::Iss
     entry["signing"] = X509_cmp(r.get(), view.signing->root.get()) == 0;
     roots.push_back(entry);
   }
-  json rotation = {{"phase", ca::RotationPhaseName(view.phase)}, {"since", Iso8601(view.phase_since)}};
+  json rotation = {{"phase", ca::RotationPhaseName(view.phase)}, {"since", common::Rfc3339Utc(view.phase_since)}};
   if (view.phase == ca::RotationPhase::kDraining) {
-    rotation["retireOldRootAfter"] = Iso8601(view.retire_old_root_after);
+    rotation["retireOldRootAfter"] = common::Rfc3339Utc(view.retire_old_root_after);
   }
   json issued = json::array();
   for (const auto& r : recent) {
     issued.push_back({{"serial", r.serial_hex},
                       {"identity", r.identity},
                       {"authenticatedBy", r.authenticator},
-                      {"issuedAt", Iso8601(r.issued_at)},
-                      {"notAfter", Iso8601(r.not_after)}});
+                      {"issuedAt", common::Rfc3339Utc(r.issued_at)},
+                      {"notAfter", common::Rfc3339Utc(r.not_after)}});
   }
   return json{{"mode", view.plug_in ? "plug-in" : "generated"},
               {"roots", roots},

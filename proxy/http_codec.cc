@@ -130,35 +130,30 @@ int HttpParser::OnMessageBegin(http_parser* p) {
   return 0;
 }
 
+bool HttpParser::CountHeadBytes(size_t len, const char* error_if_over) {
+  head_bytes_ += len;
+  if (head_bytes_ <= limits_.max_head_bytes) return true;
+  error_ = error_if_over;
+  return false;
+}
+
 int HttpParser::OnUrl(http_parser* p, const char* at, size_t len) {
   HttpParser* self = Self(p);
-  self->head_bytes_ += len;
-  if (self->head_bytes_ > self->limits_.max_head_bytes) {
-    self->error_ = "request head too large";
-    return 1;
-  }
+  if (!self->CountHeadBytes(len, "request head too large")) return 1;
   self->head_.target.append(at, len);
   return 0;
 }
 
 int HttpParser::OnStatus(http_parser* p, const char* at, size_t len) {
   HttpParser* self = Self(p);
-  self->head_bytes_ += len;
-  if (self->head_bytes_ > self->limits_.max_head_bytes) {
-    self->error_ = "response head too large";
-    return 1;
-  }
+  if (!self->CountHeadBytes(len, "response head too large")) return 1;
   self->head_.reason.append(at, len);
   return 0;
 }
 
 int HttpParser::OnHeaderField(http_parser* p, const char* at, size_t len) {
   HttpParser* self = Self(p);
-  self->head_bytes_ += len;
-  if (self->head_bytes_ > self->limits_.max_head_bytes) {
-    self->error_ = "head too large";
-    return 1;
-  }
+  if (!self->CountHeadBytes(len, "head too large")) return 1;
   // After the head, fields are a chunked message's trailers.
   HeaderList& fields = self->in_trailers_ ? self->events_.trailers : self->head_.headers;
   if (fields.empty() || self->last_was_value_) {
@@ -175,11 +170,7 @@ int HttpParser::OnHeaderField(http_parser* p, const char* at, size_t len) {
 
 int HttpParser::OnHeaderValue(http_parser* p, const char* at, size_t len) {
   HttpParser* self = Self(p);
-  self->head_bytes_ += len;
-  if (self->head_bytes_ > self->limits_.max_head_bytes) {
-    self->error_ = "head too large";
-    return 1;
-  }
+  if (!self->CountHeadBytes(len, "head too large")) return 1;
   HeaderList& fields = self->in_trailers_ ? self->events_.trailers : self->head_.headers;
   if (fields.empty()) return 1;
   fields.back().second.append(at, len);

@@ -86,6 +86,9 @@ class HttpParser {
   bool eof_delimited() const;
 
  private:
+  // Adds `len` bytes to the head; false (with error_if_over as the error)
+  // once the head is over limits_.max_head_bytes.
+  bool CountHeadBytes(size_t len, const char* error_if_over);
   static int OnMessageBegin(http_parser* p);
   static int OnUrl(http_parser* p, const char* at, size_t len);
   static int OnStatus(http_parser* p, const char* at, size_t len);

@@ -3,13 +3,16 @@
 # then runs weftd in file mode on examples/mesh, two greeter backends and a
 # proxyless gRPC client that finds them only through xDS
 # (xds:///greeter.default.svc.cluster.local:50051). Ctrl-C stops everything.
+#   --no-setup skips installing and building (scripts/demo.sh has done both).
 set -euo pipefail
 root="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 cd "${root}"
 
-scripts/install_deps.sh
-echo "== building (first build takes a few minutes)"
-scripts/build.sh release weftd greeter-server greeter-client >/dev/null
+if [[ "${1:-}" != --no-setup ]]; then
+  scripts/install_deps.sh
+  echo "== building (first build takes a few minutes)"
+  scripts/build.sh release weftd greeter-server greeter-client >/dev/null
+fi
 bin="${root}/build/release"
 
 xds_port="${WEFT_DEMO_XDS_PORT:-15010}"

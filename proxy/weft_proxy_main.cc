@@ -14,6 +14,7 @@
 #include "absl/strings/str_split.h"
 #include "absl/synchronization/notification.h"
 #include "common/flags.h"
+#include "common/runtime.h"
 #include "common/logging.h"
 #include "common/metrics.h"
 #include "google/protobuf/util/json_util.h"
@@ -126,6 +127,7 @@ std::string ConfigDump(const ProxyConfigConstSharedPtr& config, const XdsClient:
 }
 
 int Main(int argc, char** argv) {
+  common::DisableMutexDeadlockDetection();
   absl::SetProgramUsageMessage("weft-proxy: Weft's reference sidecar");
   common::NormalizeFlagNames(argc, argv);
   absl::ParseCommandLine(argc, argv);

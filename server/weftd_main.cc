@@ -26,6 +26,7 @@
 #include "ca/kube_secret_ca_store.h"
 #include "ca/root_cert_config_maps.h"
 #include "common/flags.h"
+#include "common/runtime.h"
 #include "common/logging.h"
 #include "common/metrics.h"
 #include "discovery/file_registry.h"
@@ -175,6 +176,7 @@ int Main(int argc, char** argv) {
   // threads then hold freed memory in dozens of arenas. Two are plenty for a
   // control plane and keep its RSS close to what it uses.
   mallopt(M_ARENA_MAX, 2);
+  common::DisableMutexDeadlockDetection();
   absl::SetProgramUsageMessage("weftd: the Weft service-mesh control plane");
   common::NormalizeFlagNames(argc, argv);
   absl::ParseCommandLine(argc, argv);

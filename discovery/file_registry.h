@@ -34,8 +34,9 @@ namespace weft::discovery {
 struct FileRegistryOptions {
   // Changes are read once the directory has been quiet this long, so that
   // an editor's burst of events (write temp file, rename, chmod) makes one
-  // snapshot.
-  std::chrono::milliseconds quiet_period{50};
+  // snapshot. Short: weftd's push debouncer (20 ms quiet) is what coalesces
+  // changes, and every millisecond here is added to change->ACK.
+  std::chrono::milliseconds quiet_period{5};
   // Upper bound on the wait while events keep arriving.
   std::chrono::milliseconds max_delay{1000};
   // Larger files are rejected with an error.

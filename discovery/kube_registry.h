@@ -51,8 +51,11 @@ namespace weft::discovery {
 struct KubeRegistryOptions {
   // "LABEL=VALUE"; "" selects every namespace.
   std::string namespace_selector;
-  // Changes are published once the watches have been quiet this long...
-  std::chrono::milliseconds quiet_period{100};
+  // Changes are published once the watches have been quiet this long (so
+  // that a burst of watch events builds one MeshSnapshot; weftd's push
+  // debouncer, 20 ms quiet, coalesces further, and every millisecond here is
+  // added to change->ACK)...
+  std::chrono::milliseconds quiet_period{10};
   // ...or at the latest this long after the first unpublished change.
   std::chrono::milliseconds max_delay{1000};
   // Run() fails when the kinds have not all been listed by then (a type

@@ -70,6 +70,26 @@ bool Equal(const ConfigError& a, const ConfigError& b) {
                                      std::tie(b.kind, b.namespace_, b.name, b.field, b.reason);
 }
 
+// The keys whose objects differ (added, removed or changed), in key order.
+template <typename T>
+std::vector<std::string> ChangedKeys(const std::map<std::string, T>& a, const std::map<std::string, T>& b) {
+  std::vector<std::string> out;
+  auto ia = a.begin();
+  auto ib = b.begin();
+  while (ia != a.end() || ib != b.end()) {
+    if (ib == b.end() || (ia != a.end() && ia->first < ib->first)) {
+      out.push_back((ia++)->first);
+    } else if (ia == a.end() || ib->first < ia->first) {
+      out.push_back((ib++)->first);
+    } else {
+      if (!Equal(ia->second, ib->second)) out.push_back(ia->first);
+      ++ia;
+      ++ib;
+    }
+  }
+  return out;
+}
+
 template <typename T>
 bool EqualMaps(const std::map<std::string, T>& a, const std::map<std::string, T>& b) {
   if (a.size() != b.size()) return false;
@@ -108,6 +128,18 @@ bool SameContent(const MeshSnapshot& a, const MeshSnapshot& b) {
          EqualMaps(a.workloads, b.workloads) && EqualMaps(a.pods, b.pods) &&
          EqualMaps(a.namespaces, b.namespaces) && EqualMaps(a.policies, b.policies) &&
          EqualVectors(a.errors, b.errors);
+}
+
+std::optional<EndpointChange> EndpointsOnlyChange(const MeshSnapshot& before, const MeshSnapshot& after) {
+  if (!EqualMaps(before.services, after.services) || !EqualMaps(before.namespaces, after.namespaces) ||
+      !EqualMaps(before.policies, after.policies) || !EqualVectors(before.errors, after.errors)) {
+    return std::nullopt;
+  }
+  EndpointChange change;
+  change.workloads = ChangedKeys(before.workloads, after.workloads);
+  change.pods = ChangedKeys(before.pods, after.pods);
+  change.endpoint_slices = ChangedKeys(before.endpoint_slices, after.endpoint_slices);
+  return change;
 }
 
 }  // namespace weft::discovery

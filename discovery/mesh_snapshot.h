@@ -153,4 +153,17 @@ using MeshSnapshotConstSharedPtr = std::shared_ptr<const MeshSnapshot>;
 // use it to avoid publishing no-op changes.
 bool SameContent(const MeshSnapshot& a, const MeshSnapshot& b);
 
+// The Workloads, Pods and EndpointSlices (ObjectKeys) that were added,
+// removed or changed between two snapshots.
+struct EndpointChange {
+  std::vector<std::string> workloads;
+  std::vector<std::string> pods;
+  std::vector<std::string> endpoint_slices;
+};
+
+// Set when `before` and `after` differ only in where workloads run:
+// Workloads, Pods and EndpointSlices; Services, Namespaces, policies and
+// errors are the same. The server compiles such a change incrementally.
+std::optional<EndpointChange> EndpointsOnlyChange(const MeshSnapshot& before, const MeshSnapshot& after);
+
 }  // namespace weft::discovery

@@ -201,13 +201,31 @@ void AddOutboundCluster(const discovery::MeshSnapshot& mesh, const PolicySet& po
   out.resources[std::string(kEndpointType)][name] = std::move(endpoints);
 }
 
+namespace {
+
+void BuildSharedPorts(const discovery::MeshSnapshot& mesh, const PolicySet& set, const discovery::Service& service,
+                      const CompilerOptions& options, SharedResources& shared) {
+  for (const auto& port : service.ports) {
+    const std::string name = OutboundClusterName(port.port, "", ServiceHost(service, options));
+    BuildClusterPair(mesh, set, service, port, options, ClusterFlavor::kSidecar, shared.clusters[name],
+                     shared.endpoints[name]);
+  }
+}
+
+}  // namespace
+
 void PrecompileShared(const discovery::MeshSnapshot& mesh, PolicySet& set, const CompilerOptions& options) {
   auto shared = std::make_shared<SharedResources>();
-  for (const auto& [key, service] : mesh.services) {
-    for (const auto& port : service.ports) {
-      const std::string name = OutboundClusterName(port.port, "", ServiceHost(service, options));
-      BuildClusterPair(mesh, set, service, port, options, ClusterFlavor::kSidecar, shared->clusters[name],
-                       shared->endpoints[name]);
+  for (const auto& [key, service] : mesh.services) BuildSharedPorts(mesh, set, service, options, *shared);
+  set.shared = std::move(shared);
+}
+
+void UpdateShared(const discovery::MeshSnapshot& mesh, PolicySet& set, const CompilerOptions& options,
+                  const SharedResources& previous, const std::set<std::string>& services) {
+  auto shared = std::make_shared<SharedResources>(previous);
+  for (const auto& key : services) {
+    if (auto it = mesh.services.find(key); it != mesh.services.end()) {
+      BuildSharedPorts(mesh, set, it->second, options, *shared);
     }
   }
   set.shared = std::move(shared);

@@ -6,6 +6,7 @@
 // ValidatePolicies() to precompile what every sidecar shares.
 #pragma once
 
+#include <set>
 #include <string>
 #include <vector>
 
@@ -42,5 +43,9 @@ void AddOutboundCluster(const discovery::MeshSnapshot& mesh, const PolicySet& po
 // Fills set.shared with the sidecar Clusters and ClusterLoadAssignments of
 // every service port of `mesh`.
 void PrecompileShared(const discovery::MeshSnapshot& mesh, PolicySet& set, const CompilerOptions& options);
+// The same for an endpoint-only change: set.shared becomes `previous` with
+// the ports of `services` (ObjectKeys) built again.
+void UpdateShared(const discovery::MeshSnapshot& mesh, PolicySet& set, const CompilerOptions& options,
+                  const SharedResources& previous, const std::set<std::string>& services);
 
 }  // namespace weft::policy

@@ -22,6 +22,10 @@ struct CompilerOptions {
   // ClusterLoadAssignments that are identical for every sidecar, once per
   // snapshot, so that Compile() only references them.
   bool precompile_shared = true;
+  // The server compiles a snapshot that differs from the last only in
+  // Workloads, Pods and EndpointSlices incrementally (policy/incremental.h);
+  // false validates and compiles every snapshot whole.
+  bool incremental = true;
 };
 
 }  // namespace weft::policy

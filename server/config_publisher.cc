@@ -1,10 +1,18 @@
 #include "server/config_publisher.h"
 
+#include "absl/strings/str_cat.h"
 #include "common/logging.h"
 #include "envoy/extensions/transport_sockets/tls/v3/secret.pb.h"
+#include "policy/incremental.h"
 #include "policy/resource_types.h"
 
 namespace weft::server {
+namespace {
+
+constexpr char kCompilesHelp[] =
+    "Configurations compiled, whole (full) or only the clusters an endpoint change touched (incremental).";
+
+}  // namespace
 
 ConfigPublisher::ConfigPublisher(SnapshotCache& cache, common::MetricsRegistry& metrics,
                                  policy::CompilerOptions options)
@@ -14,9 +22,23 @@ void ConfigPublisher::OnMeshSnapshot(discovery::MeshSnapshotConstSharedPtr mesh,
                                      std::chrono::steady_clock::time_point first_change) {
   absl::MutexLock lock(&mu_);
   const auto start = std::chrono::steady_clock::now();
+  discovery::MeshSnapshotConstSharedPtr before = std::move(mesh_);
   mesh_ = std::move(mesh);
-  // Validated once per snapshot; every node's compile shares it.
-  policies_ = policy::ValidatePolicies(*mesh_, options_);
+  // Validated once per snapshot; every node's compile shares it. When only
+  // endpoints changed, the policies carry over and nodes are compiled
+  // incrementally from their last snapshot of `before`.
+  impact_.reset();
+  std::optional<discovery::EndpointChange> change;
+  if (before != nullptr && policies_ != nullptr && options_.incremental) {
+    change = discovery::EndpointsOnlyChange(*before, *mesh_);
+  }
+  if (change) {
+    impact_ = policy::ImpactOf(*before, *mesh_, *change);
+    impact_base_version_ = before->version;
+    policies_ = policy::CarryOverPolicies(*policies_, *mesh_, *impact_, options_);
+  } else {
+    policies_ = policy::ValidatePolicies(*mesh_, options_);
+  }
   const auto validated = std::chrono::steady_clock::now();
   mesh_changed_ = first_change;
   compiled_for_ = {};
@@ -31,8 +53,9 @@ void ConfigPublisher::OnMeshSnapshot(discovery::MeshSnapshotConstSharedPtr mesh,
   auto ms = [](auto d) { return std::chrono::duration_cast<std::chrono::microseconds>(d).count() / 1000.0; };
   WEFT_LOG(INFO) << "mesh version " << mesh_->version << ": " << mesh_->services.size()
                  << " services, " << mesh_->errors.size() << " config errors; pushed to "
-                 << nodes_.size() << " nodes (" << memo.size() << " distinct configurations; "
-                 << ms(start - first_change) << " ms since the change, validated in " << ms(validated - start)
+                 << nodes_.size() << " nodes (" << memo.size() << " distinct configurations"
+                 << (impact_ ? absl::StrCat(", endpoints of ", impact_->services.size(), " services changed") : "")
+                 << "; " << ms(start - first_change) << " ms since the change, validated in " << ms(validated - start)
                  << " ms, compiled in " << ms(compiled_for_) << " ms, queued to the streams in "
                  << ms(done - validated - compiled_for_) << " ms)";
 }
@@ -125,9 +148,27 @@ absl::Status ConfigPublisher::PublishLocked(
       it = memo.emplace(key, last->second).first;
     }
   }
+  if (it == memo.end() && impact_ && !impact_->AffectsWhole(identity)) {
+    // An endpoint-only change: the clusters of the impacted services, patched
+    // into this configuration's snapshot of the mesh before.
+    auto last = last_by_key_.find(key);
+    if (last != last_by_key_.end() && last->second->mesh_version == impact_base_version_ &&
+        last_generation_by_key_[key] == bundle_generation_) {
+      const auto compile_start = std::chrono::steady_clock::now();
+      policy::ProxyResources clusters =
+          policy::CompileImpactedClusters(*mesh_, *policies_, identity, *impact_, options_);
+      ProxySnapshotConstSharedPtr snapshot =
+          PatchProxySnapshot(*last->second, std::move(clusters.resources), mesh_->version, mesh_changed_);
+      compiled_for_ += std::chrono::steady_clock::now() - compile_start;
+      metrics_.GetCounter("weft_compiles_total", kCompilesHelp, {{"mode", "incremental"}}).Inc();
+      last->second = snapshot;
+      it = memo.emplace(key, std::move(snapshot)).first;
+    }
+  }
   if (it == memo.end()) {
     const auto compile_start = std::chrono::steady_clock::now();
     auto resources = policy::Compile(*mesh_, *policies_, identity, options_);
+    metrics_.GetCounter("weft_compiles_total", kCompilesHelp, {{"mode", "full"}}).Inc();
     if (!resources.ok()) {
       metrics_.GetCounter("weft_compile_errors_total", "Configurations that failed to compile.").Inc();
       return resources.status();

@@ -5,6 +5,7 @@
 #pragma once
 
 #include <map>
+#include <optional>
 #include <string>
 #include <vector>
 
@@ -14,6 +15,7 @@
 #include "common/metrics.h"
 #include "discovery/mesh_snapshot.h"
 #include "policy/compiler.h"
+#include "policy/incremental.h"
 #include "server/snapshot_cache.h"
 
 namespace weft::server {
@@ -72,6 +74,10 @@ class ConfigPublisher {
   uint64_t bundle_generation_ ABSL_GUARDED_BY(mu_) = 0;
   std::chrono::steady_clock::duration compiled_for_ ABSL_GUARDED_BY(mu_){};  // this mesh version's compiles
   std::map<std::string, uint64_t> last_generation_by_key_ ABSL_GUARDED_BY(mu_);
+  // Set while mesh_ differs from the mesh of version impact_base_version_
+  // only in endpoints (what an incremental compile rebuilds).
+  std::optional<policy::EndpointImpact> impact_ ABSL_GUARDED_BY(mu_);
+  uint64_t impact_base_version_ ABSL_GUARDED_BY(mu_) = 0;
 };
 
 }  // namespace weft::server

@@ -173,4 +173,35 @@ ProxySnapshotConstSharedPtr MakeProxySnapshot(policy::ResourcesByType resources,
   return snapshot;
 }
 
+ProxySnapshotConstSharedPtr PatchProxySnapshot(const ProxySnapshot& previous, policy::ResourcesByType replacements,
+                                               uint64_t mesh_version, std::chrono::steady_clock::time_point created) {
+  auto snapshot = std::make_shared<ProxySnapshot>();
+  snapshot->mesh_version = mesh_version;
+  snapshot->created = created;
+  snapshot->types = previous.types;
+  for (auto& [type_url, by_name] : replacements) {
+    auto it = snapshot->types.find(type_url);
+    if (it == snapshot->types.end() || !it->second) continue;
+    const TypeResources& before = *it->second;
+    auto change = std::make_shared<TypeDiff>();
+    uint64_t digest = before.digest;
+    for (const auto& [name, r] : by_name) {
+      const policy::Resource* held = before.Find(name);
+      if (held == nullptr || held->hash == r.hash) continue;
+      digest = digest - ResourceDigest(name, held->hash) + ResourceDigest(name, r.hash);
+      change->changed.push_back(name);  // in name order: by_name is sorted
+    }
+    if (change->changed.empty()) continue;  // unchanged: share it
+    auto type = std::make_shared<TypeResources>();
+    type->resources = before.resources;
+    for (const auto& name : change->changed) type->resources[name] = std::move(by_name.find(name)->second);
+    type->digest = digest;
+    type->id = next_type_id++;
+    type->previous_id = before.id;
+    type->change = std::move(change);
+    it->second = std::move(type);
+  }
+  return snapshot;
+}
+
 }  // namespace weft::server

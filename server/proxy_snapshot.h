@@ -103,4 +103,11 @@ ProxySnapshotConstSharedPtr MakeProxySnapshot(policy::ResourcesByType resources,
                                               std::chrono::steady_clock::time_point created,
                                               const ProxySnapshot* previous);
 
+// `previous` with some of its resources replaced (an incremental compile):
+// a replacement whose name `previous` does not hold is ignored, and types
+// without a changed resource keep their TypeResources. O(changed types ×
+// their size) for the copies, O(replacements) for digests and changes.
+ProxySnapshotConstSharedPtr PatchProxySnapshot(const ProxySnapshot& previous, policy::ResourcesByType replacements,
+                                               uint64_t mesh_version, std::chrono::steady_clock::time_point created);
+
 }  // namespace weft::server

@@ -91,8 +91,8 @@ ConfigError FileError(const std::string& file, std::string reason) {
 
 // The objects a file contributes now: what it produced this time, plus the
 // last good version of each document that is now invalid.
-std::vector<MeshObject> WithLastGood(ParsedManifest parsed, const std::vector<MeshObject>* previous) {
-  std::vector<MeshObject> objects = std::move(parsed.objects);
+std::vector<MeshObject> WithLastGood(const ParsedManifest& parsed, const std::vector<MeshObject>* previous) {
+  std::vector<MeshObject> objects = parsed.objects;
   if (previous == nullptr || parsed.invalid_keys.empty()) return objects;
   std::set<std::string> present;
   for (const MeshObject& o : objects) present.insert(MeshObjectKey(o));
@@ -360,9 +360,10 @@ FileRegistry::ScanResult FileRegistry::Scan() const {
 }
 
 void FileRegistry::Reload() {
+  const auto start = std::chrono::steady_clock::now();
   ScanResult scan = Scan();
   auto snapshot = std::make_shared<MeshSnapshot>();
-  std::map<std::string, std::vector<MeshObject>> next_objects;
+  std::map<std::string, ObjectsPtr> next_objects;
   std::map<std::string, SourceRef> first_source;  // MeshObjectKey -> where it was defined first
 
   auto add_objects = [&](const std::vector<MeshObject>& objects) {
@@ -395,12 +396,11 @@ void FileRegistry::Reload() {
   for (const std::string& file : scan.files) {
     if (next_objects.count(file) > 0) continue;
     auto previous_it = file_objects_.find(file);
-    const std::vector<MeshObject>* previous =
-        previous_it == file_objects_.end() ? nullptr : &previous_it->second;
+    const ObjectsPtr previous = previous_it == file_objects_.end() ? nullptr : previous_it->second;
     struct stat st {};
     const bool stat_ok = stat(file.c_str(), &st) == 0;
     auto cached = parse_cache_.find(file);
-    ParsedManifest parsed;
+    std::shared_ptr<const ParsedManifest> parsed;
     // File times have a coarse granularity (a kernel tick): a file written
     // in the last two seconds may have changed again within the same tick
     // and size, so it is always read again.
@@ -416,10 +416,10 @@ void FileRegistry::Reload() {
       if (!read.ok()) {
         parse_cache_.erase(file);
         snapshot->errors.push_back(FileError(file, std::string(read.message())));
-        if (previous != nullptr) next_objects[file] = *previous;
+        if (previous != nullptr) next_objects[file] = previous;
         continue;
       }
-      parsed = ParseManifest(text, file);
+      parsed = std::make_shared<const ParsedManifest>(ParseManifest(text, file));
       if (stat_ok) {
         CachedParse& entry = parse_cache_[file];
         entry.inode = st.st_ino;
@@ -428,12 +428,13 @@ void FileRegistry::Reload() {
         entry.parsed = parsed;
       }
     }
-    for (ConfigError& e : parsed.errors) snapshot->errors.push_back(std::move(e));
-    parsed.errors.clear();
-    if (parsed.syntax_error) {
-      if (previous != nullptr) next_objects[file] = *previous;
+    snapshot->errors.insert(snapshot->errors.end(), parsed->errors.begin(), parsed->errors.end());
+    if (parsed->syntax_error) {
+      if (previous != nullptr) next_objects[file] = previous;
+    } else if (previous == nullptr || parsed->invalid_keys.empty()) {
+      next_objects[file] = ObjectsPtr(parsed, &parsed->objects);  // shares the parse
     } else {
-      next_objects[file] = WithLastGood(std::move(parsed), previous);
+      next_objects[file] = std::make_shared<const std::vector<MeshObject>>(WithLastGood(*parsed, previous.get()));
     }
   }
   for (auto it = parse_cache_.begin(); it != parse_cache_.end();) {
@@ -441,7 +442,7 @@ void FileRegistry::Reload() {
                                                                             : parse_cache_.erase(it);
   }
   // Objects in sorted file order: the first definition of an object wins.
-  for (const auto& [file, objects] : next_objects) add_objects(objects);
+  for (const auto& [file, objects] : next_objects) add_objects(*objects);
   file_objects_ = std::move(next_objects);
 
   const size_t error_count = snapshot->errors.size();
@@ -464,7 +465,11 @@ void FileRegistry::Reload() {
     }
   }
   WEFT_LOG(INFO) << "config \"" << config_dir_ << "\" version " << snapshot->version << ": "
-                 << Summary(*snapshot);
+                 << Summary(*snapshot) << " (read in "
+                 << std::chrono::duration_cast<std::chrono::microseconds>(std::chrono::steady_clock::now() - start)
+                            .count() /
+                        1000.0
+                 << " ms)";
 
   MeshSnapshotConstSharedPtr published = std::move(snapshot);
   {

@@ -97,7 +97,10 @@ class FileRegistry : public Registry {
   std::map<int, std::string> watches_;  // watch descriptor -> directory
   // Per file (path as shown to users), the objects it currently contributes:
   // what it last produced successfully, document by document.
-  std::map<std::string, std::vector<MeshObject>> file_objects_;
+  // Shared with parse_cache_ when nothing was kept from an earlier version,
+  // so that an unchanged file costs a pointer copy per reload.
+  using ObjectsPtr = std::shared_ptr<const std::vector<MeshObject>>;
+  std::map<std::string, ObjectsPtr> file_objects_;
   // Per file, the parse of its content as of (inode, size, mtime): an
   // unchanged file is not read or parsed again on the next reload, so a
   // change to one file of a thousand costs one parse.
@@ -105,7 +108,7 @@ class FileRegistry : public Registry {
     uint64_t inode = 0;
     int64_t size = -1;
     int64_t mtime_ns = 0;
-    ParsedManifest parsed;
+    std::shared_ptr<const ParsedManifest> parsed;
   };
   std::map<std::string, CachedParse> parse_cache_;
 

@@ -43,12 +43,14 @@ void ConfigPublisher::OnMeshSnapshot(discovery::MeshSnapshotConstSharedPtr mesh,
   mesh_changed_ = first_change;
   compiled_for_ = {};
   std::map<std::string, ProxySnapshotConstSharedPtr> memo;
+  SnapshotBatch batch;
   for (const auto& [node_id, node] : nodes_) {
-    absl::Status status = PublishLocked(node_id, node.identity, memo);
+    absl::Status status = PublishLocked(node_id, node.identity, memo, &batch);
     if (!status.ok()) {
       WEFT_LOG(ERROR) << "keeping the last good configuration of " << node_id << ": " << status;
     }
   }
+  cache_.SetSnapshots(batch);
   const auto done = std::chrono::steady_clock::now();
   auto ms = [](auto d) { return std::chrono::duration_cast<std::chrono::microseconds>(d).count() / 1000.0; };
   WEFT_LOG(INFO) << "mesh version " << mesh_->version << ": " << mesh_->services.size()
@@ -67,12 +69,14 @@ void ConfigPublisher::SetTrustBundle(std::vector<std::string> roots_pem) {
   bundle_generation_++;
   if (!mesh_) return;
   std::map<std::string, ProxySnapshotConstSharedPtr> memo;
+  SnapshotBatch batch;
   for (const auto& [node_id, node] : nodes_) {
-    absl::Status status = PublishLocked(node_id, node.identity, memo);
+    absl::Status status = PublishLocked(node_id, node.identity, memo, &batch);
     if (!status.ok()) {
       WEFT_LOG(ERROR) << "trust bundle not pushed to " << node_id << ": " << status;
     }
   }
+  cache_.SetSnapshots(batch);
   WEFT_LOG(INFO) << "trust bundle (" << trust_bundle_.size() << " roots) pushed to " << nodes_.size()
                  << " nodes as SDS Secret ROOTCA";
 }
@@ -136,7 +140,7 @@ policy::PolicySetConstSharedPtr ConfigPublisher::policies() const {
 
 absl::Status ConfigPublisher::PublishLocked(
     const std::string& node_id, const policy::ProxyIdentity& identity,
-    std::map<std::string, ProxySnapshotConstSharedPtr>& memo) {
+    std::map<std::string, ProxySnapshotConstSharedPtr>& memo, SnapshotBatch* batch) {
   const std::string key = identity.CacheKey();
   auto it = memo.find(key);
   if (it == memo.end()) {
@@ -192,7 +196,11 @@ absl::Status ConfigPublisher::PublishLocked(
     last_generation_by_key_[key] = bundle_generation_;
     it = memo.emplace(key, std::move(snapshot)).first;
   }
-  cache_.SetSnapshot(node_id, it->second);
+  if (batch != nullptr) {
+    batch->emplace_back(node_id, it->second);
+  } else {
+    cache_.SetSnapshot(node_id, it->second);
+  }
   return absl::OkStatus();
 }
 

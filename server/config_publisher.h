@@ -54,9 +54,12 @@ class ConfigPublisher {
     int streams = 0;
   };
   void ReleaseKeyLocked(const std::string& key) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
+  using SnapshotBatch = std::vector<std::pair<std::string, ProxySnapshotConstSharedPtr>>;
+  // Sets the node's snapshot in the cache, or adds it to `batch` (set later
+  // in one SetSnapshots, whose watchers run in parallel).
   absl::Status PublishLocked(const std::string& node_id, const policy::ProxyIdentity& identity,
-                             std::map<std::string, ProxySnapshotConstSharedPtr>& memo)
-      ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
+                             std::map<std::string, ProxySnapshotConstSharedPtr>& memo,
+                             SnapshotBatch* batch = nullptr) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
 
   SnapshotCache& cache_;
   common::MetricsRegistry& metrics_;

@@ -2,6 +2,23 @@
 
 namespace weft::server {
 
+SnapshotCache::SnapshotCache(size_t fanout_threads) : fanout_(fanout_threads) {}
+
+void SnapshotCache::SetSnapshots(
+    const std::vector<std::pair<std::string, ProxySnapshotConstSharedPtr>>& snapshots) {
+  std::vector<std::pair<std::shared_ptr<Watcher>, const ProxySnapshotConstSharedPtr*>> to_notify;
+  {
+    absl::MutexLock lock(&mu_);
+    for (const auto& [node_id, snapshot] : snapshots) {
+      snapshots_[node_id] = snapshot;
+      if (auto it = watches_.find(node_id); it != watches_.end()) {
+        for (const auto& [id, watcher] : it->second) to_notify.emplace_back(watcher, &snapshot);
+      }
+    }
+  }
+  fanout_.Run(to_notify.size(), [&](size_t i) { (*to_notify[i].first)(*to_notify[i].second); });
+}
+
 void SnapshotCache::SetSnapshot(const std::string& node_id, ProxySnapshotConstSharedPtr snapshot) {
   std::vector<std::shared_ptr<Watcher>> to_notify;
   {

@@ -11,6 +11,7 @@
 
 #include "absl/base/thread_annotations.h"
 #include "absl/synchronization/mutex.h"
+#include "common/parallel.h"
 #include "server/proxy_snapshot.h"
 
 namespace weft::server {
@@ -19,7 +20,14 @@ class SnapshotCache {
  public:
   using Watcher = std::function<void(const ProxySnapshotConstSharedPtr&)>;
 
+  // `fanout_threads`: how many threads SetSnapshots notifies watchers on
+  // (the caller's included).
+  explicit SnapshotCache(size_t fanout_threads = 1);
+
   void SetSnapshot(const std::string& node_id, ProxySnapshotConstSharedPtr snapshot);
+  // Sets many at once (each node at most once), then calls their watchers
+  // spread over the fan-out threads; returns when all calls have returned.
+  void SetSnapshots(const std::vector<std::pair<std::string, ProxySnapshotConstSharedPtr>>& snapshots);
   // nullptr when none is set.
   ProxySnapshotConstSharedPtr GetSnapshot(const std::string& node_id) const;
   void ClearSnapshot(const std::string& node_id);
@@ -32,6 +40,7 @@ class SnapshotCache {
   void CancelWatch(uint64_t watch_id);
 
  private:
+  common::ParallelRunner fanout_;
   mutable absl::Mutex mu_;
   std::map<std::string, ProxySnapshotConstSharedPtr> snapshots_ ABSL_GUARDED_BY(mu_);
   // node -> watch id -> watcher, and watch id -> node: O(log n) both ways.

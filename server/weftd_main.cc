@@ -3,12 +3,14 @@
 // the admin API. Flags and ports are a contract (DESIGN.md §3).
 #include <malloc.h>
 
+#include <algorithm>
 #include <csignal>
 #include <cstdio>
 #include <cstdlib>
 #include <memory>
 #include <set>
 #include <string>
+#include <thread>
 #include <sys/stat.h>
 
 #include <grpcpp/grpcpp.h>
@@ -240,7 +242,9 @@ int Main(int argc, char** argv) {
   pthread_sigmask(SIG_BLOCK, &signals, nullptr);
 
   common::MetricsRegistry metrics;
-  SnapshotCache cache;
+  // New configuration reaches the streams from as many threads as there
+  // are cores (each stream's share is CPU: diff, encode, gRPC write).
+  SnapshotCache cache(std::max(1u, std::thread::hardware_concurrency()));
   ProxyTracker tracker;
   ConfigPublisher publisher(cache, metrics);
 

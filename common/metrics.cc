@@ -51,27 +51,28 @@ std::string RenderLabels(const Labels& labels, const std::pair<std::string, std:
 }  // namespace
 
 Histogram::Histogram(std::vector<double> bounds)
-    : bounds_(std::move(bounds)), counts_(bounds_.size() + 1, 0) {}
+    : bounds_(std::move(bounds)), counts_(new std::atomic<uint64_t>[bounds_.size() + 1]) {
+  for (size_t i = 0; i <= bounds_.size(); ++i) counts_[i].store(0, std::memory_order_relaxed);
+}
 
 void Histogram::Observe(double v) {
   size_t i = std::lower_bound(bounds_.begin(), bounds_.end(), v) - bounds_.begin();
-  absl::MutexLock lock(&mu_);
-  counts_[i]++;
-  sum_ += v;
-  count_++;
+  counts_[i].fetch_add(1, std::memory_order_relaxed);
+  double cur = sum_.load(std::memory_order_relaxed);
+  while (!sum_.compare_exchange_weak(cur, cur + v, std::memory_order_relaxed)) {
+  }
 }
 
 Histogram::Snapshot Histogram::Get() const {
-  absl::MutexLock lock(&mu_);
   Snapshot s;
   s.bounds = bounds_;
   uint64_t running = 0;
-  for (uint64_t c : counts_) {
-    running += c;
+  for (size_t i = 0; i <= bounds_.size(); ++i) {
+    running += counts_[i].load(std::memory_order_relaxed);
     s.cumulative.push_back(running);
   }
-  s.sum = sum_;
-  s.count = count_;
+  s.sum = sum_.load(std::memory_order_relaxed);
+  s.count = running;
   return s;
 }
 

@@ -60,11 +60,12 @@ class Histogram {
   Snapshot Get() const;
 
  private:
+  // Lock-free: weftd observes from every thread of a push fan-out at once.
+  // The count is the buckets' sum, so that a scrape is always consistent
+  // with itself (the sum may trail by the observations in flight).
   const std::vector<double> bounds_;
-  mutable absl::Mutex mu_;
-  std::vector<uint64_t> counts_ ABSL_GUARDED_BY(mu_);  // per bucket, last is +Inf
-  double sum_ ABSL_GUARDED_BY(mu_) = 0;
-  uint64_t count_ ABSL_GUARDED_BY(mu_) = 0;
+  std::unique_ptr<std::atomic<uint64_t>[]> counts_;  // per bucket, last is +Inf
+  std::atomic<double> sum_{0};
 };
 
 class MetricsRegistry {

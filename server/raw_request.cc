@@ -2,7 +2,7 @@
 
 #include <vector>
 
-#include "absl/hash/hash.h"
+#include "common/hash.h"
 #include "common/wire_format.h"
 
 namespace weft::server {
@@ -28,8 +28,7 @@ bool ReadSotwRequest(const grpc::ByteBuffer& buffer, RawSotwRequest& out) {
   size_t run_end = 0;
   auto flush = [&] {
     if (run_end > run_begin) {
-      fingerprint = absl::Hash<std::pair<uint64_t, std::string_view>>()(
-          {fingerprint, all.substr(run_begin, run_end - run_begin)});
+      fingerprint = common::FastHash64(all.substr(run_begin, run_end - run_begin), fingerprint);
     }
     run_begin = run_end = 0;
   };

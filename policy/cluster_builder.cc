@@ -186,12 +186,10 @@ void AddOutboundCluster(const discovery::MeshSnapshot& mesh, const PolicySet& po
   const std::string name = OutboundClusterName(port.port, "", ServiceHost(service, options));
   if (flavor == ClusterFlavor::kSidecar && policies.shared != nullptr &&
       policies.snapshot_version == mesh.version) {
-    auto c = policies.shared->clusters.find(name);
-    auto e = policies.shared->endpoints.find(name);
-    if (c != policies.shared->clusters.end() && e != policies.shared->endpoints.end()) {
+    if (auto it = policies.shared->pairs.find(name); it != policies.shared->pairs.end()) {
       static const std::string kClusters(kClusterType), kEndpoints(kEndpointType);
-      out.resources[kClusters].emplace_hint(out.resources[kClusters].end(), name, c->second);
-      out.resources[kEndpoints].emplace_hint(out.resources[kEndpoints].end(), name, e->second);
+      out.resources[kClusters].emplace_hint(out.resources[kClusters].end(), name, it->second->cluster);
+      out.resources[kEndpoints].emplace_hint(out.resources[kEndpoints].end(), name, it->second->endpoints);
       return;
     }
   }
@@ -207,8 +205,9 @@ void BuildSharedPorts(const discovery::MeshSnapshot& mesh, const PolicySet& set,
                       const CompilerOptions& options, SharedResources& shared) {
   for (const auto& port : service.ports) {
     const std::string name = OutboundClusterName(port.port, "", ServiceHost(service, options));
-    BuildClusterPair(mesh, set, service, port, options, ClusterFlavor::kSidecar, shared.clusters[name],
-                     shared.endpoints[name]);
+    auto pair = std::make_shared<SharedResources::ClusterPair>();
+    BuildClusterPair(mesh, set, service, port, options, ClusterFlavor::kSidecar, pair->cluster, pair->endpoints);
+    shared.pairs[name] = std::move(pair);
   }
 }
 

@@ -40,8 +40,13 @@ struct PolicyStatus {
 // built and serialized once per PolicySet; Compile() copies the shared
 // pointers.
 struct SharedResources {
-  std::map<std::string, Resource> clusters;   // by cluster name
-  std::map<std::string, Resource> endpoints;  // by cluster name
+  struct ClusterPair {
+    Resource cluster;
+    Resource endpoints;
+  };
+  // By cluster name. Shared pointers: an endpoint change copies the map and
+  // rebuilds the pairs of a few services, not every resource.
+  std::map<std::string, std::shared_ptr<const ClusterPair>> pairs;
 };
 
 struct PolicySet {

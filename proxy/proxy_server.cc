@@ -252,14 +252,16 @@ class ProxyServer::Impl {
 
   Options options_;
   common::MetricsRegistry& metrics_;
+  common::Clock& clock_ = common::RealClock::Get();
+  // Before workers_: pooled connections and suspended requests a worker
+  // still holds at exit release circuit-breaker slots into these.
+  ClusterStateRegistry cluster_states_{clock_};
   std::vector<std::unique_ptr<Worker>> workers_;
   std::unique_ptr<tcp::acceptor> outbound_, inbound_;
   tcp::endpoint outbound_endpoint_;
   std::atomic<size_t> next_worker_{0};
   tcp::endpoint app_endpoint_;
 
-  common::Clock& clock_ = common::RealClock::Get();
-  ClusterStateRegistry cluster_states_{clock_};
   std::unique_ptr<AccessLog> access_log_;
   std::atomic<uint64_t> idle_timeout_ms_{3600 * 1000};
   // Local rate-limit buckets per inbound chain and filter, shared by the

@@ -1,18 +1,32 @@
 // HTTP/1.1 upgrades in weft-proxy: the codec's upgrade detection (and the
 // bytes after the head left to the caller), the headers kept end to end,
 // upgrade_configs of HCMs and routes as weft-proxy reads them (enabled
-// defaults, Envoy's HCM/route precedence, what is NACKed) and the byte
-// tunnel with its idle timeout over real sockets. What weftd compiles is
+// defaults, Envoy's HCM/route precedence, what is NACKed), the byte
+// tunnel with its idle timeout over real sockets, and a real ProxyServer
+// passing an upgrade to an app on a fresh connection. What weftd compiles is
 // checked in proxy_config_test.
+#include <arpa/inet.h>
+#include <netinet/in.h>
+#include <sys/socket.h>
+#include <unistd.h>
+
+#include <atomic>
 #include <catch2/catch.hpp>
 #include <chrono>
+#include <mutex>
 #include <string>
 #include <thread>
 
+#include "absl/strings/match.h"
+#include "absl/strings/str_cat.h"
+#include "common/metrics.h"
+#include "envoy/config/listener/v3/listener.pb.h"
 #include "envoy/config/route/v3/route.pb.h"
 #include "envoy/extensions/filters/network/http_connection_manager/v3/http_connection_manager.pb.h"
 #include "proxy/byte_tunnel.h"
 #include "proxy/http_codec.h"
+#include "proxy/proxy_config.h"
+#include "proxy/proxy_server.h"
 #include "proxy/upgrade_policy.h"
 
 namespace weft::proxy {
@@ -241,6 +255,207 @@ TEST_CASE("byte tunnel: one side closing closes the other", "[proxy][upgrade]") 
   CHECK_FALSE(result->idle_timeout);
   CHECK(got == "bye");
   CHECK(result->upstream_to_downstream == 3u);
+}
+
+// A loopback listener on a kernel-chosen port; returns (fd, port).
+std::pair<int, int> Listen() {
+  asio::io_context io;
+  tcp::acceptor acceptor(io, tcp::endpoint(asio::ip::address_v4::loopback(), 0));
+  const int port = acceptor.local_endpoint().port();
+  return {acceptor.release(), port};
+}
+
+int FreePort() {
+  auto [fd, port] = Listen();
+  close(fd);
+  return port;
+}
+
+int Connect(int port, int recv_timeout_s) {
+  int fd = socket(AF_INET, SOCK_STREAM, 0);
+  sockaddr_in a{};
+  a.sin_family = AF_INET;
+  a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+  a.sin_port = htons(static_cast<uint16_t>(port));
+  REQUIRE(connect(fd, reinterpret_cast<sockaddr*>(&a), sizeof(a)) == 0);
+  timeval tv{recv_timeout_s, 0};
+  setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof(tv));
+  return fd;
+}
+
+void Send(int fd, std::string_view data) {
+  REQUIRE(send(fd, data.data(), data.size(), MSG_NOSIGNAL) == static_cast<ssize_t>(data.size()));
+}
+
+// Reads until `until` has arrived (or the peer closed / timed out).
+std::string ReadUntil(int fd, const std::string& until) {
+  std::string got;
+  char buf[4096];
+  while (!absl::StrContains(got, until)) {
+    ssize_t n = recv(fd, buf, sizeof(buf), 0);
+    if (n <= 0) break;
+    got.append(buf, static_cast<size_t>(n));
+  }
+  return got;
+}
+
+// An upstream app: plain requests get 200 (keep-alive); an upgrade request
+// gets 101 and then its bytes echoed until the peer closes. Counts its
+// connections and keeps the upgrade request's head.
+class EchoUpgradeApp {
+ public:
+  EchoUpgradeApp() {
+    std::tie(listen_fd_, port_) = Listen();
+    thread_ = std::thread([this] {
+      for (;;) {
+        int fd = accept(listen_fd_, nullptr, nullptr);
+        if (fd < 0) return;
+        std::lock_guard<std::mutex> lock(mu_);
+        ++connections_;
+        fds_.push_back(fd);
+        conns_.emplace_back([this, fd] { Serve(fd); });
+      }
+    });
+  }
+  ~EchoUpgradeApp() {
+    shutdown(listen_fd_, SHUT_RDWR);
+    close(listen_fd_);
+    thread_.join();
+    {
+      std::lock_guard<std::mutex> lock(mu_);
+      for (int fd : fds_) shutdown(fd, SHUT_RDWR);
+    }
+    for (auto& t : conns_) t.join();
+    for (int fd : fds_) close(fd);
+  }
+  int port() const { return port_; }
+  int connections() {
+    std::lock_guard<std::mutex> lock(mu_);
+    return connections_;
+  }
+  HttpHead upgrade_head() {
+    std::lock_guard<std::mutex> lock(mu_);
+    return upgrade_head_;
+  }
+
+ private:
+  void Serve(int fd) {
+    HttpParser parser(HttpParser::Kind::kRequest);
+    std::string pending;
+    char buf[16384];
+    for (;;) {
+      ssize_t n = recv(fd, buf, sizeof(buf), 0);
+      if (n <= 0) return;
+      pending.append(buf, static_cast<size_t>(n));
+      auto consumed = parser.Feed(pending);
+      if (!consumed.ok()) return;
+      pending.erase(0, *consumed);
+      if (!parser.events().message_complete) continue;
+      if (!parser.head().upgrade) {
+        const std::string ok = "HTTP/1.1 200 OK\r\ncontent-length: 2\r\n\r\nok";
+        if (send(fd, ok.data(), ok.size(), MSG_NOSIGNAL) <= 0) return;
+        parser.Reset();
+        continue;
+      }
+      {
+        std::lock_guard<std::mutex> lock(mu_);
+        upgrade_head_ = parser.head();
+      }
+      std::string out =
+          "HTTP/1.1 101 Switching Protocols\r\nConnection: Upgrade\r\nUpgrade: websocket\r\n\r\n";
+      out += pending;  // echo what came with the head
+      for (;;) {
+        if (!out.empty() && send(fd, out.data(), out.size(), MSG_NOSIGNAL) <= 0) return;
+        ssize_t m = recv(fd, buf, sizeof(buf), 0);
+        if (m <= 0) return;
+        out.assign(buf, static_cast<size_t>(m));
+      }
+    }
+  }
+
+  int listen_fd_ = -1;
+  int port_ = 0;
+  std::thread thread_;
+  std::mutex mu_;
+  int connections_ = 0;
+  HttpHead upgrade_head_;
+  std::vector<std::thread> conns_;
+  std::vector<int> fds_;
+};
+
+// weft-proxy's outbound listener only: an HCM with an empty inline route
+// table (everything passes through), websocket enabled and the given
+// stream_idle_timeout.
+ProxyConfigConstSharedPtr PassThroughConfig(int64_t stream_idle_seconds) {
+  HttpConnectionManager hcm;
+  hcm.mutable_route_config()->set_name("outbound");
+  hcm.add_upgrade_configs()->set_upgrade_type("websocket");
+  hcm.mutable_stream_idle_timeout()->set_seconds(stream_idle_seconds);
+  envoy::config::listener::v3::Listener l;
+  l.set_name("outbound");
+  auto* f = l.add_filter_chains()->add_filters();
+  f->set_name("envoy.filters.network.http_connection_manager");
+  f->mutable_typed_config()->PackFrom(hcm);
+  XdsResources r;
+  r.by_type[kListenerType]["outbound"].resource.PackFrom(l);
+  auto cfg = ProxyConfig::Build(r);
+  INFO(cfg.status().message());
+  REQUIRE(cfg.ok());
+  return *cfg;
+}
+
+TEST_CASE(
+    "proxy: an upgrade goes on a fresh upstream connection, tunnels, and ends after the stream idle timeout",
+    "[proxy][upgrade]") {
+  EchoUpgradeApp app;
+  common::MetricsRegistry metrics;
+  ProxyServer::Options o;
+  const int outbound_port = FreePort();
+  o.outbound_addr = absl::StrCat("127.0.0.1:", outbound_port);
+  o.inbound_addr = absl::StrCat("127.0.0.1:", FreePort());
+  o.workers = 1;
+  ProxyServer server(o, metrics);
+  server.SetConfig(PassThroughConfig(1));
+  REQUIRE(server.Start().ok());
+  const std::string host = absl::StrCat("127.0.0.1:", app.port());
+
+  // A plain request leaves a pooled keep-alive connection to the app.
+  int plain = Connect(outbound_port, 15);
+  Send(plain, "GET /a HTTP/1.1\r\nHost: " + host + "\r\n\r\n");
+  CHECK(absl::StartsWith(ReadUntil(plain, "ok"), "HTTP/1.1 200"));
+  CHECK(app.connections() == 1);
+
+  int ws = Connect(outbound_port, 15);
+  Send(ws, "GET /chat HTTP/1.1\r\nHost: " + host +
+               "\r\nConnection: Upgrade\r\nUpgrade: websocket\r\nSec-WebSocket-Key: k\r\n\r\nearly");
+  const std::string head = ReadUntil(ws, "early");
+  CHECK(absl::StartsWith(head, "HTTP/1.1 101 Switching Protocols"));
+  CHECK(absl::StrContains(head, "\r\n\r\nearly"));  // bytes sent with the request head crossed after the 101
+  CHECK(app.connections() == 2);                    // not the pooled one
+  const HttpHead seen = app.upgrade_head();
+  CHECK(seen.Get("connection") == "upgrade");
+  CHECK(seen.Get("upgrade") == "websocket");
+  CHECK(seen.Get("sec-websocket-key") == "k");
+  Send(ws, "ping");
+  CHECK(ReadUntil(ws, "ping") == "ping");
+  // Idle: the tunnel ends after the HCM's stream_idle_timeout (1 s), both sides closed.
+  const auto t0 = std::chrono::steady_clock::now();
+  char c;
+  const ssize_t n = recv(ws, &c, 1, 0);
+  const double seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
+  INFO("closed after " << seconds << " s");
+  CHECK(n == 0);
+  CHECK(seconds >= 0.8);
+  CHECK(seconds < 15);
+  close(ws);
+  // The plain connection is still served.
+  Send(plain, "GET /b HTTP/1.1\r\nHost: " + host + "\r\n\r\n");
+  CHECK(absl::StartsWith(ReadUntil(plain, "ok"), "HTTP/1.1 200"));
+  close(plain);
+  const std::string stats = metrics.RenderPrometheus();
+  CHECK(absl::StrContains(stats, "weft_proxy_upgrades_total{direction=\"outbound\",type=\"websocket\"} 1"));
+  CHECK(absl::StrContains(stats, "weft_proxy_upgrades_active{direction=\"outbound\"} 0"));
+  server.Stop();
 }
 
 }  // namespace

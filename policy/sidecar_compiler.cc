@@ -45,6 +45,10 @@ void AddRouter(HttpConnectionManager& hcm) {
   PackDeterministic(envoy::extensions::filters::http::router::v3::Router(), *router->mutable_typed_config());
 }
 
+// WebSocket upgrades pass through every sidecar HCM, both directions (Istio
+// enables them by default too); other upgrade types get Envoy's 403.
+void EnableWebSocket(HttpConnectionManager& hcm) { hcm.add_upgrade_configs()->set_upgrade_type("websocket"); }
+
 void SetSocketAddress(envoy::config::core::v3::Address& address, const std::string& ip, uint32_t port) {
   address.mutable_socket_address()->set_address(ip);
   address.mutable_socket_address()->set_port_value(port);
@@ -133,6 +137,7 @@ void AddOutbound(const discovery::MeshSnapshot& mesh, const PolicySet& policies,
                  const CompilerOptions& options, const ReachableServices& reachable, ProxyResources& out) {
   HttpConnectionManager hcm;
   hcm.set_stat_prefix(kOutboundListenerName);
+  EnableWebSocket(hcm);
   auto* rds = hcm.mutable_rds();
   SetAds(*rds->mutable_config_source());
   rds->set_route_config_name(kOutboundRouteName);
@@ -386,6 +391,7 @@ void AddInboundChain(uint32_t port, bool tls, bool require_client_cert, bool mat
   }
   HttpConnectionManager hcm;
   hcm.set_stat_prefix(absl::StrCat("inbound_", port));
+  EnableWebSocket(hcm);
   // x-forwarded-client-cert: By=<own ID>;URI=<peer ID> for mesh peers; a
   // header that arrived from outside is removed (DESIGN.md §3).
   if (tls) {

@@ -213,6 +213,10 @@ int HttpParser::OnHeadersComplete(http_parser* p) {
     self->error_ = "CONNECT is not supported";
     return -1;
   }
+  // http-parser's upgrade flag: Connection "upgrade" + Upgrade on a request,
+  // or a 101 response with them. A request with a body is not taken as an upgrade.
+  h.upgrade = p->upgrade != 0 &&
+              (self->kind_ == Kind::kResponse || (!h.chunked && h.content_length.value_or(0) == 0));
   self->events_.head_complete = true;
   self->in_trailers_ = true;
   self->last_was_value_ = false;
@@ -272,6 +276,13 @@ void StripHopByHop(HttpHead& head) {
                                                [&](const std::string& n) { return EqualsIgnoreCase(h.first, n); });
                           }),
            hs.end());
+}
+
+void StripHopByHopKeepUpgrade(HttpHead& head) {
+  std::optional<std::string> protocol = head.Get("upgrade");
+  StripHopByHop(head);
+  head.Add("connection", "upgrade");
+  if (protocol) head.Add("upgrade", std::move(*protocol));
 }
 
 namespace {

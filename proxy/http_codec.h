@@ -37,6 +37,9 @@ struct HttpHead {
   std::optional<uint64_t> content_length;
   bool keep_alive = true;        // per the version and Connection header
   bool expect_continue = false;  // Expect: 100-continue
+  // A request asking for a protocol upgrade ("Connection: upgrade" and an
+  // Upgrade header; never CONNECT) without a body; a 101 response taking one.
+  bool upgrade = false;
 
   // The first value of `name` (case-insensitive), or nullopt.
   std::optional<std::string> Get(std::string_view name) const;
@@ -115,6 +118,9 @@ class HttpParser {
 // are removed before forwarding; so are framing headers, which the
 // serializer sets itself.
 void StripHopByHop(HttpHead& head);
+// For an upgrade request or its 101: StripHopByHop, then "Connection:
+// upgrade" and the Upgrade header put back (the upgrade is end to end).
+void StripHopByHopKeepUpgrade(HttpHead& head);
 
 // Serialization. The framing of the body that follows is given explicitly:
 // chunked (Transfer-Encoding set), a known length (Content-Length set) or

@@ -64,6 +64,18 @@ std::optional<HttpConnectionManager> FindHcm(const envoy::config::listener::v3::
   return std::nullopt;
 }
 
+// An HCM's upgrade_configs and stream_idle_timeout (both directions).
+void BuildUpgrades(const HttpConnectionManager& hcm, const std::string& path, UpgradePolicy& upgrades,
+                   uint64_t& stream_idle_ms, Errors& errors) {
+  auto parsed = UpgradePolicy::FromHcm(hcm, path);
+  if (parsed.ok()) {
+    upgrades = std::move(*parsed);
+  } else {
+    errors.Add(std::string(parsed.status().message()));
+  }
+  if (hcm.has_stream_idle_timeout()) stream_idle_ms = DurationMs(hcm.stream_idle_timeout());
+}
+
 void BuildInbound(const Listener& listener, std::map<uint32_t, InboundPort>& out, Errors& errors) {
   for (int i = 0; i < listener.filter_chains_size(); ++i) {
     const auto& fc = listener.filter_chains(i);
@@ -112,6 +124,7 @@ void BuildInbound(const Listener& listener, std::map<uint32_t, InboundPort>& out
     }
     chain.routes = *routes;
     chain.set_client_cert_header = hcm->forward_client_cert_details() == HttpConnectionManager::SANITIZE_SET;
+    BuildUpgrades(*hcm, path, chain.upgrades, chain.stream_idle_timeout_ms, errors);
     for (int j = 0; j < hcm->http_filters_size(); ++j) {
       const auto& f = hcm->http_filters(j);
       if (f.disabled()) continue;
@@ -306,6 +319,8 @@ absl::StatusOr<ProxyConfigConstSharedPtr> ProxyConfig::Build(XdsResources resour
         auto hcm = FindHcm(l.filter_chains(0), "Listener outbound: filter_chains[0]", errors);
         if (!hcm) continue;
         BuildOutboundFilters(*hcm, config->outbound_fault_, config->downstream_idle_timeout_ms_, errors);
+        BuildUpgrades(*hcm, "Listener outbound: filter_chains[0]", config->outbound_upgrades_,
+                      config->outbound_stream_idle_timeout_ms_, errors);
         if (hcm->has_rds()) {
           config->outbound_rds_name_ = hcm->rds().route_config_name();
         } else if (hcm->has_route_config()) {

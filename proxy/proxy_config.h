@@ -24,6 +24,7 @@
 #include "proxy/outlier_detector.h"
 #include "proxy/rbac_filter.h"
 #include "proxy/route_table.h"
+#include "proxy/upgrade_policy.h"
 
 namespace weft::proxy {
 
@@ -62,6 +63,9 @@ struct ClusterEntry {
   uint64_t idle_timeout_ms = 3600 * 1000;
 };
 
+// Envoy's default HCM stream_idle_timeout.
+inline constexpr uint64_t kDefaultStreamIdleTimeoutMs = 300 * 1000;
+
 // One enforced HTTP filter of an inbound chain; the data path runs them in
 // the chain's order (weftd: RBAC deny, RBAC allow, local rate limit).
 struct InboundHttpFilter {
@@ -90,6 +94,10 @@ struct InboundChain {
   // through unchecked.
   std::vector<std::string> unenforced_filters;
   RouteTableConstSharedPtr routes;
+  // The HCM's upgrade_configs and stream_idle_timeout (Envoy's default 5 min; 0 disables), which bounds a
+  // tunnel's idle time unless the route sets idle_timeout.
+  UpgradePolicy upgrades;
+  uint64_t stream_idle_timeout_ms = kDefaultStreamIdleTimeoutMs;
 };
 
 struct InboundPort {
@@ -120,6 +128,9 @@ class ProxyConfig {
   const FaultConfigConstSharedPtr& outbound_fault() const { return outbound_fault_; }
   // The outbound HCM's common_http_protocol_options.idle_timeout (Envoy's default 1 h; 0 disables).
   uint64_t downstream_idle_timeout_ms() const { return downstream_idle_timeout_ms_; }
+  // The outbound HCM's upgrade_configs and stream_idle_timeout (see InboundChain).
+  const UpgradePolicy& outbound_upgrades() const { return outbound_upgrades_; }
+  uint64_t outbound_stream_idle_timeout_ms() const { return outbound_stream_idle_timeout_ms_; }
   // The ROOTCA secret's trusted CA, when the server sent one.
   const std::string& root_ca_pem() const { return root_ca_pem_; }
   const XdsResources& resources() const { return resources_; }
@@ -132,6 +143,8 @@ class ProxyConfig {
   RouteTableConstSharedPtr outbound_routes_;
   FaultConfigConstSharedPtr outbound_fault_;
   uint64_t downstream_idle_timeout_ms_ = 3600 * 1000;
+  UpgradePolicy outbound_upgrades_;
+  uint64_t outbound_stream_idle_timeout_ms_ = kDefaultStreamIdleTimeoutMs;
   std::map<std::string, ClusterEntry> clusters_;
   std::map<std::string, std::vector<EndpointAddress>> endpoints_;
   std::map<std::string, std::string> endpoint_cluster_;

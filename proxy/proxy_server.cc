@@ -4,6 +4,7 @@
 #include <random>
 #include <unordered_map>
 
+#include "absl/strings/ascii.h"
 #include "absl/strings/match.h"
 #include "absl/strings/numbers.h"
 #include "absl/strings/str_cat.h"
@@ -11,6 +12,7 @@
 #include "proxy/access_log.h"
 #include "proxy/buffer_pool.h"
 #include "proxy/byte_stream.h"
+#include "proxy/byte_tunnel.h"
 #include "proxy/cluster_state.h"
 #include "proxy/fault_filter.h"
 #include "proxy/http_codec.h"
@@ -65,6 +67,8 @@ struct Upstream {
   const ClusterEntry* entry = nullptr;
   size_t hosts = 0;
   uint64_t idle_timeout_ms = 0;  // pool idle timeout; 0: none
+  const char* direction = "outbound";
+  uint64_t tunnel_idle_timeout_ms = 0;  // an allowed upgrade request: the tunnel's idle timeout (0: none)
   std::string PoolKey() const {
     return absl::StrCat(tls ? "tls|" : "tcp|", host, ":", port, "|", sni, "|", expected_sans.size() == 1 ? expected_sans[0] : "");
   }
@@ -100,6 +104,17 @@ std::string ChunkOf(std::string_view data) {
   out.append(data.data(), data.size());
   out += "\r\n";
   return out;
+}
+
+void ApplyResponseHeaderChanges(const RouteEntry& route, HttpHead& resp) {
+  for (const auto& h : route.response_headers_to_remove) resp.Remove(h);
+  for (const auto& h : route.response_headers_to_add) {
+    if (h.append) {
+      resp.Add(h.name, h.value);
+    } else {
+      resp.Set(h.name, h.value);
+    }
+  }
 }
 
 // A deadline that closes a socket. The state outlives the timer's handler,
@@ -203,8 +218,20 @@ class ProxyServer::Impl {
   // kept across updates while the limit keeps its shape.
   TokenBucketSharedPtr Bucket(const std::string& key, const LocalRateLimitConfig& c);
   // `overflow`: no connection because the cluster's circuit breaker is open.
+  // `fresh`: a new connection, never a pooled one (upgrades).
   awaitable<ByteStreamPtr> Acquire(Worker& w, const Upstream& u, bool& reused, std::string& error,
-                                   bool& overflow);
+                                   bool& overflow, bool fresh = false);
+  // An upgrade request (parser.head().upgrade): nullopt when `hcm` and the
+  // route enable its type (the tunnel's idle timeout is then set on `up`),
+  // else Envoy's answer, 403 and the connection closed.
+  awaitable<std::optional<ForwardResult>> CheckUpgrade(ByteStream& down, HttpParser& parser, Upstream& up,
+                                                       const UpgradePolicy* hcm, const RouteEntry* route,
+                                                       uint64_t hcm_stream_idle_ms);
+  // After a 101 to an upgrade request: the 101 goes downstream, then both
+  // connections are a byte tunnel until either closes.
+  awaitable<ForwardResult> Tunnel(ByteStream& down, ByteStreamPtr conn, const HttpParser& parser,
+                                  const HttpParser& response, std::string& pending, std::string& up_pending,
+                                  const RouteEntry* route, const Upstream& up, AccessLogEntry* log);
   ClusterState& State(Worker& w, const std::string& cluster);
   // Fills the cluster-wide parts of `up` (TLS, breakers, outlier state).
   void SetCluster(Worker& w, const ProxyConfig& cfg, const ClusterEntry& cluster, Upstream& up);
@@ -225,14 +252,16 @@ class ProxyServer::Impl {
 
   Options options_;
   common::MetricsRegistry& metrics_;
+  common::Clock& clock_ = common::RealClock::Get();
+  // Before workers_: pooled connections and suspended requests a worker
+  // still holds at exit release circuit-breaker slots into these.
+  ClusterStateRegistry cluster_states_{clock_};
   std::vector<std::unique_ptr<Worker>> workers_;
   std::unique_ptr<tcp::acceptor> outbound_, inbound_;
   tcp::endpoint outbound_endpoint_;
   std::atomic<size_t> next_worker_{0};
   tcp::endpoint app_endpoint_;
 
-  common::Clock& clock_ = common::RealClock::Get();
-  ClusterStateRegistry cluster_states_{clock_};
   std::unique_ptr<AccessLog> access_log_;
   std::atomic<uint64_t> idle_timeout_ms_{3600 * 1000};
   // Local rate-limit buckets per inbound chain and filter, shared by the
@@ -624,6 +653,15 @@ awaitable<ForwardResult> ProxyServer::Impl::HandleOutbound(Worker& w, ByteStream
       co_return r;
     }
   }
+  if (head.upgrade) {
+    auto refused =
+        co_await CheckUpgrade(down, parser, up, cfg ? &cfg->outbound_upgrades() : nullptr, route,
+                              cfg ? cfg->outbound_stream_idle_timeout_ms() : kDefaultStreamIdleTimeoutMs);
+    if (refused) {
+      Record("outbound", "", refused->status, start);
+      co_return *refused;
+    }
+  }
   // Circuit breaking: the request counts against its cluster until it is done.
   std::optional<BreakerSlot> request_slot;
   if (cluster != nullptr) {
@@ -812,6 +850,15 @@ awaitable<ForwardResult> ProxyServer::Impl::HandleInbound(Worker& w, ByteStream&
       route = RouteTable::FindRoute(*vh, {authority, head.method, head.target, &head.headers});
     }
   }
+  up.direction = "inbound";
+  if (head.upgrade) {
+    auto refused =
+        co_await CheckUpgrade(down, parser, up, &chain.upgrades, route, chain.stream_idle_timeout_ms);
+    if (refused) {
+      Record("inbound", cluster, refused->status, start);
+      co_return *refused;
+    }
+  }
   std::string target = head.target;
   ForwardResult r =
       co_await Forward(w, down, parser, pending, std::move(head), target, up, route, nullptr, log);
@@ -820,12 +867,12 @@ awaitable<ForwardResult> ProxyServer::Impl::HandleInbound(Worker& w, ByteStream&
 }
 
 awaitable<ByteStreamPtr> ProxyServer::Impl::Acquire(Worker& w, const Upstream& u, bool& reused,
-                                                    std::string& error, bool& overflow) {
+                                                    std::string& error, bool& overflow, bool fresh) {
   reused = false;
   overflow = false;
   const std::string key = u.PoolKey();
   auto& idle = w.idle[key];
-  while (!idle.empty()) {
+  while (!fresh && !idle.empty()) {
     ByteStreamPtr c = std::move(idle.back());
     idle.pop_back();
     const bool expired = u.idle_timeout_ms > 0 && std::chrono::steady_clock::now() - c->idle_since >
@@ -941,7 +988,14 @@ awaitable<ForwardResult> ProxyServer::Impl::Forward(Worker& w, ByteStream& down,
   const HttpHead& req = parser.head();
   const bool is_head = req.method == "HEAD";
   const bool downstream_keep = req.keep_alive;
-  StripHopByHop(head);
+  // An upgrade request (its type allowed by the caller): a dedicated
+  // connection, no retries, mirrors or route timeout; its idle timeout bounds the wait for the 101.
+  const bool upgrade = req.upgrade;
+  if (upgrade) {
+    StripHopByHopKeepUpgrade(head);
+  } else {
+    StripHopByHop(head);
+  }
   BodyFraming framing = req.chunked ? BodyFraming::kChunked
                                     : (req.content_length ? BodyFraming::kLength : BodyFraming::kNone);
   const bool chunked = framing == BodyFraming::kChunked;
@@ -963,7 +1017,7 @@ awaitable<ForwardResult> ProxyServer::Impl::Forward(Worker& w, ByteStream& down,
 
   // The request body read so far, framed for the upstream. With retries, a
   // small body is read whole first so that any attempt can send it again.
-  const RetryPolicy* retry = route != nullptr && route->retry ? &*route->retry : nullptr;
+  const RetryPolicy* retry = !upgrade && route != nullptr && route->retry ? &*route->retry : nullptr;
   std::string body;
   {
     const std::string& first = parser.events().body;
@@ -975,7 +1029,7 @@ awaitable<ForwardResult> ProxyServer::Impl::Forward(Worker& w, ByteStream& down,
     }
     parser.events().body.clear();
   }
-  const bool mirrored = cfg != nullptr && route != nullptr && !route->mirrors.empty();
+  const bool mirrored = !upgrade && cfg != nullptr && route != nullptr && !route->mirrors.empty();
   while (((retry != nullptr && retry->num_retries > 0) || mirrored) && !parser.events().message_complete &&
          body.size() <= kRetryBufferLimit) {
     int r = co_await ReadRequestBody(down, parser, pending, buf, chunked, body);
@@ -994,7 +1048,8 @@ awaitable<ForwardResult> ProxyServer::Impl::Forward(Worker& w, ByteStream& down,
   asio::steady_timer timer(w.io);
   DeadlinePtr deadline;
   auto timed_out = [&] { return deadline && deadline->fired; };
-  const uint64_t timeout_ms = route != nullptr ? route->timeout_ms : 0;
+  const uint64_t timeout_ms =
+      upgrade ? up.tunnel_idle_timeout_ms : (route != nullptr ? route->timeout_ms : 0);
   const uint64_t per_try_ms = retry != nullptr ? retry->per_try_timeout_ms : 0;
   std::optional<std::chrono::steady_clock::time_point> route_deadline;
   const std::string stat_cluster = up.cluster.empty() ? "PassthroughCluster" : up.cluster;
@@ -1038,7 +1093,7 @@ awaitable<ForwardResult> ProxyServer::Impl::Forward(Worker& w, ByteStream& down,
     ec.clear();
     if (log != nullptr) log->upstream_host = absl::StrCat(up.host, ":", up.port);
     bool overflow = false;
-    conn = co_await Acquire(w, up, reused, error, overflow);
+    conn = co_await Acquire(w, up, reused, error, overflow, upgrade);
     if (!conn && overflow)
       co_return co_await OverflowReply(down, parser, up.cluster, BreakerResource::kPending, log);
     if (!conn) {
@@ -1087,7 +1142,7 @@ awaitable<ForwardResult> ProxyServer::Impl::Forward(Worker& w, ByteStream& down,
         }
         up_pending.erase(0, *consumed);
         if (rp->events().head_complete && rp->head().status >= 100 && rp->head().status < 200 &&
-            rp->events().message_complete) {
+            rp->events().message_complete && !(upgrade && rp->head().upgrade)) {
           rp->Reset();
           continue;
         }
@@ -1107,6 +1162,8 @@ awaitable<ForwardResult> ProxyServer::Impl::Forward(Worker& w, ByteStream& down,
         if (fired && !per_try_limited) {
           RecordOutlier(w, up, 0);
           SetFlag(log, "UT");
+          // An upgrade waits for its 101 within the stream idle timeout: Envoy's 408.
+          if (upgrade) co_return co_await LocalReply(down, parser, 408, "stream timeout\n");
           co_return co_await LocalReply(down, parser, 504, "upstream request timeout\n");
         }
         // A pooled connection the upstream closed meanwhile: once more on a
@@ -1167,20 +1224,15 @@ awaitable<ForwardResult> ProxyServer::Impl::Forward(Worker& w, ByteStream& down,
     break;
   }
 
+  if (upgrade && rp->head().upgrade) {
+    Disarm(timer, deadline);
+    co_return co_await Tunnel(down, std::move(conn), parser, *rp, pending, up_pending, route, up, log);
+  }
   // The response.
   HttpHead resp = rp->head();
   const int status = resp.status;
   const bool eof_body = rp->eof_delimited();
-  if (route != nullptr) {
-    for (const auto& h : route->response_headers_to_remove) resp.Remove(h);
-    for (const auto& h : route->response_headers_to_add) {
-      if (h.append) {
-        resp.Add(h.name, h.value);
-      } else {
-        resp.Set(h.name, h.value);
-      }
-    }
-  }
+  if (route != nullptr) ApplyResponseHeaderChanges(*route, resp);
   const bool upstream_keep = resp.keep_alive && !eof_body;
   StripHopByHop(resp);
   BodyFraming rframing = resp.chunked || eof_body ? BodyFraming::kChunked
@@ -1235,7 +1287,7 @@ awaitable<ForwardResult> ProxyServer::Impl::Forward(Worker& w, ByteStream& down,
     conn->Close();
     co_return ForwardResult{status, false};
   }
-  if (upstream_keep && up_pending.empty()) {
+  if (upstream_keep && up_pending.empty() && !upgrade) {
     auto& idle = w.idle[up.PoolKey()];
     if (idle.size() < kMaxIdlePerUpstream) {
       conn->idle_since = std::chrono::steady_clock::now();
@@ -1248,6 +1300,75 @@ awaitable<ForwardResult> ProxyServer::Impl::Forward(Worker& w, ByteStream& down,
     conn->Close();
   }
   co_return ForwardResult{status, keep};
+}
+
+awaitable<std::optional<ForwardResult>> ProxyServer::Impl::CheckUpgrade(ByteStream& down, HttpParser& parser,
+                                                                        Upstream& up,
+                                                                        const UpgradePolicy* hcm,
+                                                                        const RouteEntry* route,
+                                                                        uint64_t hcm_stream_idle_ms) {
+  const std::string type = parser.head().Get("upgrade").value_or("");
+  if (hcm != nullptr && UpgradeAllowed(*hcm, route != nullptr ? &route->upgrades : nullptr, type)) {
+    up.tunnel_idle_timeout_ms =
+        route != nullptr && route->idle_timeout_ms ? *route->idle_timeout_ms : hcm_stream_idle_ms;
+    co_return std::nullopt;
+  }
+  metrics_
+      .GetCounter("weft_proxy_upgrades_refused_total",
+                  "upgrade requests refused (403): type not in upgrade_configs",
+                  {{"direction", up.direction}})
+      .Inc();
+  WEFT_LOG(INFO) << up.direction << ": refused an upgrade to \"" << type << "\" (" << parser.head().method
+                 << " " << parser.head().target << "): not enabled by upgrade_configs";
+  // Envoy closes the connection too: upgrade payload may hide a smuggled request.
+  parser.mutable_head().keep_alive = false;
+  co_return co_await LocalReply(down, parser, 403, "");
+}
+
+awaitable<ForwardResult> ProxyServer::Impl::Tunnel(ByteStream& down, ByteStreamPtr conn,
+                                                   const HttpParser& parser, const HttpParser& response,
+                                                   std::string& pending, std::string& up_pending,
+                                                   const RouteEntry* route, const Upstream& up,
+                                                   AccessLogEntry* log) {
+  HttpHead resp = response.head();
+  if (route != nullptr) ApplyResponseHeaderChanges(*route, resp);
+  StripHopByHopKeepUpgrade(resp);
+  std::error_code ec;
+  co_await down.Write(SerializeResponseHead(resp, BodyFraming::kNone, 0, true), ec);
+  if (ec) {
+    conn->Close();
+    co_return ForwardResult{101, false};
+  }
+  // The type is one the configuration enables, so the label stays bounded.
+  const std::string type = absl::AsciiStrToLower(parser.head().Get("upgrade").value_or(""));
+  const std::string direction = up.direction;
+  metrics_
+      .GetCounter("weft_proxy_upgrades_total", "upgraded connections (101 Switching Protocols)",
+                  {{"direction", direction}, {"type", type}})
+      .Inc();
+  auto& active = metrics_.GetGauge("weft_proxy_upgrades_active", "upgraded connections open",
+                                   {{"direction", direction}});
+  TunnelOptions options;
+  options.downstream_early = std::move(pending);
+  pending.clear();
+  options.upstream_early = std::move(up_pending);
+  up_pending.clear();
+  options.idle_timeout_ms = up.tunnel_idle_timeout_ms;
+  const char* kBytesHelp = "bytes through upgraded connections";
+  options.downstream_to_upstream_bytes =
+      &metrics_.GetCounter("weft_proxy_upgrade_bytes_total", kBytesHelp,
+                           {{"direction", direction}, {"flow", "downstream_to_upstream"}});
+  options.upstream_to_downstream_bytes =
+      &metrics_.GetCounter("weft_proxy_upgrade_bytes_total", kBytesHelp,
+                           {{"direction", direction}, {"flow", "upstream_to_downstream"}});
+  active.Add(1);
+  TunnelResult t = co_await RunTunnel(down, *conn, std::move(options));
+  active.Add(-1);
+  if (t.idle_timeout) SetFlag(log, "UT");
+  WEFT_LOG(DEBUG) << direction << ": " << type << " tunnel to " << up.host << ":" << up.port << " closed ("
+                  << t.downstream_to_upstream << " bytes up, " << t.upstream_to_downstream << " down"
+                  << (t.idle_timeout ? ", idle timeout" : "") << ")";
+  co_return ForwardResult{101, false};
 }
 
 ClusterState& ProxyServer::Impl::State(Worker& w, const std::string& cluster) {

@@ -207,6 +207,15 @@ void ConvertRoute(const envoy::config::route::v3::Route& route, const std::strin
     if (a.has_max_stream_duration() && a.max_stream_duration().has_max_stream_duration()) {
       out.timeout_ms = Millis(a.max_stream_duration().max_stream_duration());
     }
+    if (a.has_idle_timeout()) out.idle_timeout_ms = Millis(a.idle_timeout());
+    if (a.upgrade_configs_size() > 0) {
+      auto upgrades = UpgradePolicy::FromRoute(a, path + ".route");
+      if (upgrades.ok()) {
+        out.upgrades = std::move(*upgrades);
+      } else {
+        errors.Add(std::string(upgrades.status().message()));
+      }
+    }
     if (a.has_retry_policy()) out.retry = ConvertRetryPolicy(a.retry_policy(), path + ".route.retry_policy", errors);
     for (int i = 0; i < a.request_mirror_policies_size(); ++i) {
       const auto& m = a.request_mirror_policies(i);

@@ -21,6 +21,7 @@
 #include "proxy/fault_filter.h"
 #include "proxy/http_codec.h"
 #include "proxy/local_rate_limit.h"
+#include "proxy/upgrade_policy.h"
 
 namespace re2 {
 class RE2;
@@ -118,6 +119,10 @@ struct RouteEntry {
   std::vector<HeaderChange> response_headers_to_add;
   std::vector<std::string> response_headers_to_remove;
   uint64_t timeout_ms = 0;  // 0: none
+  // idle_timeout: replaces the HCM's stream_idle_timeout (0 disables); applies to upgraded (tunnelled)
+  // streams.
+  std::optional<uint64_t> idle_timeout_ms;
+  UpgradePolicy upgrades;            // upgrade_configs: per-route overrides of the HCM's
   std::optional<RetryPolicy> retry;  // route retry_policy
   // typed_per_filter_config of local_ratelimit filters, by filter name.
   std::map<std::string, LocalRateLimitConfigConstSharedPtr> rate_limits;

@@ -37,29 +37,7 @@ namespace {
 
 using proxy::HttpParser;
 
-int ConnectTo(const std::string& ip, int port) {
-  int fd = socket(AF_INET, SOCK_STREAM, 0);
-  sockaddr_in addr{};
-  addr.sin_family = AF_INET;
-  addr.sin_port = htons(static_cast<uint16_t>(port));
-  inet_pton(AF_INET, ip.c_str(), &addr.sin_addr);
-  timeval tv{15, 0};
-  setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof(tv));
-  if (connect(fd, reinterpret_cast<sockaddr*>(&addr), sizeof(addr)) != 0) {
-    close(fd);
-    return -1;
-  }
-  return fd;
-}
-
-bool SendAll(int fd, std::string_view data) {
-  while (!data.empty()) {
-    ssize_t n = send(fd, data.data(), data.size(), MSG_NOSIGNAL);
-    if (n <= 0) return false;
-    data.remove_prefix(static_cast<size_t>(n));
-  }
-  return true;
-}
+int ConnectTo(const std::string& ip, int port) { return ConnectTcp(ip, port, 15); }
 
 // Reads one message from `fd` with the proxy's codec: its head, whole body
 // and trailers; false when the peer closed or sent garbage first.
@@ -100,15 +78,8 @@ std::string Trailer(const proxy::HeaderList& trailers, std::string_view name) {
 class TrailerApp {
  public:
   TrailerApp(const std::string& ip, int port) {
-    listen_fd_ = socket(AF_INET, SOCK_STREAM, 0);
-    int one = 1;
-    setsockopt(listen_fd_, SOL_SOCKET, SO_REUSEADDR, &one, sizeof(one));
-    sockaddr_in addr{};
-    addr.sin_family = AF_INET;
-    addr.sin_port = htons(static_cast<uint16_t>(port));
-    inet_pton(AF_INET, ip.c_str(), &addr.sin_addr);
-    REQUIRE(bind(listen_fd_, reinterpret_cast<sockaddr*>(&addr), sizeof(addr)) == 0);
-    REQUIRE(listen(listen_fd_, 16) == 0);
+    listen_fd_ = ListenTcp(ip, port);
+    REQUIRE(listen_fd_ >= 0);
     thread_ = std::thread([this] { Serve(); });
   }
   ~TrailerApp() {

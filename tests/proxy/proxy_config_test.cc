@@ -1,8 +1,9 @@
 // ProxyConfig (proxy/proxy_config.h) built from what the compiler really
 // emits for sidecars: inbound chains per mTLS mode, upstream TLS with the
 // expected SPIFFE IDs, endpoints by address; and updates weft-proxy must
-// NACK, each with the place of the problem; and a real ProxyServer closing
-// idle downstream connections after the HCM's idle_timeout.
+// NACK, each with the place of the problem; upgrade_configs and stream idle
+// timeouts; and a real ProxyServer closing idle downstream connections after
+// the HCM's idle_timeout.
 #include <arpa/inet.h>
 #include <netinet/in.h>
 #include <sys/socket.h>
@@ -207,6 +208,85 @@ TEST_CASE("compiled TrafficPolicy: circuit breakers, retry budget, outlier detec
       ProxyConfig::Build(WithIdleTimeout(Compiled("traffic_policy", "shop", "frontend", "10.0.0.5"), 5));
   REQUIRE(idle.ok());
   CHECK((*idle)->downstream_idle_timeout_ms() == 5000);
+}
+
+// Rewrites the HCM of listener `name`'s filter chain `chain`.
+template <typename Edit>
+void EditHcm(XdsResources& r, const std::string& name, int chain, Edit edit) {
+  envoy::config::listener::v3::Listener l;
+  REQUIRE(r.by_type[kListenerType][name].resource.UnpackTo(&l));
+  auto* filter = l.mutable_filter_chains(chain)->mutable_filters(0);
+  envoy::extensions::filters::network::http_connection_manager::v3::HttpConnectionManager hcm;
+  REQUIRE(filter->typed_config().UnpackTo(&hcm));
+  edit(hcm);
+  filter->mutable_typed_config()->PackFrom(hcm);
+  r.by_type[kListenerType][name].resource.PackFrom(l);
+}
+
+TEST_CASE("weftd's sidecar config enables websocket both ways; enabled: false and idle timeouts are read",
+          "[proxy][upgrade]") {
+  XdsResources r = Compiled("mtls_modes", "shop", "orders", "10.0.1.1");
+  auto cfg = ProxyConfig::Build(r);
+  REQUIRE(cfg.ok());
+  CHECK(UpgradeAllowed((*cfg)->outbound_upgrades(), nullptr, "websocket"));
+  CHECK_FALSE(UpgradeAllowed((*cfg)->outbound_upgrades(), nullptr, "h2c"));
+  CHECK((*cfg)->outbound_stream_idle_timeout_ms() == kDefaultStreamIdleTimeoutMs);  // weftd sets none
+  const InboundPort* port = (*cfg)->Inbound(18081);
+  REQUIRE(port != nullptr);
+  REQUIRE(port->mtls);
+  REQUIRE(port->plaintext);
+  CHECK(UpgradeAllowed(port->mtls->upgrades, nullptr, "websocket"));
+  CHECK(UpgradeAllowed(port->plaintext->upgrades, nullptr, "WebSocket"));
+
+  // enabled: false on the outbound HCM, a stream_idle_timeout inbound.
+  EditHcm(r, "outbound", 0,
+          [](envoy::extensions::filters::network::http_connection_manager::v3::HttpConnectionManager& hcm) {
+            hcm.mutable_upgrade_configs(0)->mutable_enabled()->set_value(false);
+          });
+  envoy::config::listener::v3::Listener inbound;
+  REQUIRE(r.by_type[kListenerType]["inbound"].resource.UnpackTo(&inbound));
+  for (int i = 0; i < inbound.filter_chains_size(); ++i) {
+    EditHcm(r, "inbound", i,
+            [](envoy::extensions::filters::network::http_connection_manager::v3::HttpConnectionManager& hcm) {
+              hcm.mutable_stream_idle_timeout()->set_seconds(7);
+            });
+  }
+  auto edited = ProxyConfig::Build(r);
+  REQUIRE(edited.ok());
+  CHECK((*edited)->outbound_upgrades().Find("websocket") == false);
+  CHECK_FALSE(UpgradeAllowed((*edited)->outbound_upgrades(), nullptr, "websocket"));
+  CHECK((*edited)->Inbound(18081)->mtls->stream_idle_timeout_ms == 7000);
+
+  // Route idle_timeout and upgrade_configs are read; a CONNECT config NACKs the update with its place.
+  envoy::config::route::v3::RouteConfiguration rc;
+  REQUIRE(r.by_type[kRouteType]["outbound"].resource.UnpackTo(&rc));
+  auto* action = rc.mutable_virtual_hosts(0)->mutable_routes(0)->mutable_route();
+  action->mutable_idle_timeout()->set_seconds(2);
+  action->add_upgrade_configs()->set_upgrade_type("websocket");
+  r.by_type[kRouteType]["outbound"].resource.PackFrom(rc);
+  auto with_route = ProxyConfig::Build(r);
+  REQUIRE(with_route.ok());
+  auto table = RouteTable::Create(rc);
+  REQUIRE(table.ok());
+  // The first route of the first virtual host carries both.
+  bool found = false;
+  for (const auto& d : rc.virtual_hosts(0).domains()) {
+    const VirtualHostEntry* vh = (*table)->FindVirtualHost(d);
+    if (vh == nullptr || vh->routes.empty()) continue;
+    CHECK(vh->routes[0].idle_timeout_ms == 2000u);
+    CHECK(UpgradeAllowed((*edited)->outbound_upgrades(), &vh->routes[0].upgrades,
+                         "websocket"));  // route T wins
+    found = true;
+    break;
+  }
+  CHECK(found);
+  action->mutable_upgrade_configs(0)->set_upgrade_type("CONNECT");
+  action->mutable_upgrade_configs(0)->mutable_connect_config();
+  r.by_type[kRouteType]["outbound"].resource.PackFrom(rc);
+  auto nacked = ProxyConfig::Build(r);
+  REQUIRE_FALSE(nacked.ok());
+  CHECK(std::string(nacked.status().message()).find("routes[0].route.upgrade_configs[0].connect_config") !=
+        std::string::npos);
 }
 
 // A free loopback TCP port (bound once, then released).

@@ -15,6 +15,7 @@
 #include <memory>
 #include <optional>
 #include <string>
+#include <string_view>
 #include <vector>
 
 #include "absl/status/status.h"
@@ -109,6 +110,14 @@ struct HttpResponse {
 // A plain-HTTP GET, e.g. HttpGet("127.0.0.1", admin_port, "/readyz").
 HttpResponse HttpGet(const std::string& host, int port, const std::string& path,
                      absl::Duration timeout = absl::Seconds(5));
+
+// A blocking TCP connection to ip:port whose reads give up after
+// `recv_timeout_seconds` (raw-socket clients of e2e tests); -1 on failure.
+int ConnectTcp(const std::string& ip, int port, int recv_timeout_seconds);
+// A blocking listening socket on ip:port (apps written in a test); -1 on failure.
+int ListenTcp(const std::string& ip, int port);
+// Writes all of `data` to `fd`; false when the peer went away.
+bool SendAll(int fd, std::string_view data);
 
 // The path of a built binary (weftd, weft-proxy, greeter-server, ...) under
 // the build tree; empty if it has not been built.

@@ -65,10 +65,22 @@ struct Upstream {
   const ClusterEntry* entry = nullptr;
   size_t hosts = 0;
   uint64_t idle_timeout_ms = 0;  // pool idle timeout; 0: none
-  std::string PoolKey() const {
-    return absl::StrCat(tls ? "tls|" : "tcp|", host, ":", port, "|", sni, "|", expected_sans.size() == 1 ? expected_sans[0] : "");
+  void AppendPoolKey(std::string& out) const {
+    absl::StrAppend(&out, tls ? "tls|" : "tcp|", host, ":", port, "|", sni, "|",
+                    expected_sans.size() == 1 ? expected_sans[0] : "");
   }
 };
+
+// The stats and log name of requests that go to no mesh cluster.
+const std::string& PassthroughCluster() {
+  static const std::string* const kName = new std::string("PassthroughCluster");
+  return *kName;
+}
+
+const std::string& EmptyString() {
+  static const std::string* const kEmpty = new std::string();
+  return *kEmpty;
+}
 
 struct ForwardResult {
   int status = 0;              // what the downstream got (0: nothing, connection dropped)
@@ -129,6 +141,62 @@ void Disarm(asio::steady_timer& timer, const DeadlinePtr& d) {
   timer.cancel();
 }
 
+// A downstream connection's idle timeout, which runs while no request is in
+// progress. Arming and cancelling a timer for every request showed in
+// profiles (an allocation, the timer queue, a cancelled handler to run), so
+// the timer is armed once and, when it expires, re-armed for what is left
+// of the current idle period, or not at all while a request is in progress.
+class IdleTimeout {
+ public:
+  IdleTimeout(asio::io_context& io, tcp::socket* socket) : timer_(io), state_(std::make_shared<State>()) {
+    state_->socket = socket;
+  }
+  ~IdleTimeout() {
+    state_->done = true;  // a handler already queued must not touch the socket
+    timer_.cancel();
+  }
+  IdleTimeout(const IdleTimeout&) = delete;
+  IdleTimeout& operator=(const IdleTimeout&) = delete;
+
+  // The connection waits for a request for at most `ms` from now.
+  void Start(uint64_t ms) {
+    State& s = *state_;
+    s.idle = true;
+    s.deadline = std::chrono::steady_clock::now() + std::chrono::milliseconds(ms);
+    if (!s.armed || timer_.expiry() > s.deadline) Arm(timer_, state_);
+  }
+  // A request arrived.
+  void Stop() { state_->idle = false; }
+
+ private:
+  struct State {
+    tcp::socket* socket = nullptr;
+    bool idle = false;
+    bool armed = false;
+    bool done = false;
+    std::chrono::steady_clock::time_point deadline;
+  };
+  static void Arm(asio::steady_timer& timer, const std::shared_ptr<State>& state) {
+    state->armed = true;
+    timer.expires_at(state->deadline);
+    timer.async_wait([&timer, state](std::error_code ec) {
+      if (ec || state->done) return;
+      state->armed = false;
+      if (!state->idle) return;  // Start() arms again
+      if (std::chrono::steady_clock::now() < state->deadline) {
+        Arm(timer, state);
+        return;
+      }
+      std::error_code ignored;
+      state->socket->cancel(ignored);
+      state->socket->close(ignored);
+    });
+  }
+
+  asio::steady_timer timer_;
+  std::shared_ptr<State> state_;
+};
+
 }  // namespace
 
 class ProxyServer::Impl {
@@ -145,6 +213,7 @@ class ProxyServer::Impl {
     asio::io_context io{1};
     std::thread thread;
     std::unordered_map<std::string, std::vector<ByteStreamPtr>> idle;
+    std::string pool_key;  // IdlePool()'s scratch, reused
     std::unordered_map<std::string, ClusterLb> lb;
     std::unordered_map<std::string, ClusterStateSharedPtr> cluster_state;  // cache of the registry
     std::mt19937_64 rng{std::random_device{}()};
@@ -206,6 +275,8 @@ class ProxyServer::Impl {
   awaitable<ByteStreamPtr> Acquire(Worker& w, const Upstream& u, bool& reused, std::string& error,
                                    bool& overflow);
   ClusterState& State(Worker& w, const std::string& cluster);
+  // The worker's idle connections to `u`'s destination (no allocation once the pool exists).
+  std::vector<ByteStreamPtr>& IdlePool(Worker& w, const Upstream& u);
   // Fills the cluster-wide parts of `up` (TLS, breakers, outlier state).
   void SetCluster(Worker& w, const ProxyConfig& cfg, const ClusterEntry& cluster, Upstream& up);
   void CountOverflow(const std::string& cluster, BreakerResource r);
@@ -429,15 +500,12 @@ awaitable<void> ProxyServer::Impl::ServeHttp(Worker& w, ByteStream& down, bool i
   // plaintext). The chain was chosen from `pinned` at accept time; a
   // configuration that arrived during the TLS handshake is picked up here
   // before the first request.
-  asio::steady_timer idle_timer(w.io);
+  IdleTimeout idle_timeout(w.io, &down.socket());
   for (;;) {
     std::error_code ec;
     // The downstream idle timeout runs while no request is in progress.
-    DeadlinePtr idle;
     const uint64_t idle_ms = idle_timeout_ms_.load(std::memory_order_relaxed);
-    if (idle_ms > 0 && !parser.events().head_complete && pending.empty()) {
-      idle = Arm(idle_timer, idle_ms, &down.socket());
-    }
+    if (idle_ms > 0 && !parser.events().head_complete && pending.empty()) idle_timeout.Start(idle_ms);
     while (!parser.events().head_complete) {
       if (pending.empty()) {
         size_t n = co_await down.ReadSome(asio::buffer(buf), ec);
@@ -454,7 +522,7 @@ awaitable<void> ProxyServer::Impl::ServeHttp(Worker& w, ByteStream& down, bool i
       }
       pending.erase(0, *consumed);
     }
-    Disarm(idle_timer, idle);
+    idle_timeout.Stop();
     if (inbound) {
       ProxyConfigConstSharedPtr current = config();
       if (current != pinned) {
@@ -503,7 +571,7 @@ awaitable<ForwardResult> ProxyServer::Impl::LocalReply(ByteStream& down, const H
 awaitable<ForwardResult> ProxyServer::Impl::HandleOutbound(Worker& w, ByteStream& down, HttpParser& parser,
                                                            std::string& pending, AccessLogEntry* log) {
   const auto start = std::chrono::steady_clock::now();
-  HttpHead head = parser.head();
+  HttpHead head = parser.TakeHead();
   std::string authority;
   std::string target = head.target;
   if (absl::StartsWithIgnoreCase(target, "http://")) {
@@ -512,9 +580,9 @@ awaitable<ForwardResult> ProxyServer::Impl::HandleOutbound(Worker& w, ByteStream
     authority = rest.substr(0, slash);
     target = slash == std::string::npos ? "/" : rest.substr(slash);
     if (target[0] == '?') target = "/" + target;
-    if (!head.Get("host")) head.Set("host", authority);
+    if (head.Find("host") == nullptr) head.Set("host", authority);
   } else if (!target.empty() && (target[0] == '/' || target == "*")) {
-    authority = head.Get("host").value_or("");
+    if (const std::string* host = head.Find("host")) authority = *host;
   } else {
     ForwardResult r = co_await LocalReply(down, parser, 400, "unsupported request target\n");
     Record("outbound", "", 400, start);
@@ -526,11 +594,10 @@ awaitable<ForwardResult> ProxyServer::Impl::HandleOutbound(Worker& w, ByteStream
     co_return r;
   }
   // Request id and W3C trace context: kept when present, generated when not.
-  if (!head.Get("x-request-id")) head.Add("x-request-id", RandomHex(w.rng));
-  std::string trace_id = EnsureTraceparent(head, w.rng);
+  if (head.Find("x-request-id") == nullptr) head.Add("x-request-id", RandomHex(w.rng));
+  EnsureTraceparent(head, w.rng, log != nullptr ? &log->trace_id : nullptr);
   if (log != nullptr) {
     log->request_id = head.Get("x-request-id").value_or("");
-    log->trace_id = std::move(trace_id);
     TlsContextsConstSharedPtr tls = this->tls();
     if (tls) log->source_identity = tls->own_spiffe_id;
   }
@@ -650,11 +717,12 @@ awaitable<ForwardResult> ProxyServer::Impl::HandleOutbound(Worker& w, ByteStream
     up_target = route->RewritePath(target);
     if (!route->host_rewrite.empty()) head.Set("host", route->host_rewrite);
   }
-  if (!head.Get("x-forwarded-proto")) head.Add("x-forwarded-proto", "http");
-  const std::string stat_cluster = up.cluster.empty() ? "PassthroughCluster" : up.cluster;
+  if (head.Find("x-forwarded-proto") == nullptr) head.Add("x-forwarded-proto", "http");
+  // `cluster` belongs to `cfg`, which this frame holds.
+  const std::string& stat_cluster = cluster != nullptr ? cluster->name : PassthroughCluster();
   if (log != nullptr) log->upstream_cluster = stat_cluster;
-  ForwardResult r = co_await Forward(w, down, parser, pending, std::move(head), up_target, up, route,
-                                     vhost != nullptr ? cfg.get() : nullptr, log);
+  ForwardResult r = co_await Forward(w, down, parser, pending, std::move(head), up_target, std::move(up),
+                                     route, vhost != nullptr ? cfg.get() : nullptr, log);
   Record("outbound", stat_cluster, r.status, start);
   co_return r;
 }
@@ -707,8 +775,9 @@ awaitable<std::optional<ForwardResult>> ProxyServer::Impl::RunInboundFilters(Wor
     size_t slash = path.find_first_of("/?", path.find("//") + 2);
     path = slash == std::string::npos ? "/" : path.substr(slash);
   }
-  const std::string host = head.Get("host").value_or("");
-  const std::string principal = chain.tls ? down.peer_principal() : "";
+  const std::string* host_field = head.Find("host");
+  const std::string& host = host_field != nullptr ? *host_field : EmptyString();
+  const std::string& principal = chain.tls ? down.peer_principal() : EmptyString();
   // The inbound route, for per-route filter configs (per-route rate limits).
   const RouteEntry* route = nullptr;
   if (chain.routes != nullptr) {
@@ -783,12 +852,11 @@ awaitable<ForwardResult> ProxyServer::Impl::HandleInbound(Worker& w, ByteStream&
     Record("inbound", cluster, stopped->status, start);
     co_return *stopped;
   }
-  HttpHead head = parser.head();
-  if (!head.Get("x-request-id")) head.Add("x-request-id", RandomHex(w.rng));
-  std::string trace_id = EnsureTraceparent(head, w.rng);
+  HttpHead head = parser.TakeHead();
+  if (head.Find("x-request-id") == nullptr) head.Add("x-request-id", RandomHex(w.rng));
+  EnsureTraceparent(head, w.rng, log != nullptr ? &log->trace_id : nullptr);
   if (log != nullptr) {
     log->request_id = head.Get("x-request-id").value_or("");
-    log->trace_id = std::move(trace_id);
     log->source_identity = chain.tls ? down.peer_principal() : "";
     TlsContextsConstSharedPtr tls = this->tls();
     if (tls) log->destination_identity = tls->own_spiffe_id;
@@ -800,14 +868,15 @@ awaitable<ForwardResult> ProxyServer::Impl::HandleInbound(Worker& w, ByteStream&
     head.Add("x-forwarded-client-cert",
              absl::StrCat("By=", tls ? tls->own_spiffe_id : "", ";URI=", down.peer_principal()));
   }
-  if (!head.Get("x-forwarded-proto")) head.Add("x-forwarded-proto", chain.tls ? "https" : "http");
+  if (head.Find("x-forwarded-proto") == nullptr) head.Add("x-forwarded-proto", chain.tls ? "https" : "http");
   Upstream up;
   up.host = app_endpoint_.address().to_string();
   up.port = app_endpoint_.port();
   up.connect_timeout_ms = 5000;
   const RouteEntry* route = nullptr;
   if (chain.routes) {
-    std::string authority = head.Get("host").value_or("");
+    const std::string* host = head.Find("host");
+    const std::string& authority = host != nullptr ? *host : EmptyString();
     if (const auto* vh = chain.routes->FindVirtualHost(authority)) {
       route = RouteTable::FindRoute(*vh, {authority, head.method, head.target, &head.headers});
     }
@@ -823,8 +892,7 @@ awaitable<ByteStreamPtr> ProxyServer::Impl::Acquire(Worker& w, const Upstream& u
                                                     std::string& error, bool& overflow) {
   reused = false;
   overflow = false;
-  const std::string key = u.PoolKey();
-  auto& idle = w.idle[key];
+  auto& idle = IdlePool(w, u);
   while (!idle.empty()) {
     ByteStreamPtr c = std::move(idle.back());
     idle.pop_back();
@@ -990,14 +1058,16 @@ awaitable<ForwardResult> ProxyServer::Impl::Forward(Worker& w, ByteStream& down,
 
   ByteStreamPtr conn;
   std::optional<HttpParser> rp;
-  std::string up_pending;
+  // Response bytes read but not parsed yet: a view into `buf`, which is
+  // only read into again once they are all parsed.
+  std::string_view up_pending;
   asio::steady_timer timer(w.io);
   DeadlinePtr deadline;
   auto timed_out = [&] { return deadline && deadline->fired; };
   const uint64_t timeout_ms = route != nullptr ? route->timeout_ms : 0;
   const uint64_t per_try_ms = retry != nullptr ? retry->per_try_timeout_ms : 0;
   std::optional<std::chrono::steady_clock::time_point> route_deadline;
-  const std::string stat_cluster = up.cluster.empty() ? "PassthroughCluster" : up.cluster;
+  const std::string& stat_cluster = up.cluster.empty() ? PassthroughCluster() : up.cluster;
   auto ms_until = [](std::chrono::steady_clock::time_point t) {
     auto left = std::chrono::duration_cast<std::chrono::milliseconds>(t - std::chrono::steady_clock::now()).count();
     return static_cast<uint64_t>(std::max<int64_t>(left, 1));
@@ -1034,7 +1104,7 @@ awaitable<ForwardResult> ProxyServer::Impl::Forward(Worker& w, ByteStream& down,
     int status = 0;
     rp.emplace(HttpParser::Kind::kResponse);
     rp->SetRequestWasHead(is_head);
-    up_pending.clear();
+    up_pending = {};
     ec.clear();
     if (log != nullptr) log->upstream_host = absl::StrCat(up.host, ":", up.port);
     bool overflow = false;
@@ -1078,14 +1148,14 @@ awaitable<ForwardResult> ProxyServer::Impl::Forward(Worker& w, ByteStream& down,
             break;
           }
           got_bytes = true;
-          up_pending.assign(buf.data(), n);
+          up_pending = std::string_view(buf.data(), n);
         }
         auto consumed = rp->Feed(up_pending);
         if (!consumed.ok()) {
           ec = asio::error::invalid_argument;
           break;
         }
-        up_pending.erase(0, *consumed);
+        up_pending.remove_prefix(*consumed);
         if (rp->events().head_complete && rp->head().status >= 100 && rp->head().status < 200 &&
             rp->events().message_complete) {
           rp->Reset();
@@ -1168,7 +1238,7 @@ awaitable<ForwardResult> ProxyServer::Impl::Forward(Worker& w, ByteStream& down,
   }
 
   // The response.
-  HttpHead resp = rp->head();
+  HttpHead resp = rp->TakeHead();
   const int status = resp.status;
   const bool eof_body = rp->eof_delimited();
   if (route != nullptr) {
@@ -1212,7 +1282,7 @@ awaitable<ForwardResult> ProxyServer::Impl::Forward(Worker& w, ByteStream& down,
           break;
         }
       } else {
-        up_pending.assign(buf.data(), n);
+        up_pending = std::string_view(buf.data(), n);
       }
     }
     if (!up_pending.empty()) {
@@ -1221,7 +1291,7 @@ awaitable<ForwardResult> ProxyServer::Impl::Forward(Worker& w, ByteStream& down,
         upstream_ok = false;
         break;
       }
-      up_pending.erase(0, *consumed);
+      up_pending.remove_prefix(*consumed);
     }
     std::string piece = rencode(rp->events().body);
     if (rp->events().message_complete && rframing == BodyFraming::kChunked) {
@@ -1236,7 +1306,7 @@ awaitable<ForwardResult> ProxyServer::Impl::Forward(Worker& w, ByteStream& down,
     co_return ForwardResult{status, false};
   }
   if (upstream_keep && up_pending.empty()) {
-    auto& idle = w.idle[up.PoolKey()];
+    auto& idle = IdlePool(w, up);
     if (idle.size() < kMaxIdlePerUpstream) {
       conn->idle_since = std::chrono::steady_clock::now();
       conn->WatchIdle();
@@ -1248,6 +1318,14 @@ awaitable<ForwardResult> ProxyServer::Impl::Forward(Worker& w, ByteStream& down,
     conn->Close();
   }
   co_return ForwardResult{status, keep};
+}
+
+std::vector<ByteStreamPtr>& ProxyServer::Impl::IdlePool(Worker& w, const Upstream& u) {
+  w.pool_key.clear();
+  u.AppendPoolKey(w.pool_key);
+  auto it = w.idle.find(w.pool_key);
+  if (it == w.idle.end()) it = w.idle.emplace(w.pool_key, std::vector<ByteStreamPtr>{}).first;
+  return it->second;
 }
 
 ClusterState& ProxyServer::Impl::State(Worker& w, const std::string& cluster) {

@@ -491,8 +491,10 @@ awaitable<void> ProxyServer::Impl::ServeHttp(Worker& w, ByteStream& down, bool i
                                              ProxyConfigConstSharedPtr pinned, const InboundChain* chain) {
   HttpParser parser(HttpParser::Kind::kRequest);
   std::string pending;
-  BufferPool::Lease lease(w.buffers);
-  std::vector<char>& buf = lease.buffer();
+  // The read buffer is held while the head is read, and given back while
+  // the request is forwarded (Forward leases one, most likely this one): a
+  // connection holds one buffer at a time.
+  std::optional<BufferPool::Lease> lease;
   // A kept-alive connection follows configuration updates: every request
   // is judged by the chain of the current configuration (a new RBAC or
   // rate-limit policy applies to pooled peer connections at once), and the
@@ -508,6 +510,8 @@ awaitable<void> ProxyServer::Impl::ServeHttp(Worker& w, ByteStream& down, bool i
     if (idle_ms > 0 && !parser.events().head_complete && pending.empty()) idle_timeout.Start(idle_ms);
     while (!parser.events().head_complete) {
       if (pending.empty()) {
+        if (!lease) lease.emplace(w.buffers);
+        std::vector<char>& buf = lease->buffer();
         size_t n = co_await down.ReadSome(asio::buffer(buf), ec);
         if (ec || n == 0) co_return;
         pending.assign(buf.data(), n);
@@ -523,6 +527,7 @@ awaitable<void> ProxyServer::Impl::ServeHttp(Worker& w, ByteStream& down, bool i
       pending.erase(0, *consumed);
     }
     idle_timeout.Stop();
+    lease.reset();
     if (inbound) {
       ProxyConfigConstSharedPtr current = config();
       if (current != pinned) {

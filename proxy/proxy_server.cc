@@ -210,7 +210,10 @@ class ProxyServer::Impl {
   struct Worker {
     explicit Worker(common::MetricsRegistry& metrics) : stats(metrics) {}
     BufferPool buffers{kReadBuffer, kMaxIdleBuffers};  // outlives io's coroutines
-    asio::io_context io{1};
+    // One thread runs it and its sockets are only touched from that thread,
+    // so the reactor's per-socket locks are off (posting stays locked: the
+    // acceptor hands connections over from another worker).
+    asio::io_context io{ASIO_CONCURRENCY_HINT_UNSAFE_IO};
     std::thread thread;
     std::unordered_map<std::string, std::vector<ByteStreamPtr>> idle;
     std::string pool_key;  // IdlePool()'s scratch, reused
@@ -301,6 +304,7 @@ class ProxyServer::Impl {
   tcp::endpoint outbound_endpoint_;
   std::atomic<size_t> next_worker_{0};
   tcp::endpoint app_endpoint_;
+  std::string app_host_;  // app_endpoint_'s address as text, for every inbound request
 
   common::Clock& clock_ = common::RealClock::Get();
   ClusterStateRegistry cluster_states_{clock_};
@@ -348,6 +352,7 @@ absl::Status ProxyServer::Impl::Start() {
   auto app_ip = asio::ip::make_address(app->first, ec);
   if (ec) return absl::InvalidArgumentError("--app-addr: \"" + app->first + "\" is not an IP address");
   app_endpoint_ = tcp::endpoint(app_ip, app->second);
+  app_host_ = app_ip.to_string();
   if (!options_.access_log.empty()) {
     auto log = AccessLog::Open(options_.access_log);
     if (!log.ok()) return log.status();
@@ -846,7 +851,9 @@ awaitable<ForwardResult> ProxyServer::Impl::HandleInbound(Worker& w, ByteStream&
                                                           std::string& pending, const InboundChain& chain,
                                                           uint32_t port, AccessLogEntry* log) {
   const auto start = std::chrono::steady_clock::now();
-  const std::string cluster = chain.name.empty() ? "inbound" : chain.name;
+  // `chain` belongs to the configuration ServeHttp holds.
+  static const std::string* const kInbound = new std::string("inbound");
+  const std::string& cluster = chain.name.empty() ? *kInbound : chain.name;
   if (!chain.unenforced_filters.empty()) {
     // Fail closed: a policy weft-proxy cannot enforce must not be skipped.
     ForwardResult r = co_await LocalReply(down, parser, 403, "policy not enforceable by this proxy\n");
@@ -875,7 +882,7 @@ awaitable<ForwardResult> ProxyServer::Impl::HandleInbound(Worker& w, ByteStream&
   }
   if (head.Find("x-forwarded-proto") == nullptr) head.Add("x-forwarded-proto", chain.tls ? "https" : "http");
   Upstream up;
-  up.host = app_endpoint_.address().to_string();
+  up.host = app_host_;
   up.port = app_endpoint_.port();
   up.connect_timeout_ms = 5000;
   const RouteEntry* route = nullptr;

@@ -20,16 +20,6 @@ bool IsLowerHex(std::string_view s) {
 
 bool AllZero(std::string_view s) { return s.find_first_not_of('0') == std::string_view::npos; }
 
-std::string Hex(uint64_t v, int digits) {
-  static constexpr char kDigits[] = "0123456789abcdef";
-  std::string out(static_cast<size_t>(digits), '0');
-  for (int i = digits - 1; i >= 0; --i) {
-    out[static_cast<size_t>(i)] = kDigits[v & 0xf];
-    v >>= 4;
-  }
-  return out;
-}
-
 }  // namespace
 
 std::string TraceContext::Format() const {
@@ -53,13 +43,22 @@ std::optional<TraceContext> ParseTraceparent(std::string_view v) {
   return t;
 }
 
-TraceContext NewTraceContext(uint64_t r1, uint64_t r2, uint64_t r3) {
-  TraceContext t;
+std::string NewTraceparent(uint64_t r1, uint64_t r2, uint64_t r3) {
+  static constexpr char kDigits[] = "0123456789abcdef";
   if (r1 == 0 && r2 == 0) r2 = 1;
   if (r3 == 0) r3 = 1;
-  t.trace_id = Hex(r1, 16) + Hex(r2, 16);
-  t.span_id = Hex(r3, 16);
-  return t;
+  std::string out = "00-0123456789abcdef0123456789abcdef-0123456789abcdef-01";
+  auto put = [&](size_t end, uint64_t v) {  // 16 digits ending before `end`
+    for (size_t i = end; i > end - 16; --i, v >>= 4) out[i - 1] = kDigits[v & 0xf];
+  };
+  put(19, r1);
+  put(35, r2);
+  put(52, r3);
+  return out;
+}
+
+TraceContext NewTraceContext(uint64_t r1, uint64_t r2, uint64_t r3) {
+  return *ParseTraceparent(NewTraceparent(r1, r2, r3));
 }
 
 std::string FormatAccessLogLine(const AccessLogEntry& e) {

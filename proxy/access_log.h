@@ -33,19 +33,25 @@ struct TraceContext {
 std::optional<TraceContext> ParseTraceparent(std::string_view value);
 // A new version-00 context with random ids (never all zero), sampled.
 TraceContext NewTraceContext(uint64_t r1, uint64_t r2, uint64_t r3);
+// The same formatted as a traceparent value, built in one piece.
+std::string NewTraceparent(uint64_t r1, uint64_t r2, uint64_t r3);
 
 // Keeps a valid `traceparent` of `head` unchanged, else (absent or
 // invalid, then without its `tracestate`) sets a new one from `random`.
-// Returns the trace id.
+// The trace id goes to `trace_id` when given.
 template <typename Random>
-std::string EnsureTraceparent(HttpHead& head, Random&& random) {
-  if (auto v = head.Get("traceparent")) {
-    if (auto t = ParseTraceparent(*v)) return t->trace_id;
+void EnsureTraceparent(HttpHead& head, Random&& random, std::string* trace_id) {
+  if (const std::string* v = head.Find("traceparent")) {
+    if (auto t = ParseTraceparent(*v)) {
+      if (trace_id != nullptr) *trace_id = std::move(t->trace_id);
+      return;
+    }
     head.Remove("tracestate");
   }
-  TraceContext t = NewTraceContext(random(), random(), random());
-  head.Set("traceparent", t.Format());
-  return t.trace_id;
+  const uint64_t r1 = random(), r2 = random(), r3 = random();
+  head.Set("traceparent", NewTraceparent(r1, r2, r3));
+  // "00-" then the 32 digits of the trace id.
+  if (trace_id != nullptr) *trace_id = head.Find("traceparent")->substr(3, 32);
 }
 
 struct AccessLogEntry {

@@ -61,24 +61,32 @@ absl::StatusOr<TlsContextsConstSharedPtr> TlsContexts::Build(const WorkloadIdent
 }
 
 void ByteStream::WatchIdle() {
-  auto watch = std::make_shared<IdleWatch>();
-  watch->since = std::chrono::steady_clock::now();
-  idle_watch_ = watch;
-  socket().async_wait(tcp::socket::wait_read, [watch](std::error_code ec) {
-    if (ec != asio::error::operation_aborted) watch->readable = true;
-  });
+  // One watch per stream, reused once the last wait's handler has let go of it.
+  if (!idle_watch_ || idle_watch_.use_count() > 1) idle_watch_ = std::make_shared<IdleWatch>();
+  IdleWatch& watch = *idle_watch_;
+  watch.readable = false;
+  watch.since = std::chrono::steady_clock::now();
+  watching_ = true;
+  // A peeking receive rather than a readiness wait: Asio starts a wait with
+  // an epoll_ctl call, a receive after a short read (the response's end)
+  // only queues, as the socket is registered for input already.
+  socket().async_receive(asio::buffer(&watch.peeked, 1), tcp::socket::message_peek,
+                         [watch = idle_watch_](std::error_code ec, size_t) {
+                           if (ec != asio::error::operation_aborted) watch->readable = true;
+                         });
 }
 
 bool ByteStream::IdleAndOpen() {
-  if (std::shared_ptr<IdleWatch> watch = std::move(idle_watch_)) {
+  if (watching_) {
+    watching_ = false;
     std::error_code ignored;
-    socket().cancel(ignored);  // no syscall: the wait leaves the reactor's queue
-    if (watch->readable) return false;
+    socket().cancel(ignored);  // no syscall: the receive leaves the reactor's queue
+    if (idle_watch_->readable) return false;
     // A wait armed a moment ago has seen every event since; an edge that
     // came before it (while the response's last bytes were being written
     // downstream) is caught by the peek below after long idling, else by
     // the caller's retry of a request whose reused connection failed.
-    if (std::chrono::steady_clock::now() - watch->since < kIdleWatchTrusted) return true;
+    if (std::chrono::steady_clock::now() - idle_watch_->since < kIdleWatchTrusted) return true;
   }
   char c;
   ssize_t n = ::recv(socket().native_handle(), &c, 1, MSG_PEEK | MSG_DONTWAIT);

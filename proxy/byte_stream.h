@@ -59,8 +59,8 @@ class ByteStream {
   // For pooled idle connections: false when the peer closed it or sent
   // something unexpected meanwhile.
   bool IdleAndOpen();
-  // Called when the connection goes into the idle pool: a wait for
-  // readability then answers IdleAndOpen() without a syscall when the
+  // Called when the connection goes into the idle pool: a peeking receive
+  // then answers IdleAndOpen() without a syscall when the
   // connection comes back out soon (kIdleWatchTrusted); after longer idling
   // the socket is peeked as well.
   void WatchIdle();
@@ -77,10 +77,12 @@ class ByteStream {
  private:
   struct IdleWatch {
     bool readable = false;  // the peer sent data or closed while pooled
+    char peeked = 0;        // the peeking receive's target
     std::chrono::steady_clock::time_point since;
   };
   static constexpr std::chrono::milliseconds kIdleWatchTrusted{1000};
   std::shared_ptr<IdleWatch> idle_watch_;
+  bool watching_ = false;
 };
 using ByteStreamPtr = std::unique_ptr<ByteStream>;
 

@@ -5,6 +5,7 @@
 #include <algorithm>
 #include <cctype>
 
+#include "absl/container/inlined_vector.h"
 #include "absl/strings/ascii.h"
 #include "absl/strings/match.h"
 #include "absl/strings/str_cat.h"
@@ -27,6 +28,8 @@ bool IsToken(std::string_view name) {
 
 http_parser_settings MakeSettings();
 
+constexpr size_t kTypicalHeaders = 8;
+
 }  // namespace
 
 // ASCII only (header names are tokens), without the C locale's tolower calls.
@@ -35,10 +38,15 @@ bool EqualsIgnoreCase(std::string_view a, std::string_view b) {
 }
 
 std::optional<std::string> HttpHead::Get(std::string_view name) const {
-  for (const auto& [k, v] : headers) {
-    if (EqualsIgnoreCase(k, name)) return v;
-  }
+  if (const std::string* v = Find(name)) return *v;
   return std::nullopt;
+}
+
+const std::string* HttpHead::Find(std::string_view name) const {
+  for (const auto& [k, v] : headers) {
+    if (EqualsIgnoreCase(k, name)) return &v;
+  }
+  return nullptr;
 }
 
 void HttpHead::Remove(std::string_view name) {
@@ -119,9 +127,23 @@ absl::Status HttpParser::FeedEof() {
   return absl::UnavailableError("connection closed in the middle of a message");
 }
 
+HttpHead HttpParser::TakeHead() {
+  HeaderList headers = std::move(head_.headers);
+  head_.headers.clear();
+  HttpHead out = head_;
+  out.headers = std::move(headers);
+  return out;
+}
+
 int HttpParser::OnMessageBegin(http_parser* p) {
   HttpParser* self = Self(p);
+  // Room for a typical head's fields at once, kept from message to message
+  // unless TakeHead() took them (the vector would grow 1, 2, 4, 8).
+  HeaderList headers = std::move(self->head_.headers);
+  headers.clear();
+  if (headers.capacity() == 0) headers.reserve(kTypicalHeaders);
   self->head_ = HttpHead{};
+  self->head_.headers = std::move(headers);
   self->head_bytes_ = 0;
   self->last_was_value_ = false;
   self->in_trailers_ = false;
@@ -203,12 +225,13 @@ int HttpParser::OnHeadersComplete(http_parser* p) {
   h.keep_alive = http_should_keep_alive(p) != 0;
   h.chunked = (p->flags & F_CHUNKED) != 0;
   if (!h.chunked && (p->flags & F_CONTENTLENGTH) != 0) h.content_length = p->content_length;
-  if (auto te = h.Get("transfer-encoding"); te && !h.chunked) {
+  if (h.Find("transfer-encoding") != nullptr && !h.chunked) {
     // Only chunked is understood; anything else cannot be framed safely.
     self->error_ = "unsupported transfer-encoding";
     return -1;
   }
-  if (auto expect = h.Get("expect")) h.expect_continue = EqualsIgnoreCase(*expect, "100-continue");
+  if (const std::string* expect = h.Find("expect"))
+    h.expect_continue = EqualsIgnoreCase(*expect, "100-continue");
   if (p->upgrade && self->kind_ == Kind::kRequest && p->method == HTTP_CONNECT) {
     self->error_ = "CONNECT is not supported";
     return -1;
@@ -258,8 +281,9 @@ bool IsHopByHop(std::string_view name) {
 }  // namespace
 
 void StripHopByHop(HttpHead& head) {
-  // One pass over the headers (this runs twice per proxied request).
-  std::vector<std::string> named;
+  // One pass over the headers (this runs twice per proxied request); the
+  // few names a Connection header lists stay off the heap.
+  absl::InlinedVector<std::string, 4> named;
   for (const auto& [k, v] : head.headers) {
     if (EqualsIgnoreCase(k, "connection")) {
       for (absl::string_view t : absl::StrSplit(v, ',')) {

@@ -43,6 +43,8 @@ struct HttpHead {
 
   // The first value of `name` (case-insensitive), or nullopt.
   std::optional<std::string> Get(std::string_view name) const;
+  // The same without a copy: null when absent; valid until headers change.
+  const std::string* Find(std::string_view name) const;
   void Remove(std::string_view name);
   void Set(std::string_view name, std::string value);  // replaces all
   void Add(std::string_view name, std::string value);
@@ -83,6 +85,10 @@ class HttpParser {
   Events& events() { return events_; }
   const Events& events() const { return events_; }
   const HttpHead& head() const { return head_; }
+  // A copy of head() that takes its header fields instead of copying them
+  // (head().headers is empty afterwards; the rest of head() stays): for
+  // the data path, which forwards a changed copy of the fields.
+  HttpHead TakeHead();
   HttpHead& mutable_head() { return head_; }
   bool in_message() const { return in_message_; }
   // True when a response has no framing and ends at EOF.

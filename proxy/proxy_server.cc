@@ -69,10 +69,22 @@ struct Upstream {
   uint64_t idle_timeout_ms = 0;  // pool idle timeout; 0: none
   const char* direction = "outbound";
   uint64_t tunnel_idle_timeout_ms = 0;  // an allowed upgrade request: the tunnel's idle timeout (0: none)
-  std::string PoolKey() const {
-    return absl::StrCat(tls ? "tls|" : "tcp|", host, ":", port, "|", sni, "|", expected_sans.size() == 1 ? expected_sans[0] : "");
+  void AppendPoolKey(std::string& out) const {
+    absl::StrAppend(&out, tls ? "tls|" : "tcp|", host, ":", port, "|", sni, "|",
+                    expected_sans.size() == 1 ? expected_sans[0] : "");
   }
 };
+
+// The stats and log name of requests that go to no mesh cluster.
+const std::string& PassthroughCluster() {
+  static const std::string* const kName = new std::string("PassthroughCluster");
+  return *kName;
+}
+
+const std::string& EmptyString() {
+  static const std::string* const kEmpty = new std::string();
+  return *kEmpty;
+}
 
 struct ForwardResult {
   int status = 0;              // what the downstream got (0: nothing, connection dropped)
@@ -144,6 +156,62 @@ void Disarm(asio::steady_timer& timer, const DeadlinePtr& d) {
   timer.cancel();
 }
 
+// A downstream connection's idle timeout, which runs while no request is in
+// progress. Arming and cancelling a timer for every request showed in
+// profiles (an allocation, the timer queue, a cancelled handler to run), so
+// the timer is armed once and, when it expires, re-armed for what is left
+// of the current idle period, or not at all while a request is in progress.
+class IdleTimeout {
+ public:
+  IdleTimeout(asio::io_context& io, tcp::socket* socket) : timer_(io), state_(std::make_shared<State>()) {
+    state_->socket = socket;
+  }
+  ~IdleTimeout() {
+    state_->done = true;  // a handler already queued must not touch the socket
+    timer_.cancel();
+  }
+  IdleTimeout(const IdleTimeout&) = delete;
+  IdleTimeout& operator=(const IdleTimeout&) = delete;
+
+  // The connection waits for a request for at most `ms` from now.
+  void Start(uint64_t ms) {
+    State& s = *state_;
+    s.idle = true;
+    s.deadline = std::chrono::steady_clock::now() + std::chrono::milliseconds(ms);
+    if (!s.armed || timer_.expiry() > s.deadline) Arm(timer_, state_);
+  }
+  // A request arrived.
+  void Stop() { state_->idle = false; }
+
+ private:
+  struct State {
+    tcp::socket* socket = nullptr;
+    bool idle = false;
+    bool armed = false;
+    bool done = false;
+    std::chrono::steady_clock::time_point deadline;
+  };
+  static void Arm(asio::steady_timer& timer, const std::shared_ptr<State>& state) {
+    state->armed = true;
+    timer.expires_at(state->deadline);
+    timer.async_wait([&timer, state](std::error_code ec) {
+      if (ec || state->done) return;
+      state->armed = false;
+      if (!state->idle) return;  // Start() arms again
+      if (std::chrono::steady_clock::now() < state->deadline) {
+        Arm(timer, state);
+        return;
+      }
+      std::error_code ignored;
+      state->socket->cancel(ignored);
+      state->socket->close(ignored);
+    });
+  }
+
+  asio::steady_timer timer_;
+  std::shared_ptr<State> state_;
+};
+
 }  // namespace
 
 class ProxyServer::Impl {
@@ -157,9 +225,13 @@ class ProxyServer::Impl {
   struct Worker {
     explicit Worker(common::MetricsRegistry& metrics) : stats(metrics) {}
     BufferPool buffers{kReadBuffer, kMaxIdleBuffers};  // outlives io's coroutines
-    asio::io_context io{1};
+    // One thread runs it and its sockets are only touched from that thread,
+    // so the reactor's per-socket locks are off (posting stays locked: the
+    // acceptor hands connections over from another worker).
+    asio::io_context io{ASIO_CONCURRENCY_HINT_UNSAFE_IO};
     std::thread thread;
     std::unordered_map<std::string, std::vector<ByteStreamPtr>> idle;
+    std::string pool_key;  // IdlePool()'s scratch, reused
     std::unordered_map<std::string, ClusterLb> lb;
     std::unordered_map<std::string, ClusterStateSharedPtr> cluster_state;  // cache of the registry
     std::mt19937_64 rng{std::random_device{}()};
@@ -221,18 +293,21 @@ class ProxyServer::Impl {
   // `fresh`: a new connection, never a pooled one (upgrades).
   awaitable<ByteStreamPtr> Acquire(Worker& w, const Upstream& u, bool& reused, std::string& error,
                                    bool& overflow, bool fresh = false);
-  // An upgrade request (parser.head().upgrade): nullopt when `hcm` and the
-  // route enable its type (the tunnel's idle timeout is then set on `up`),
-  // else Envoy's answer, 403 and the connection closed.
-  awaitable<std::optional<ForwardResult>> CheckUpgrade(ByteStream& down, HttpParser& parser, Upstream& up,
-                                                       const UpgradePolicy* hcm, const RouteEntry* route,
-                                                       uint64_t hcm_stream_idle_ms);
-  // After a 101 to an upgrade request: the 101 goes downstream, then both
-  // connections are a byte tunnel until either closes.
-  awaitable<ForwardResult> Tunnel(ByteStream& down, ByteStreamPtr conn, const HttpParser& parser,
-                                  const HttpParser& response, std::string& pending, std::string& up_pending,
+  // An upgrade request (`head`, taken from `parser`, has upgrade set):
+  // nullopt when `hcm` and the route enable its type (the tunnel's idle
+  // timeout is then set on `up`), else Envoy's answer, 403 and the
+  // connection closed.
+  awaitable<std::optional<ForwardResult>> CheckUpgrade(ByteStream& down, HttpParser& parser, const HttpHead& head,
+                                                       Upstream& up, const UpgradePolicy* hcm,
+                                                       const RouteEntry* route, uint64_t hcm_stream_idle_ms);
+  // After a 101 to an upgrade request of `type` (lower case): the 101 goes
+  // downstream, then both connections are a byte tunnel until either closes.
+  awaitable<ForwardResult> Tunnel(ByteStream& down, ByteStreamPtr conn, const std::string& type,
+                                  const HttpParser& response, std::string& pending, std::string_view up_pending,
                                   const RouteEntry* route, const Upstream& up, AccessLogEntry* log);
   ClusterState& State(Worker& w, const std::string& cluster);
+  // The worker's idle connections to `u`'s destination (no allocation once the pool exists).
+  std::vector<ByteStreamPtr>& IdlePool(Worker& w, const Upstream& u);
   // Fills the cluster-wide parts of `up` (TLS, breakers, outlier state).
   void SetCluster(Worker& w, const ProxyConfig& cfg, const ClusterEntry& cluster, Upstream& up);
   void CountOverflow(const std::string& cluster, BreakerResource r);
@@ -261,6 +336,7 @@ class ProxyServer::Impl {
   tcp::endpoint outbound_endpoint_;
   std::atomic<size_t> next_worker_{0};
   tcp::endpoint app_endpoint_;
+  std::string app_host_;  // app_endpoint_'s address as text, for every inbound request
 
   std::unique_ptr<AccessLog> access_log_;
   std::atomic<uint64_t> idle_timeout_ms_{3600 * 1000};
@@ -306,6 +382,7 @@ absl::Status ProxyServer::Impl::Start() {
   auto app_ip = asio::ip::make_address(app->first, ec);
   if (ec) return absl::InvalidArgumentError("--app-addr: \"" + app->first + "\" is not an IP address");
   app_endpoint_ = tcp::endpoint(app_ip, app->second);
+  app_host_ = app_ip.to_string();
   if (!options_.access_log.empty()) {
     auto log = AccessLog::Open(options_.access_log);
     if (!log.ok()) return log.status();
@@ -449,8 +526,10 @@ awaitable<void> ProxyServer::Impl::ServeHttp(Worker& w, ByteStream& down, bool i
                                              ProxyConfigConstSharedPtr pinned, const InboundChain* chain) {
   HttpParser parser(HttpParser::Kind::kRequest);
   std::string pending;
-  BufferPool::Lease lease(w.buffers);
-  std::vector<char>& buf = lease.buffer();
+  // The read buffer is held while the head is read, and given back while
+  // the request is forwarded (Forward leases one, most likely this one): a
+  // connection holds one buffer at a time.
+  std::optional<BufferPool::Lease> lease;
   // A kept-alive connection follows configuration updates: every request
   // is judged by the chain of the current configuration (a new RBAC or
   // rate-limit policy applies to pooled peer connections at once), and the
@@ -458,17 +537,16 @@ awaitable<void> ProxyServer::Impl::ServeHttp(Worker& w, ByteStream& down, bool i
   // plaintext). The chain was chosen from `pinned` at accept time; a
   // configuration that arrived during the TLS handshake is picked up here
   // before the first request.
-  asio::steady_timer idle_timer(w.io);
+  IdleTimeout idle_timeout(w.io, &down.socket());
   for (;;) {
     std::error_code ec;
     // The downstream idle timeout runs while no request is in progress.
-    DeadlinePtr idle;
     const uint64_t idle_ms = idle_timeout_ms_.load(std::memory_order_relaxed);
-    if (idle_ms > 0 && !parser.events().head_complete && pending.empty()) {
-      idle = Arm(idle_timer, idle_ms, &down.socket());
-    }
+    if (idle_ms > 0 && !parser.events().head_complete && pending.empty()) idle_timeout.Start(idle_ms);
     while (!parser.events().head_complete) {
       if (pending.empty()) {
+        if (!lease) lease.emplace(w.buffers);
+        std::vector<char>& buf = lease->buffer();
         size_t n = co_await down.ReadSome(asio::buffer(buf), ec);
         if (ec || n == 0) co_return;
         pending.assign(buf.data(), n);
@@ -483,7 +561,8 @@ awaitable<void> ProxyServer::Impl::ServeHttp(Worker& w, ByteStream& down, bool i
       }
       pending.erase(0, *consumed);
     }
-    Disarm(idle_timer, idle);
+    idle_timeout.Stop();
+    lease.reset();
     if (inbound) {
       ProxyConfigConstSharedPtr current = config();
       if (current != pinned) {
@@ -532,7 +611,7 @@ awaitable<ForwardResult> ProxyServer::Impl::LocalReply(ByteStream& down, const H
 awaitable<ForwardResult> ProxyServer::Impl::HandleOutbound(Worker& w, ByteStream& down, HttpParser& parser,
                                                            std::string& pending, AccessLogEntry* log) {
   const auto start = std::chrono::steady_clock::now();
-  HttpHead head = parser.head();
+  HttpHead head = parser.TakeHead();
   std::string authority;
   std::string target = head.target;
   if (absl::StartsWithIgnoreCase(target, "http://")) {
@@ -541,9 +620,9 @@ awaitable<ForwardResult> ProxyServer::Impl::HandleOutbound(Worker& w, ByteStream
     authority = rest.substr(0, slash);
     target = slash == std::string::npos ? "/" : rest.substr(slash);
     if (target[0] == '?') target = "/" + target;
-    if (!head.Get("host")) head.Set("host", authority);
+    if (head.Find("host") == nullptr) head.Set("host", authority);
   } else if (!target.empty() && (target[0] == '/' || target == "*")) {
-    authority = head.Get("host").value_or("");
+    if (const std::string* host = head.Find("host")) authority = *host;
   } else {
     ForwardResult r = co_await LocalReply(down, parser, 400, "unsupported request target\n");
     Record("outbound", "", 400, start);
@@ -555,11 +634,10 @@ awaitable<ForwardResult> ProxyServer::Impl::HandleOutbound(Worker& w, ByteStream
     co_return r;
   }
   // Request id and W3C trace context: kept when present, generated when not.
-  if (!head.Get("x-request-id")) head.Add("x-request-id", RandomHex(w.rng));
-  std::string trace_id = EnsureTraceparent(head, w.rng);
+  if (head.Find("x-request-id") == nullptr) head.Add("x-request-id", RandomHex(w.rng));
+  EnsureTraceparent(head, w.rng, log != nullptr ? &log->trace_id : nullptr);
   if (log != nullptr) {
     log->request_id = head.Get("x-request-id").value_or("");
-    log->trace_id = std::move(trace_id);
     TlsContextsConstSharedPtr tls = this->tls();
     if (tls) log->source_identity = tls->own_spiffe_id;
   }
@@ -655,7 +733,7 @@ awaitable<ForwardResult> ProxyServer::Impl::HandleOutbound(Worker& w, ByteStream
   }
   if (head.upgrade) {
     auto refused =
-        co_await CheckUpgrade(down, parser, up, cfg ? &cfg->outbound_upgrades() : nullptr, route,
+        co_await CheckUpgrade(down, parser, head, up, cfg ? &cfg->outbound_upgrades() : nullptr, route,
                               cfg ? cfg->outbound_stream_idle_timeout_ms() : kDefaultStreamIdleTimeoutMs);
     if (refused) {
       Record("outbound", "", refused->status, start);
@@ -688,11 +766,12 @@ awaitable<ForwardResult> ProxyServer::Impl::HandleOutbound(Worker& w, ByteStream
     up_target = route->RewritePath(target);
     if (!route->host_rewrite.empty()) head.Set("host", route->host_rewrite);
   }
-  if (!head.Get("x-forwarded-proto")) head.Add("x-forwarded-proto", "http");
-  const std::string stat_cluster = up.cluster.empty() ? "PassthroughCluster" : up.cluster;
+  if (head.Find("x-forwarded-proto") == nullptr) head.Add("x-forwarded-proto", "http");
+  // `cluster` belongs to `cfg`, which this frame holds.
+  const std::string& stat_cluster = cluster != nullptr ? cluster->name : PassthroughCluster();
   if (log != nullptr) log->upstream_cluster = stat_cluster;
-  ForwardResult r = co_await Forward(w, down, parser, pending, std::move(head), up_target, up, route,
-                                     vhost != nullptr ? cfg.get() : nullptr, log);
+  ForwardResult r = co_await Forward(w, down, parser, pending, std::move(head), up_target, std::move(up),
+                                     route, vhost != nullptr ? cfg.get() : nullptr, log);
   Record("outbound", stat_cluster, r.status, start);
   co_return r;
 }
@@ -745,8 +824,9 @@ awaitable<std::optional<ForwardResult>> ProxyServer::Impl::RunInboundFilters(Wor
     size_t slash = path.find_first_of("/?", path.find("//") + 2);
     path = slash == std::string::npos ? "/" : path.substr(slash);
   }
-  const std::string host = head.Get("host").value_or("");
-  const std::string principal = chain.tls ? down.peer_principal() : "";
+  const std::string* host_field = head.Find("host");
+  const std::string& host = host_field != nullptr ? *host_field : EmptyString();
+  const std::string& principal = chain.tls ? down.peer_principal() : EmptyString();
   // The inbound route, for per-route filter configs (per-route rate limits).
   const RouteEntry* route = nullptr;
   if (chain.routes != nullptr) {
@@ -810,7 +890,9 @@ awaitable<ForwardResult> ProxyServer::Impl::HandleInbound(Worker& w, ByteStream&
                                                           std::string& pending, const InboundChain& chain,
                                                           uint32_t port, AccessLogEntry* log) {
   const auto start = std::chrono::steady_clock::now();
-  const std::string cluster = chain.name.empty() ? "inbound" : chain.name;
+  // `chain` belongs to the configuration ServeHttp holds.
+  static const std::string* const kInbound = new std::string("inbound");
+  const std::string& cluster = chain.name.empty() ? *kInbound : chain.name;
   if (!chain.unenforced_filters.empty()) {
     // Fail closed: a policy weft-proxy cannot enforce must not be skipped.
     ForwardResult r = co_await LocalReply(down, parser, 403, "policy not enforceable by this proxy\n");
@@ -821,12 +903,11 @@ awaitable<ForwardResult> ProxyServer::Impl::HandleInbound(Worker& w, ByteStream&
     Record("inbound", cluster, stopped->status, start);
     co_return *stopped;
   }
-  HttpHead head = parser.head();
-  if (!head.Get("x-request-id")) head.Add("x-request-id", RandomHex(w.rng));
-  std::string trace_id = EnsureTraceparent(head, w.rng);
+  HttpHead head = parser.TakeHead();
+  if (head.Find("x-request-id") == nullptr) head.Add("x-request-id", RandomHex(w.rng));
+  EnsureTraceparent(head, w.rng, log != nullptr ? &log->trace_id : nullptr);
   if (log != nullptr) {
     log->request_id = head.Get("x-request-id").value_or("");
-    log->trace_id = std::move(trace_id);
     log->source_identity = chain.tls ? down.peer_principal() : "";
     TlsContextsConstSharedPtr tls = this->tls();
     if (tls) log->destination_identity = tls->own_spiffe_id;
@@ -838,14 +919,15 @@ awaitable<ForwardResult> ProxyServer::Impl::HandleInbound(Worker& w, ByteStream&
     head.Add("x-forwarded-client-cert",
              absl::StrCat("By=", tls ? tls->own_spiffe_id : "", ";URI=", down.peer_principal()));
   }
-  if (!head.Get("x-forwarded-proto")) head.Add("x-forwarded-proto", chain.tls ? "https" : "http");
+  if (head.Find("x-forwarded-proto") == nullptr) head.Add("x-forwarded-proto", chain.tls ? "https" : "http");
   Upstream up;
-  up.host = app_endpoint_.address().to_string();
+  up.host = app_host_;
   up.port = app_endpoint_.port();
   up.connect_timeout_ms = 5000;
   const RouteEntry* route = nullptr;
   if (chain.routes) {
-    std::string authority = head.Get("host").value_or("");
+    const std::string* host = head.Find("host");
+    const std::string& authority = host != nullptr ? *host : EmptyString();
     if (const auto* vh = chain.routes->FindVirtualHost(authority)) {
       route = RouteTable::FindRoute(*vh, {authority, head.method, head.target, &head.headers});
     }
@@ -853,7 +935,7 @@ awaitable<ForwardResult> ProxyServer::Impl::HandleInbound(Worker& w, ByteStream&
   up.direction = "inbound";
   if (head.upgrade) {
     auto refused =
-        co_await CheckUpgrade(down, parser, up, &chain.upgrades, route, chain.stream_idle_timeout_ms);
+        co_await CheckUpgrade(down, parser, head, up, &chain.upgrades, route, chain.stream_idle_timeout_ms);
     if (refused) {
       Record("inbound", cluster, refused->status, start);
       co_return *refused;
@@ -870,8 +952,7 @@ awaitable<ByteStreamPtr> ProxyServer::Impl::Acquire(Worker& w, const Upstream& u
                                                     std::string& error, bool& overflow, bool fresh) {
   reused = false;
   overflow = false;
-  const std::string key = u.PoolKey();
-  auto& idle = w.idle[key];
+  auto& idle = IdlePool(w, u);
   while (!fresh && !idle.empty()) {
     ByteStreamPtr c = std::move(idle.back());
     idle.pop_back();
@@ -991,6 +1072,8 @@ awaitable<ForwardResult> ProxyServer::Impl::Forward(Worker& w, ByteStream& down,
   // An upgrade request (its type allowed by the caller): a dedicated
   // connection, no retries, mirrors or route timeout; its idle timeout bounds the wait for the 101.
   const bool upgrade = req.upgrade;
+  // Read now: the head's headers go upstream (parser.head() has none left).
+  const std::string upgrade_type = upgrade ? absl::AsciiStrToLower(head.Get("upgrade").value_or("")) : "";
   if (upgrade) {
     StripHopByHopKeepUpgrade(head);
   } else {
@@ -1044,7 +1127,9 @@ awaitable<ForwardResult> ProxyServer::Impl::Forward(Worker& w, ByteStream& down,
 
   ByteStreamPtr conn;
   std::optional<HttpParser> rp;
-  std::string up_pending;
+  // Response bytes read but not parsed yet: a view into `buf`, which is
+  // only read into again once they are all parsed.
+  std::string_view up_pending;
   asio::steady_timer timer(w.io);
   DeadlinePtr deadline;
   auto timed_out = [&] { return deadline && deadline->fired; };
@@ -1052,7 +1137,7 @@ awaitable<ForwardResult> ProxyServer::Impl::Forward(Worker& w, ByteStream& down,
       upgrade ? up.tunnel_idle_timeout_ms : (route != nullptr ? route->timeout_ms : 0);
   const uint64_t per_try_ms = retry != nullptr ? retry->per_try_timeout_ms : 0;
   std::optional<std::chrono::steady_clock::time_point> route_deadline;
-  const std::string stat_cluster = up.cluster.empty() ? "PassthroughCluster" : up.cluster;
+  const std::string& stat_cluster = up.cluster.empty() ? PassthroughCluster() : up.cluster;
   auto ms_until = [](std::chrono::steady_clock::time_point t) {
     auto left = std::chrono::duration_cast<std::chrono::milliseconds>(t - std::chrono::steady_clock::now()).count();
     return static_cast<uint64_t>(std::max<int64_t>(left, 1));
@@ -1089,7 +1174,7 @@ awaitable<ForwardResult> ProxyServer::Impl::Forward(Worker& w, ByteStream& down,
     int status = 0;
     rp.emplace(HttpParser::Kind::kResponse);
     rp->SetRequestWasHead(is_head);
-    up_pending.clear();
+    up_pending = {};
     ec.clear();
     if (log != nullptr) log->upstream_host = absl::StrCat(up.host, ":", up.port);
     bool overflow = false;
@@ -1133,14 +1218,14 @@ awaitable<ForwardResult> ProxyServer::Impl::Forward(Worker& w, ByteStream& down,
             break;
           }
           got_bytes = true;
-          up_pending.assign(buf.data(), n);
+          up_pending = std::string_view(buf.data(), n);
         }
         auto consumed = rp->Feed(up_pending);
         if (!consumed.ok()) {
           ec = asio::error::invalid_argument;
           break;
         }
-        up_pending.erase(0, *consumed);
+        up_pending.remove_prefix(*consumed);
         if (rp->events().head_complete && rp->head().status >= 100 && rp->head().status < 200 &&
             rp->events().message_complete && !(upgrade && rp->head().upgrade)) {
           rp->Reset();
@@ -1226,10 +1311,10 @@ awaitable<ForwardResult> ProxyServer::Impl::Forward(Worker& w, ByteStream& down,
 
   if (upgrade && rp->head().upgrade) {
     Disarm(timer, deadline);
-    co_return co_await Tunnel(down, std::move(conn), parser, *rp, pending, up_pending, route, up, log);
+    co_return co_await Tunnel(down, std::move(conn), upgrade_type, *rp, pending, up_pending, route, up, log);
   }
   // The response.
-  HttpHead resp = rp->head();
+  HttpHead resp = rp->TakeHead();
   const int status = resp.status;
   const bool eof_body = rp->eof_delimited();
   if (route != nullptr) ApplyResponseHeaderChanges(*route, resp);
@@ -1264,7 +1349,7 @@ awaitable<ForwardResult> ProxyServer::Impl::Forward(Worker& w, ByteStream& down,
           break;
         }
       } else {
-        up_pending.assign(buf.data(), n);
+        up_pending = std::string_view(buf.data(), n);
       }
     }
     if (!up_pending.empty()) {
@@ -1273,7 +1358,7 @@ awaitable<ForwardResult> ProxyServer::Impl::Forward(Worker& w, ByteStream& down,
         upstream_ok = false;
         break;
       }
-      up_pending.erase(0, *consumed);
+      up_pending.remove_prefix(*consumed);
     }
     std::string piece = rencode(rp->events().body);
     if (rp->events().message_complete && rframing == BodyFraming::kChunked) {
@@ -1288,7 +1373,7 @@ awaitable<ForwardResult> ProxyServer::Impl::Forward(Worker& w, ByteStream& down,
     co_return ForwardResult{status, false};
   }
   if (upstream_keep && up_pending.empty() && !upgrade) {
-    auto& idle = w.idle[up.PoolKey()];
+    auto& idle = IdlePool(w, up);
     if (idle.size() < kMaxIdlePerUpstream) {
       conn->idle_since = std::chrono::steady_clock::now();
       conn->WatchIdle();
@@ -1303,11 +1388,11 @@ awaitable<ForwardResult> ProxyServer::Impl::Forward(Worker& w, ByteStream& down,
 }
 
 awaitable<std::optional<ForwardResult>> ProxyServer::Impl::CheckUpgrade(ByteStream& down, HttpParser& parser,
-                                                                        Upstream& up,
+                                                                        const HttpHead& head, Upstream& up,
                                                                         const UpgradePolicy* hcm,
                                                                         const RouteEntry* route,
                                                                         uint64_t hcm_stream_idle_ms) {
-  const std::string type = parser.head().Get("upgrade").value_or("");
+  const std::string type = head.Get("upgrade").value_or("");
   if (hcm != nullptr && UpgradeAllowed(*hcm, route != nullptr ? &route->upgrades : nullptr, type)) {
     up.tunnel_idle_timeout_ms =
         route != nullptr && route->idle_timeout_ms ? *route->idle_timeout_ms : hcm_stream_idle_ms;
@@ -1318,16 +1403,16 @@ awaitable<std::optional<ForwardResult>> ProxyServer::Impl::CheckUpgrade(ByteStre
                   "upgrade requests refused (403): type not in upgrade_configs",
                   {{"direction", up.direction}})
       .Inc();
-  WEFT_LOG(INFO) << up.direction << ": refused an upgrade to \"" << type << "\" (" << parser.head().method
-                 << " " << parser.head().target << "): not enabled by upgrade_configs";
+  WEFT_LOG(INFO) << up.direction << ": refused an upgrade to \"" << type << "\" (" << head.method << " "
+                 << head.target << "): not enabled by upgrade_configs";
   // Envoy closes the connection too: upgrade payload may hide a smuggled request.
   parser.mutable_head().keep_alive = false;
   co_return co_await LocalReply(down, parser, 403, "");
 }
 
-awaitable<ForwardResult> ProxyServer::Impl::Tunnel(ByteStream& down, ByteStreamPtr conn,
-                                                   const HttpParser& parser, const HttpParser& response,
-                                                   std::string& pending, std::string& up_pending,
+awaitable<ForwardResult> ProxyServer::Impl::Tunnel(ByteStream& down, ByteStreamPtr conn, const std::string& type,
+                                                   const HttpParser& response,
+                                                   std::string& pending, std::string_view up_pending,
                                                    const RouteEntry* route, const Upstream& up,
                                                    AccessLogEntry* log) {
   HttpHead resp = response.head();
@@ -1340,7 +1425,6 @@ awaitable<ForwardResult> ProxyServer::Impl::Tunnel(ByteStream& down, ByteStreamP
     co_return ForwardResult{101, false};
   }
   // The type is one the configuration enables, so the label stays bounded.
-  const std::string type = absl::AsciiStrToLower(parser.head().Get("upgrade").value_or(""));
   const std::string direction = up.direction;
   metrics_
       .GetCounter("weft_proxy_upgrades_total", "upgraded connections (101 Switching Protocols)",
@@ -1351,8 +1435,7 @@ awaitable<ForwardResult> ProxyServer::Impl::Tunnel(ByteStream& down, ByteStreamP
   TunnelOptions options;
   options.downstream_early = std::move(pending);
   pending.clear();
-  options.upstream_early = std::move(up_pending);
-  up_pending.clear();
+  options.upstream_early = std::string(up_pending);  // a view into the read buffer
   options.idle_timeout_ms = up.tunnel_idle_timeout_ms;
   const char* kBytesHelp = "bytes through upgraded connections";
   options.downstream_to_upstream_bytes =
@@ -1369,6 +1452,14 @@ awaitable<ForwardResult> ProxyServer::Impl::Tunnel(ByteStream& down, ByteStreamP
                   << t.downstream_to_upstream << " bytes up, " << t.upstream_to_downstream << " down"
                   << (t.idle_timeout ? ", idle timeout" : "") << ")";
   co_return ForwardResult{101, false};
+}
+
+std::vector<ByteStreamPtr>& ProxyServer::Impl::IdlePool(Worker& w, const Upstream& u) {
+  w.pool_key.clear();
+  u.AppendPoolKey(w.pool_key);
+  auto it = w.idle.find(w.pool_key);
+  if (it == w.idle.end()) it = w.idle.emplace(w.pool_key, std::vector<ByteStreamPtr>{}).first;
+  return it->second;
 }
 
 ClusterState& ProxyServer::Impl::State(Worker& w, const std::string& cluster) {

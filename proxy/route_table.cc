@@ -424,8 +424,21 @@ absl::StatusOr<RouteTableConstSharedPtr> RouteTable::Create(const RouteConfigura
 }
 
 const VirtualHostEntry* RouteTable::FindVirtualHost(std::string_view host) const {
-  std::string h = Lower(host);
-  if (auto it = exact_domains_.find(h); it != exact_domains_.end()) return &vhosts_[it->second];
+  // Lower-cased on the stack: this runs for every outbound request.
+  char stack[256];
+  std::string heap;
+  std::string_view h;
+  if (host.size() <= sizeof(stack)) {
+    for (size_t i = 0; i < host.size(); ++i)
+      stack[i] = absl::ascii_tolower(static_cast<unsigned char>(host[i]));
+    h = std::string_view(stack, host.size());
+  } else {
+    heap = Lower(host);
+    h = heap;
+  }
+  if (auto it = exact_domains_.find(absl::string_view(h.data(), h.size())); it != exact_domains_.end()) {
+    return &vhosts_[it->second];
+  }
   for (const auto& [suffix, index] : suffix_domains_) {
     if (h.size() >= suffix.size() && h.compare(h.size() - suffix.size(), suffix.size(), suffix) == 0) {
       return &vhosts_[index];

@@ -16,6 +16,7 @@
 #include <utility>
 #include <vector>
 
+#include "absl/container/flat_hash_map.h"
 #include "absl/status/statusor.h"
 #include "envoy/config/route/v3/route.pb.h"
 #include "proxy/fault_filter.h"
@@ -171,7 +172,7 @@ class RouteTable {
  private:
   std::string name_;
   std::vector<VirtualHostEntry> vhosts_;
-  std::unordered_map<std::string, size_t> exact_domains_;
+  absl::flat_hash_map<std::string, size_t> exact_domains_;      // looked up by string_view
   std::vector<std::pair<std::string, size_t>> suffix_domains_;  // "*.x" → ".x", and "*" → ""
 };
 

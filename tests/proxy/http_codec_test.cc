@@ -57,6 +57,33 @@ TEST_CASE("requests: keep-alive, pipelining and chunked bodies in any split", "[
   CHECK(p.head().Get("X-a") == "1");
 }
 
+TEST_CASE("TakeHead moves the fields out and keeps the rest for the next message", "[proxy][http]") {
+  HttpParser p(HttpParser::Kind::kRequest);
+  REQUIRE(
+      p.Feed("POST /a HTTP/1.1\r\nHost: orders.shop.svc.cluster.local\r\nContent-Length: 2\r\n\r\nhi").ok());
+  REQUIRE(p.events().message_complete);
+  REQUIRE(p.head().Find("host") != nullptr);
+  CHECK(*p.head().Find("HOST") == "orders.shop.svc.cluster.local");
+  CHECK(p.head().Find("x-none") == nullptr);
+  HttpHead taken = p.TakeHead();
+  CHECK(taken.method == "POST");
+  CHECK(taken.target == "/a");
+  CHECK(taken.content_length == 2u);
+  CHECK(taken.Get("host") == "orders.shop.svc.cluster.local");
+  CHECK(taken.headers.size() == 2);
+  // What the data path still reads from the parser after taking the fields.
+  CHECK(p.head().headers.empty());
+  CHECK(p.head().method == "POST");
+  CHECK(p.head().keep_alive);
+  CHECK(p.head().content_length == 2u);
+  // The next message on the stream parses into a fresh head.
+  p.Reset();
+  REQUIRE(p.Feed("GET /b HTTP/1.1\r\nHost: x\r\nX-A: 1\r\n\r\n").ok());
+  CHECK(p.head().method == "GET");
+  CHECK_FALSE(p.head().content_length);
+  CHECK(p.head().headers == HeaderList{{"Host", "x"}, {"X-A", "1"}});
+}
+
 TEST_CASE("responses: length, chunked, EOF-delimited and HEAD", "[proxy][http]") {
   HttpParser p(HttpParser::Kind::kResponse);
   REQUIRE(p.Feed("HTTP/1.1 200 OK\r\n\r\npartial").ok());

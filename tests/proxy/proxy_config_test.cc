@@ -14,6 +14,7 @@
 #include <fstream>
 #include <sstream>
 #include <string>
+#include <thread>
 
 #include "absl/strings/ascii.h"
 #include "absl/strings/match.h"
@@ -303,10 +304,12 @@ int FreePort() {
 }
 
 // A real ProxyServer (REGISTRY_ONLY, so a request to an unknown host gets a
-// local keep-alive 502) with `cfg`: one request on a keep-alive connection,
-// then how many seconds until the proxy closed the idle connection; -1 when
-// it was still open after `wait_s`.
-double SecondsUntilIdleClose(ProxyConfigConstSharedPtr cfg, int wait_s) {
+// local keep-alive 502) with `cfg`: `requests` requests on a keep-alive
+// connection, `pause` apart, then how many seconds after the last response
+// the proxy closed the idle connection; -1 when it was still open after
+// `wait_s`.
+double SecondsUntilIdleClose(ProxyConfigConstSharedPtr cfg, int wait_s, int requests = 1,
+                             std::chrono::milliseconds pause = {}) {
   common::MetricsRegistry metrics;
   ProxyServer::Options o;
   o.outbound_addr = absl::StrCat("127.0.0.1:", FreePort());
@@ -326,16 +329,19 @@ double SecondsUntilIdleClose(ProxyConfigConstSharedPtr cfg, int wait_s) {
   timeval tv{wait_s, 0};
   setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof(tv));
   const std::string request = "GET / HTTP/1.1\r\nHost: nowhere.example\r\n\r\n";
-  REQUIRE(send(fd, request.data(), request.size(), MSG_NOSIGNAL) == static_cast<ssize_t>(request.size()));
-  std::string response;
   char buf[4096];
-  while (!absl::StrContains(response, "(REGISTRY_ONLY)\n")) {
-    ssize_t n = recv(fd, buf, sizeof(buf), 0);
-    REQUIRE(n > 0);
-    response.append(buf, static_cast<size_t>(n));
+  for (int i = 0; i < requests; ++i) {
+    if (i > 0) std::this_thread::sleep_for(pause);
+    REQUIRE(send(fd, request.data(), request.size(), MSG_NOSIGNAL) == static_cast<ssize_t>(request.size()));
+    std::string response;
+    while (!absl::StrContains(response, "(REGISTRY_ONLY)\n")) {
+      ssize_t n = recv(fd, buf, sizeof(buf), 0);
+      REQUIRE(n > 0);
+      response.append(buf, static_cast<size_t>(n));
+    }
+    CHECK(absl::StartsWith(response, "HTTP/1.1 502"));
+    CHECK_FALSE(absl::StrContains(absl::AsciiStrToLower(response), "connection: close"));
   }
-  CHECK(absl::StartsWith(response, "HTTP/1.1 502"));
-  CHECK_FALSE(absl::StrContains(absl::AsciiStrToLower(response), "connection: close"));
   const auto t0 = std::chrono::steady_clock::now();
   ssize_t n = recv(fd, buf, sizeof(buf), 0);
   const double seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
@@ -357,6 +363,19 @@ TEST_CASE("the outbound HCM idle timeout closes idle downstream keep-alive conne
   auto plain = ProxyConfig::Build(Compiled("traffic_policy", "shop", "frontend", "10.0.0.5"));
   REQUIRE(plain.ok());
   CHECK(SecondsUntilIdleClose(*plain, 3) == -1);
+}
+
+TEST_CASE("the idle timeout runs from the end of the last request, not the first", "[proxy][config][idle]") {
+  // The proxy arms one timer per connection and, when it expires during a
+  // later idle period, waits out the rest of that period: a request 1.5 s
+  // into a 3 s timeout must not be cut off 1.5 s after its response.
+  auto idle =
+      ProxyConfig::Build(WithIdleTimeout(Compiled("traffic_policy", "shop", "frontend", "10.0.0.5"), 3));
+  REQUIRE(idle.ok());
+  const double closed_after = SecondsUntilIdleClose(*idle, 20, 2, std::chrono::milliseconds(1500));
+  INFO("closed " << closed_after << " s after the second response");
+  CHECK(closed_after >= 2.4);
+  CHECK(closed_after < 20);
 }
 
 TEST_CASE("resilience fields weft-proxy cannot enforce are NACKed with their place", "[proxy][config]") {

@@ -264,20 +264,32 @@ TEST_CASE("traceparent: W3C parse rules and generation", "[proxy][trace]") {
   auto round = ParseTraceparent(n.Format());
   REQUIRE(round);  // zero inputs still give valid ids
   CHECK(round->trace_id == "00000000000012340000000000000000");
+  CHECK(round->span_id == "0000000000000001");
+  CHECK(NewTraceparent(0xabc, 0x1, 0xfedcba9876543210ULL) ==
+        "00-0000000000000abc0000000000000001-fedcba9876543210-01");
   std::mt19937_64 rng(7);
   HttpHead head;
-  const std::string id = EnsureTraceparent(head, rng);
+  std::string id;
+  EnsureTraceparent(head, rng, &id);
+  CHECK(id.size() == 32);
   REQUIRE(head.Get("traceparent"));
   CHECK(ParseTraceparent(*head.Get("traceparent"))->trace_id == id);
   // A valid one is kept unchanged; an invalid one is replaced and its tracestate dropped.
   HttpHead kept;
   kept.Set("traceparent", valid);
-  CHECK(EnsureTraceparent(kept, rng) == "4bf92f3577b34da6a3ce929d0e0e4736");
+  std::string kept_id;
+  EnsureTraceparent(kept, rng, &kept_id);
+  CHECK(kept_id == "4bf92f3577b34da6a3ce929d0e0e4736");
   CHECK(kept.Get("traceparent") == valid);
   HttpHead bad;
   bad.Set("traceparent", "garbage");
   bad.Set("tracestate", "a=b");
-  CHECK(EnsureTraceparent(bad, rng).size() == 32);
+  std::string bad_id;
+  EnsureTraceparent(bad, rng, nullptr);  // the id is optional
+  CHECK(ParseTraceparent(*bad.Get("traceparent")));
+  bad.Set("traceparent", "garbage");
+  EnsureTraceparent(bad, rng, &bad_id);
+  CHECK(bad_id.size() == 32);
   CHECK(ParseTraceparent(*bad.Get("traceparent")));
   CHECK_FALSE(bad.Get("tracestate"));
 }

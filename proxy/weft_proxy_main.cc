@@ -130,10 +130,6 @@ std::string ConfigDump(const ProxyConfigConstSharedPtr& config, const XdsClient:
 int Main(int argc, char** argv) {
   common::DisableMutexDeadlockDetection();
   absl::SetProgramUsageMessage("weft-proxy: Weft's reference sidecar");
-  // Debian's Abseil is built with Mutex deadlock detection on: every lock
-  // would record itself in a global graph (it showed in the data path's
-  // profile, which takes a lock per request for the configuration).
-  absl::SetMutexDeadlockDetectionMode(absl::OnDeadlockCycle::kIgnore);
   common::NormalizeFlagNames(argc, argv);
   absl::ParseCommandLine(argc, argv);
 

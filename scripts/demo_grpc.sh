@@ -62,7 +62,7 @@ sleep 1
 "${bin}/examples/greeter-client" --xds-server="127.0.0.1:${xds_port}" --count=6 --interval=250ms 2>/dev/null
 
 echo "== proxies connected to weftd (GET /api/v1/proxies) while a client streams:"
-"${bin}/examples/greeter-client" --xds-server="127.0.0.1:${xds_port}" --count=8 --interval=250ms >/dev/null &
+"${bin}/examples/greeter-client" --xds-server="127.0.0.1:${xds_port}" --count=8 --interval=250ms >/dev/null 2>&1 &
 client=$!
 sleep 1
 curl -s "http://127.0.0.1:${admin_port}/api/v1/proxies" | grep -E '"(id|status|versionAcked)"' | sed 's/^/   /'

@@ -396,10 +396,13 @@ AdsService::AdsService(SnapshotCache& cache, ConfigPublisher& publisher, ProxyTr
                                          common::MetricsRegistry::LatencyBuckets())) {}
 
 AdsService::TypeMetrics* AdsService::MetricsFor(const std::string& type_url) {
+  // Keyed by the short name ("unknown" for types Weft does not serve): type
+  // URLs come from clients, and the map must not grow with what they send.
+  const std::string type(policy::ShortTypeName(type_url));
   absl::MutexLock lock(&type_metrics_mu_);
-  auto& slot = type_metrics_[type_url];
+  auto& slot = type_metrics_[type];
   if (!slot) {
-    const common::Labels labels = {{"type", std::string(policy::ShortTypeName(type_url))}};
+    const common::Labels labels = {{"type", type}};
     slot = std::make_unique<TypeMetrics>(TypeMetrics{
         &metrics_.GetCounter("weft_xds_acks_total", "ACKs received, by type.", labels),
         &metrics_.GetCounter("weft_xds_nacks_total", "NACKs received, by type.", labels),

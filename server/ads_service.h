@@ -71,6 +71,7 @@ class AdsService final : public AdsRawService {
   common::Histogram& convergence_;
   common::Histogram& push_seconds_;
   absl::Mutex type_metrics_mu_;
+  // By ShortTypeName: at most six entries, whatever type URLs clients send.
   std::map<std::string, std::unique_ptr<TypeMetrics>, std::less<>> type_metrics_ ABSL_GUARDED_BY(type_metrics_mu_);
 };
 

@@ -1,7 +1,9 @@
 // Per-node configuration snapshots and the watches on them. The xDS server
 // reads and watches only this cache (go-control-plane's ConfigWatcher shape);
-// the ConfigPublisher fills it. Watch callbacks run outside the cache's lock,
-// in the thread that called SetSnapshot, in the order snapshots were set.
+// the ConfigPublisher fills it. Watch callbacks run outside the cache's lock:
+// in the thread that called SetSnapshot, or spread over the fan-out threads
+// for SetSnapshots (each node's before the call returns). Per node they run
+// in the order its snapshots were set, as long as sets are not concurrent.
 #pragma once
 
 #include <functional>

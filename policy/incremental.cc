@@ -64,7 +64,8 @@ EndpointImpact ImpactOf(const discovery::MeshSnapshot& before, const discovery::
     for (const auto& key : change.endpoint_slices) {
       if (const auto* slice = Find(mesh->endpoint_slices, key)) {
         impact.services.insert(discovery::ObjectKey(slice->meta.namespace_, slice->service_name));
-        for (const auto& ep : slice->endpoints) impact.addresses.insert(ep.addresses.begin(), ep.addresses.end());
+        for (const auto& ep : slice->endpoints)
+          impact.addresses.insert(ep.addresses.begin(), ep.addresses.end());
       }
     }
   }
@@ -90,7 +91,8 @@ ProxyResources CompileImpactedClusters(const discovery::MeshSnapshot& mesh, cons
   for (const auto& key : impact.services) {
     auto it = mesh.services.find(key);
     if (it == mesh.services.end()) continue;
-    for (const auto& port : it->second.ports) AddOutboundCluster(mesh, policies, it->second, port, options, flavor, out);
+    for (const auto& port : it->second.ports)
+      AddOutboundCluster(mesh, policies, it->second, port, options, flavor, out);
   }
   return out;
 }

@@ -31,40 +31,52 @@ void AddType(const Config& c, const std::string& path, std::vector<std::pair<std
   out.emplace_back(std::move(type), !c.has_enabled() || c.enabled().value());
 }
 
+// The upgrade_configs of an HCM or a route; `unsupported(c)` names what
+// weft-proxy cannot do in one (a field and why), or is empty.
+template <typename Configs, typename Unsupported>
+absl::Status ReadConfigs(const Configs& configs, const std::string& path, Unsupported unsupported,
+                         std::vector<std::pair<std::string, bool>>& out) {
+  std::vector<std::string> errors;
+  for (int i = 0; i < configs.size(); ++i) {
+    const auto& c = configs.Get(i);
+    const std::string p = absl::StrCat(path, ".upgrade_configs[", i, "]");
+    if (const std::string what = unsupported(c); !what.empty()) {
+      errors.push_back(p + what);
+      continue;
+    }
+    AddType(c, p, out, errors);
+  }
+  if (!errors.empty()) return absl::InvalidArgumentError(absl::StrJoin(errors, "; "));
+  return absl::OkStatus();
+}
+
 }  // namespace
 
 absl::StatusOr<UpgradePolicy> UpgradePolicy::FromHcm(
     const envoy::extensions::filters::network::http_connection_manager::v3::HttpConnectionManager& hcm,
     const std::string& path) {
   UpgradePolicy policy;
-  std::vector<std::string> errors;
-  for (int i = 0; i < hcm.upgrade_configs_size(); ++i) {
-    const auto& c = hcm.upgrade_configs(i);
-    const std::string p = absl::StrCat(path, ".upgrade_configs[", i, "]");
-    if (c.filters_size() > 0) {
-      errors.push_back(p + ".filters: custom upgrade filter chains are not supported by weft-proxy");
-      continue;
-    }
-    AddType(c, p, policy.types_, errors);
-  }
-  if (!errors.empty()) return absl::InvalidArgumentError(absl::StrJoin(errors, "; "));
+  absl::Status read = ReadConfigs(
+      hcm.upgrade_configs(), path,
+      [](const auto& c) {
+        return c.filters_size() > 0 ? ".filters: custom upgrade filter chains are not supported by weft-proxy"
+                                    : "";
+      },
+      policy.types_);
+  if (!read.ok()) return read;
   return policy;
 }
 
 absl::StatusOr<UpgradePolicy> UpgradePolicy::FromRoute(const envoy::config::route::v3::RouteAction& action,
                                                        const std::string& path) {
   UpgradePolicy policy;
-  std::vector<std::string> errors;
-  for (int i = 0; i < action.upgrade_configs_size(); ++i) {
-    const auto& c = action.upgrade_configs(i);
-    const std::string p = absl::StrCat(path, ".upgrade_configs[", i, "]");
-    if (c.has_connect_config()) {
-      errors.push_back(p + ".connect_config: CONNECT is not supported by weft-proxy");
-      continue;
-    }
-    AddType(c, p, policy.types_, errors);
-  }
-  if (!errors.empty()) return absl::InvalidArgumentError(absl::StrJoin(errors, "; "));
+  absl::Status read = ReadConfigs(
+      action.upgrade_configs(), path,
+      [](const auto& c) {
+        return c.has_connect_config() ? ".connect_config: CONNECT is not supported by weft-proxy" : "";
+      },
+      policy.types_);
+  if (!read.ok()) return read;
   return policy;
 }
 

@@ -52,8 +52,8 @@ discovery::PolicyDocument Policy(const std::string& kind, const std::string& nam
   d.kind = kind;
   d.meta = Meta(name);
   d.body = nlohmann::json::parse(R"({"apiVersion": "weft.io/v1alpha1", "kind": ")" + kind +
-                                 R"(", "metadata": {"name": ")" + name + R"(", "namespace": "shop"}, "spec": )" +
-                                 spec + "}");
+                                 R"(", "metadata": {"name": ")" + name +
+                                 R"(", "namespace": "shop"}, "spec": )" + spec + "}");
   return d;
 }
 
@@ -84,9 +84,9 @@ MeshSnapshot BaseMesh() {
   ep.target_pod = "p-1";
   slice.endpoints.push_back(ep);
   mesh.endpoint_slices["shop/c-abc"] = slice;
-  mesh.policies["TrafficPolicy/shop/a-retries"] =
-      Policy("TrafficPolicy", "a-retries",
-             R"({"targetRefs": [{"kind": "Service", "name": "a"}], "retries": {"attempts": 2, "retryOn": ["5xx"]}})");
+  mesh.policies["TrafficPolicy/shop/a-retries"] = Policy(
+      "TrafficPolicy", "a-retries",
+      R"({"targetRefs": [{"kind": "Service", "name": "a"}], "retries": {"attempts": 2, "retryOn": ["5xx"]}})");
   mesh.policies["AuthorizationPolicy/shop/b-callers"] =
       Policy("AuthorizationPolicy", "b-callers",
              R"({"selector": {"matchLabels": {"app": "b"}}, "action": "ALLOW",)"
@@ -134,8 +134,8 @@ struct Publisher {
 TEST_CASE("endpoint-only changes compiled incrementally equal whole compiles, step after step",
           "[publisher][incremental]") {
   const std::map<std::string, policy::ProxyIdentity> nodes = {
-      {"sidecar-a-1", Sidecar("10.0.0.1", "sa-a")},  {"sidecar-b-1", Sidecar("10.0.0.2", "sa-b")},
-      {"sidecar-p-1", Sidecar("10.0.0.3", "sa-c")},  {"sidecar-elsewhere", Sidecar("10.0.0.9", "default")},
+      {"sidecar-a-1", Sidecar("10.0.0.1", "sa-a")}, {"sidecar-b-1", Sidecar("10.0.0.2", "sa-b")},
+      {"sidecar-p-1", Sidecar("10.0.0.3", "sa-c")}, {"sidecar-elsewhere", Sidecar("10.0.0.9", "default")},
       {"proxyless", policy::ProxyIdentity{}},
   };
   Publisher incremental(true);
@@ -153,11 +153,16 @@ TEST_CASE("endpoint-only changes compiled incrementally equal whole compiles, st
     bool endpoints_only;
   };
   const std::vector<Step> steps = {
-      {"a workload's port changes", [](MeshSnapshot& m) { m.workloads["shop/a-1"].ports["http"] = 8081; }, true},
+      {"a workload's port changes", [](MeshSnapshot& m) { m.workloads["shop/a-1"].ports["http"] = 8081; },
+       true},
       {"a workload is added",
-       [](MeshSnapshot& m) { m.workloads["shop/a-2"] = MakeWorkload("a-2", "a", "10.0.0.4", 8080, "sa-a"); }, true},
+       [](MeshSnapshot& m) { m.workloads["shop/a-2"] = MakeWorkload("a-2", "a", "10.0.0.4", 8080, "sa-a"); },
+       true},
       {"a workload's labels move it from b to a",
-       [](MeshSnapshot& m) { m.workloads["shop/b-1"].meta.labels = {{"app", "a"}}; }, true},
+       [](MeshSnapshot& m) {
+         m.workloads["shop/b-1"].meta.labels = {{"app", "a"}};
+       },
+       true},
       {"a workload runs as another service account (a's peer identities)",
        [](MeshSnapshot& m) { m.workloads["shop/a-2"].service_account = "sa-a2"; }, true},
       {"the Pod a sidecar runs in changes address",
@@ -180,7 +185,8 @@ TEST_CASE("endpoint-only changes compiled incrementally equal whole compiles, st
       {"a workload is removed", [](MeshSnapshot& m) { m.workloads.erase("shop/a-1"); }, true},
       {"a Service changes (a whole compile)",
        [](MeshSnapshot& m) { m.services["shop/a"].ports[0].port = 8000; }, false},
-      {"an endpoint change after it", [](MeshSnapshot& m) { m.workloads["shop/a-2"].ports["http"] = 8082; }, true},
+      {"an endpoint change after it", [](MeshSnapshot& m) { m.workloads["shop/a-2"].ports["http"] = 8082; },
+       true},
       {"a policy changes (a whole compile)",
        [](MeshSnapshot& m) { m.policies.erase("TrafficPolicy/shop/a-retries"); }, false},
       {"and endpoints again", [](MeshSnapshot& m) { m.workloads["shop/a-2"].ports["http"] = 8083; }, true},
@@ -192,7 +198,8 @@ TEST_CASE("endpoint-only changes compiled incrementally equal whole compiles, st
     const double incremental_before = incremental.Compiles("incremental");
     std::map<std::string, Held> before;
     for (const auto& [id, identity] : nodes) before[id] = whole.Of(id);
-    for (Publisher* p : {&incremental, &whole}) p->publisher.OnMeshSnapshot(std::make_shared<const MeshSnapshot>(mesh));
+    for (Publisher* p : {&incremental, &whole})
+      p->publisher.OnMeshSnapshot(std::make_shared<const MeshSnapshot>(mesh));
     bool some_node_changed = false;
     for (const auto& [id, identity] : nodes) {
       INFO("node " << id);

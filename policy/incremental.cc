@@ -56,9 +56,9 @@ EndpointImpact ImpactOf(const discovery::MeshSnapshot& before, const discovery::
       if (const auto* pod = Find(mesh->pods, key)) {
         impact.addresses.insert(pod->pod_ip);
         AddSelecting(*mesh, pod->meta.namespace_, pod->meta.labels, impact.services);
-        // Slices of either snapshot may name it.
-        AddNamingPod(before, pod->meta.namespace_, pod->meta.name, impact.services);
-        AddNamingPod(after, pod->meta.namespace_, pod->meta.name, impact.services);
+        // The slices of the snapshot it is in (a slice that changed is
+        // counted below, whichever side names the pod).
+        AddNamingPod(*mesh, pod->meta.namespace_, pod->meta.name, impact.services);
       }
     }
     for (const auto& key : change.endpoint_slices) {

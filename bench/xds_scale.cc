@@ -50,6 +50,7 @@
 #include "absl/flags/parse.h"
 #include "absl/strings/str_cat.h"
 #include "common/flags.h"
+#include "common/runtime.h"
 #include "common/wire_format.h"
 #include "envoy/config/cluster/v3/cluster.pb.h"
 #include "envoy/config/endpoint/v3/endpoint.pb.h"
@@ -66,6 +67,7 @@ ABSL_FLAG(bool, delta, false, "use incremental (delta) ADS");
 ABSL_FLAG(bool, mixed, false, "half the proxies SotW, half delta");
 ABSL_FLAG(std::string, weftd, "", "path to weftd (default: next to this binary's build tree)");
 ABSL_FLAG(int, port, 0, "xDS port for weftd (0: pick one)");
+ABSL_FLAG(std::vector<std::string>, weftd_flags, {}, "more flags for weftd, comma-separated (e.g. --push-window=0)");
 
 namespace weft::bench {
 namespace {
@@ -530,8 +532,12 @@ int Run(const char* argv0) {
     std::string a3 = absl::StrCat("--admin-addr=127.0.0.1:", admin_port);
     std::string a4 = "--ca-dir=" + dir + "/ca";
     std::string a5 = absl::StrCat("--xds-addr=127.0.0.1:", tls_port);
-    execl(weftd.c_str(), weftd.c_str(), a1.c_str(), a2.c_str(), a3.c_str(), a4.c_str(), a5.c_str(),
-          static_cast<char*>(nullptr));
+    std::vector<std::string> args = {weftd, a1, a2, a3, a4, a5};
+    for (const auto& f : absl::GetFlag(FLAGS_weftd_flags)) args.push_back(f);
+    std::vector<char*> argv;
+    for (auto& a : args) argv.push_back(a.data());
+    argv.push_back(nullptr);
+    execv(weftd.c_str(), argv.data());
     _exit(127);
   }
   // Wait for the xDS port.
@@ -633,5 +639,7 @@ int Run(const char* argv0) {
 int main(int argc, char** argv) {
   weft::common::NormalizeFlagNames(argc, argv);
   absl::ParseCommandLine(argc, argv);
+  // As in weftd: Debian's Abseil checks lock order on every lock otherwise.
+  weft::common::DisableMutexDeadlockDetection();
   return weft::bench::Run(argv[0]);
 }

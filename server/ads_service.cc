@@ -42,6 +42,15 @@ struct DeltaProtocol {
   static bool IsNack(const Request& r) { return r.has_error_detail(); }
 };
 
+// One bit per pushed type (kPushOrder), one for any other: sets of types
+// per stream without allocating.
+uint32_t TypeBit(std::string_view type_url) {
+  for (size_t i = 0; i < policy::kPushOrder.size(); ++i) {
+    if (policy::kPushOrder[i] == type_url) return 1u << i;
+  }
+  return 1u << policy::kPushOrder.size();
+}
+
 }  // namespace
 
 // One ADS stream of either variant. Owns itself through self_ until gRPC
@@ -118,6 +127,7 @@ class AdsReactor final : public grpc::ServerBidiReactor<grpc::ByteBuffer, grpc::
       return;
     }
     ProxySnapshotConstSharedPtr snapshot = service_.cache_.GetSnapshot(node_id_);
+    uint64_t release_slot = 0;
     {
       absl::MutexLock lock(&mu_);
       if (done_) return;
@@ -131,6 +141,10 @@ class AdsReactor final : public grpc::ServerBidiReactor<grpc::ByteBuffer, grpc::
         result = stream_.OnRequest(request, snapshot.get());
       }
       RecordEventLocked(request, result.event);
+      if (slot_types_ != 0 && (result.event == Event::kAck || result.event == Event::kNack)) {
+        slot_types_ &= ~TypeBit(request.type_url());
+        if (slot_types_ == 0) release_slot = std::exchange(slot_, 0);
+      }
       if (deferred_change_ && snapshot && !result.responses.empty()) {
         // The ACK let a held-back change out.
         TrackPushLocked(*snapshot, result.responses);
@@ -138,6 +152,7 @@ class AdsReactor final : public grpc::ServerBidiReactor<grpc::ByteBuffer, grpc::
       // Answers to requests are not pushes: no push latency to record.
       EnqueueLocked(std::move(result.responses), nullptr);
     }
+    if (release_slot != 0) service_.window_.Release(release_slot);
     MaybeWrite();
     this->StartRead(&request_buffer_);
   }
@@ -156,11 +171,15 @@ class AdsReactor final : public grpc::ServerBidiReactor<grpc::ByteBuffer, grpc::
 
   void OnDone() override {
     uint64_t watch_id;
+    uint64_t release_slot;
     {
       absl::MutexLock lock(&mu_);
       done_ = true;
       watch_id = watch_id_;
+      release_slot = std::exchange(slot_, 0);
+      slot_types_ = 0;
     }
+    if (release_slot != 0) service_.window_.Release(release_slot);
     if (watch_id != 0) service_.cache_.CancelWatch(watch_id);
     if (!node_id_.empty()) service_.publisher_.DisconnectNode(node_id_);
     service_.tracker_.Remove(stream_id_);
@@ -172,11 +191,29 @@ class AdsReactor final : public grpc::ServerBidiReactor<grpc::ByteBuffer, grpc::
 
   // From a SnapshotCache watch (any thread).
   void OnSnapshot(const ProxySnapshotConstSharedPtr& snapshot) {
+    bool need_slot;
     {
       absl::MutexLock lock(&mu_);
       if (done_ || finishing_) return;
-      auto responses = stream_.OnSnapshot(*snapshot);
-      if (!responses.empty()) {
+      need_slot = slot_ == 0;
+    }
+    // A push waits for a PushWindow slot; a stream still answering an
+    // earlier push keeps the one it holds.
+    uint64_t taken = need_slot ? service_.window_.Acquire(SnapshotCache::InFanout()) : 0;
+    bool late_slot = false;
+    {
+      absl::MutexLock lock(&mu_);
+      std::vector<OutgoingResponse> responses;
+      if (!done_ && !finishing_) responses = stream_.OnSnapshot(*snapshot);
+      for (const auto& r : responses) slot_types_ |= TypeBit(r.type_url);
+      if (slot_types_ != 0 && slot_ == 0) {
+        slot_ = std::exchange(taken, 0);
+        // Answers between the two locks gave back the slot this push needs.
+        late_slot = slot_ == 0;
+      }
+      if (done_ || finishing_) {
+        // Nothing more to do.
+      } else if (!responses.empty()) {
         TrackPushLocked(*snapshot, responses);
       } else if (AwaitingAckLocked()) {
         // SotW holds the change back until the outstanding response is
@@ -186,6 +223,17 @@ class AdsReactor final : public grpc::ServerBidiReactor<grpc::ByteBuffer, grpc::
         status_.applied_mesh_version = snapshot->mesh_version;  // nothing changed for it
       }
       EnqueueLocked(std::move(responses), snapshot.get());
+    }
+    // Not used: nothing was pushed, the stream closed meanwhile, or it
+    // already holds one.
+    if (taken != 0) service_.window_.Release(taken);
+    if (late_slot) {
+      uint64_t slot = service_.window_.Acquire(/*may_wait=*/false);
+      {
+        absl::MutexLock lock(&mu_);
+        if (slot_ == 0 && slot_types_ != 0) slot_ = std::exchange(slot, 0);
+      }
+      if (slot != 0) service_.window_.Release(slot);
     }
     MaybeWrite();
   }
@@ -256,8 +304,8 @@ class AdsReactor final : public grpc::ServerBidiReactor<grpc::ByteBuffer, grpc::
       metrics.acks->Inc();
       const TypeState& state = stream_.types().at(request.type_url());
       if (pending_apply_ && state.acked_mesh_version >= pending_apply_) {
-        pending_types_.erase(request.type_url());
-        if (pending_types_.empty()) {
+        pending_types_ &= ~TypeBit(request.type_url());
+        if (pending_types_ == 0) {
           double seconds =
               std::chrono::duration<double>(std::chrono::steady_clock::now() - pending_change_).count();
           service_.convergence_.Observe(seconds);
@@ -295,7 +343,7 @@ class AdsReactor final : public grpc::ServerBidiReactor<grpc::ByteBuffer, grpc::
     if (!pending_apply_) pending_change_ = deferred_change_.value_or(snapshot.created);
     deferred_change_.reset();
     pending_apply_ = snapshot.mesh_version;
-    for (const auto& r : responses) pending_types_.insert(r.type_url);
+    for (const auto& r : responses) pending_types_ |= TypeBit(r.type_url);
   }
 
   // SotW only: delta never holds a change back.
@@ -375,17 +423,22 @@ class AdsReactor final : public grpc::ServerBidiReactor<grpc::ByteBuffer, grpc::
   uint64_t pending_apply_ ABSL_GUARDED_BY(mu_) = 0;
   std::chrono::steady_clock::time_point pending_change_ ABSL_GUARDED_BY(mu_);
   std::optional<std::chrono::steady_clock::time_point> deferred_change_ ABSL_GUARDED_BY(mu_);
-  std::set<std::string> pending_types_ ABSL_GUARDED_BY(mu_);
+  uint32_t pending_types_ ABSL_GUARDED_BY(mu_) = 0;  // TypeBit of each
+  // Types of a push answered neither by ACK nor NACK yet, and the
+  // PushWindow slot the push holds until they are.
+  uint32_t slot_types_ ABSL_GUARDED_BY(mu_) = 0;
+  uint64_t slot_ ABSL_GUARDED_BY(mu_) = 0;  // the PushWindow slot held (0: none)
   std::map<std::string, AdsService::TypeMetrics*, std::less<>> type_metrics_ ABSL_GUARDED_BY(mu_);
 };
 
 AdsService::AdsService(SnapshotCache& cache, ConfigPublisher& publisher, ProxyTracker& tracker,
-                       common::MetricsRegistry& metrics, PeerAuthenticator authenticate_peer)
+                       common::MetricsRegistry& metrics, PeerAuthenticator authenticate_peer, PushWindow* window)
     : cache_(cache),
       publisher_(publisher),
       tracker_(tracker),
       metrics_(metrics),
       authenticate_peer_(std::move(authenticate_peer)),
+      window_(window != nullptr ? *window : own_window_),
       connected_(metrics.GetGauge("weft_xds_connected_streams", "Open xDS streams.")),
       bytes_sent_(metrics.GetCounter("weft_xds_bytes_sent_total", "Bytes of xDS responses sent.")),
       convergence_(metrics.GetHistogram("weft_xds_convergence_seconds",

@@ -19,6 +19,7 @@
 #include "envoy/service/discovery/v3/ads.grpc.pb.h"
 #include "server/config_publisher.h"
 #include "server/proxy_tracker.h"
+#include "server/push_window.h"
 #include "server/snapshot_cache.h"
 
 namespace weft::server {
@@ -41,7 +42,8 @@ class AdsService final : public AdsRawService {
   // it (the TLS port), every stream must present a mesh certificate, and
   // the identity in it is the proxy's: deny what cannot be authenticated.
   AdsService(SnapshotCache& cache, ConfigPublisher& publisher, ProxyTracker& tracker,
-             common::MetricsRegistry& metrics, PeerAuthenticator authenticate_peer = nullptr);
+             common::MetricsRegistry& metrics, PeerAuthenticator authenticate_peer = nullptr,
+             PushWindow* window = nullptr);
 
   grpc::ServerBidiReactor<grpc::ByteBuffer, grpc::ByteBuffer>* StreamAggregatedResources(
       grpc::CallbackServerContext* context) override;
@@ -65,6 +67,8 @@ class AdsService final : public AdsRawService {
   ProxyTracker& tracker_;
   common::MetricsRegistry& metrics_;
   const PeerAuthenticator authenticate_peer_;
+  PushWindow own_window_{0, absl::ZeroDuration()};  // unbounded, when none is given
+  PushWindow& window_;
   std::atomic<uint64_t> next_stream_id_{1};
   common::Gauge& connected_;
   common::Counter& bytes_sent_;

@@ -1,6 +1,13 @@
 #include "server/snapshot_cache.h"
 
 namespace weft::server {
+namespace {
+
+thread_local bool in_fanout = false;
+
+}  // namespace
+
+bool SnapshotCache::InFanout() { return in_fanout; }
 
 SnapshotCache::SnapshotCache(size_t fanout_threads) : fanout_(fanout_threads) {}
 
@@ -16,7 +23,11 @@ void SnapshotCache::SetSnapshots(
       }
     }
   }
-  fanout_.Run(to_notify.size(), [&](size_t i) { (*to_notify[i].first)(*to_notify[i].second); });
+  fanout_.Run(to_notify.size(), [&](size_t i) {
+    in_fanout = true;
+    (*to_notify[i].first)(*to_notify[i].second);
+    in_fanout = false;
+  });
 }
 
 void SnapshotCache::SetSnapshot(const std::string& node_id, ProxySnapshotConstSharedPtr snapshot) {

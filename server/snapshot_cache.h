@@ -30,6 +30,9 @@ class SnapshotCache {
   // Sets many at once (each node at most once), then calls their watchers
   // spread over the fan-out threads; returns when all calls have returned.
   void SetSnapshots(const std::vector<std::pair<std::string, ProxySnapshotConstSharedPtr>>& snapshots);
+  // True inside a watcher called by SetSnapshots (on a fan-out thread):
+  // such a watcher may wait, gRPC's threads are not blocked by it.
+  static bool InFanout();
   // nullptr when none is set.
   ProxySnapshotConstSharedPtr GetSnapshot(const std::string& node_id) const;
   void ClearSnapshot(const std::string& node_id);

@@ -62,6 +62,8 @@ ABSL_FLAG(std::string, trust_domain, "cluster.local", "SPIFFE trust domain");
 ABSL_FLAG(std::string, cert_ttl, "24h", "workload certificate lifetime");
 ABSL_FLAG(std::string, server_names, "weftd.weft-system.svc,localhost,127.0.0.1", "DNS names and IPs in weftd's serving certificate");
 ABSL_FLAG(std::string, root_namespace, "weft-system", "where mesh-wide policies live");
+ABSL_FLAG(int, push_window, 100,
+          "at most this many proxies with a pushed update they have not ACKed or NACKed yet; 0: no bound");
 
 namespace weft::server {
 namespace {
@@ -289,7 +291,12 @@ int Main(int argc, char** argv) {
   });
   if (!run.ok()) Fail(std::string(run.message()));
 
-  AdsService ads(cache, publisher, tracker, metrics);
+  // At most --push-window proxies hold a pushed update they have not
+  // answered; one that does not answer within a second stops counting.
+  const int push_window_size = absl::GetFlag(FLAGS_push_window);
+  if (push_window_size < 0) Fail("--push-window: want 0 (no bound) or a positive number of proxies");
+  PushWindow push_window(static_cast<size_t>(push_window_size), absl::Seconds(1), &metrics);
+  AdsService ads(cache, publisher, tracker, metrics, nullptr, &push_window);
   std::unique_ptr<grpc::Server> grpc_server;
   if (!plaintext_addr.empty()) {
     grpc::ServerBuilder builder;
@@ -332,7 +339,7 @@ int Main(int argc, char** argv) {
     if (!id.ok()) return absl::StatusOr<ca::SpiffeId>(id.status());
     if (!id->has_value()) return absl::StatusOr<ca::SpiffeId>(absl::UnauthenticatedError("no certificate"));
     return absl::StatusOr<ca::SpiffeId>(**id);
-  });
+  }, &push_window);
   std::unique_ptr<grpc::Server> tls_server;
   {
     const std::string xds_addr = absl::GetFlag(FLAGS_xds_addr);

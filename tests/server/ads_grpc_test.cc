@@ -15,6 +15,7 @@
 #include "server/ads_service.h"
 #include "server/config_publisher.h"
 #include "server/proxy_tracker.h"
+#include "server/push_window.h"
 #include "server/snapshot_cache.h"
 
 namespace weft::server {
@@ -60,11 +61,13 @@ struct Server {
   SnapshotCache cache;
   ProxyTracker tracker;
   ConfigPublisher publisher{cache, metrics};
-  AdsService ads{cache, publisher, tracker, metrics};
+  PushWindow window;
+  AdsService ads{cache, publisher, tracker, metrics, nullptr, &window};
   std::unique_ptr<grpc::Server> server;
   int port = 0;
 
-  Server() {
+  // `window`: at most that many proxies with an unanswered push (0: any).
+  explicit Server(size_t window_size = 0) : window(window_size, absl::Seconds(30), &metrics) {
     publisher.OnMeshSnapshot(Mesh(1, {{"alpha", 9001}, {"beta", 9002}}));
     grpc::ServerBuilder builder;
     builder.AddListeningPort("127.0.0.1:0", grpc::InsecureServerCredentials(), &port);
@@ -389,6 +392,80 @@ TEST_CASE("delta over gRPC: every change is applied and timed", "[ads][grpc]") {
   REQUIRE(WaitForState(s, kEds, "SYNCED"));
   CHECK(WaitForApplied(s, 3));
   CHECK(ConvergenceSamples(s.metrics) > before);
+}
+
+TEST_CASE("SotW over gRPC: with --push-window=1 a push waits until the proxy pushed before answers", "[ads][grpc]") {
+  Server s(/*window_size=*/1);
+  auto stub = s.Stub();
+  SotwClient a([&](grpc::ClientContext* ctx) { return stub->StreamAggregatedResources(ctx); });
+  SotwClient b([&](grpc::ClientContext* ctx) { return stub->StreamAggregatedResources(ctx); });
+  a.Send(Sotw(kEds, {Cluster("alpha")}, nullptr, "proxy-a"));
+  b.Send(Sotw(kEds, {Cluster("alpha")}, nullptr, "proxy-b"));
+  auto a1 = a.Next();
+  auto b1 = b.Next();
+  a.Send(Sotw(kEds, {Cluster("alpha")}, &a1));
+  b.Send(Sotw(kEds, {Cluster("alpha")}, &b1));
+  // Answers to requests take no slot.
+  CHECK(s.window.in_use() == 0);
+
+  // The fan-out runs on its own thread: it waits for an answer.
+  std::thread fanout([&] { s.publisher.OnMeshSnapshot(Mesh(2, {{"alpha", 9101}, {"beta", 9002}})); });
+  // Exactly one proxy gets the change first; the other hears nothing yet.
+  SotwClient* first = nullptr;
+  SotwClient* second = nullptr;
+  for (int i = 0; i < 250 && first == nullptr; ++i) {
+    if (!a.Quiet(20ms)) {
+      first = &a;
+      second = &b;
+    } else if (!b.Quiet(1ms)) {
+      first = &b;
+      second = &a;
+    }
+  }
+  REQUIRE(first != nullptr);
+  auto pushed = first->Next();
+  CHECK(EndpointPort(pushed) == 9101);
+  CHECK(second->Quiet(300ms));
+  CHECK(s.window.in_use() == 1);
+  // Its ACK frees the slot, and the other proxy gets the change.
+  first->Send(Sotw(kEds, {Cluster("alpha")}, &pushed));
+  auto pushed2 = second->Next();
+  CHECK(EndpointPort(pushed2) == 9101);
+  fanout.join();
+  // A NACK answers too.
+  DiscoveryRequest nack = Sotw(kEds, {Cluster("alpha")});
+  nack.set_response_nonce(pushed2.nonce());
+  nack.mutable_error_detail()->set_message("rejected");
+  second->Send(nack);
+  for (int i = 0; i < 100 && s.window.in_use() != 0; ++i) std::this_thread::sleep_for(20ms);
+  CHECK(s.window.in_use() == 0);
+  CHECK(s.metrics.GetCounter("weft_xds_push_window_waits_total", "").Value() >= 1);
+}
+
+TEST_CASE("delta over gRPC: a closed stream gives its push-window slot back", "[ads][grpc]") {
+  Server s(/*window_size=*/1);
+  auto stub = s.Stub();
+  auto open = [&](DeltaClient& c, const std::string& node) {
+    c.Send(Delta(kEds, {Cluster("alpha")}, {}, "", node));
+    auto first = c.Next();
+    c.Send(Delta(kEds, {}, {}, first.nonce()));
+  };
+  auto a = std::make_unique<DeltaClient>([&](grpc::ClientContext* ctx) { return stub->DeltaAggregatedResources(ctx); });
+  DeltaClient b([&](grpc::ClientContext* ctx) { return stub->DeltaAggregatedResources(ctx); });
+  open(*a, "proxy-a");
+  open(b, "proxy-b");
+  std::thread fanout([&] { s.publisher.OnMeshSnapshot(Mesh(2, {{"alpha", 9101}, {"beta", 9002}})); });
+  // Whichever got it first: if it was `a`, closing it (without answering)
+  // lets `b` have the change; if it was `b`, it has it already.
+  a.reset();
+  auto r = b.Next();
+  envoy::config::endpoint::v3::ClusterLoadAssignment cla;
+  REQUIRE(r.resources(0).resource().UnpackTo(&cla));
+  CHECK(cla.endpoints(0).lb_endpoints(0).endpoint().address().socket_address().port_value() == 9101);
+  b.Send(Delta(kEds, {}, {}, r.nonce()));
+  fanout.join();
+  for (int i = 0; i < 100 && s.window.in_use() != 0; ++i) std::this_thread::sleep_for(20ms);
+  CHECK(s.window.in_use() == 0);
 }
 
 }  // namespace

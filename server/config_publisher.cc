@@ -20,7 +20,11 @@ ConfigPublisher::ConfigPublisher(SnapshotCache& cache, common::MetricsRegistry& 
 
 void ConfigPublisher::OnMeshSnapshot(discovery::MeshSnapshotConstSharedPtr mesh,
                                      std::chrono::steady_clock::time_point first_change) {
-  absl::MutexLock lock(&mu_);
+  // One publish at a time; mu_ is held only to compile and store, not while
+  // the streams are told (they may wait for proxies' answers, and a stream
+  // connecting meanwhile needs mu_ on a gRPC thread).
+  absl::MutexLock publish(&publish_mu_);
+  mu_.Lock();
   const auto start = std::chrono::steady_clock::now();
   discovery::MeshSnapshotConstSharedPtr before = std::move(mesh_);
   mesh_ = std::move(mesh);
@@ -50,34 +54,44 @@ void ConfigPublisher::OnMeshSnapshot(discovery::MeshSnapshotConstSharedPtr mesh,
       WEFT_LOG(ERROR) << "keeping the last good configuration of " << node_id << ": " << status;
     }
   }
-  cache_.SetSnapshots(batch);
-  const auto done = std::chrono::steady_clock::now();
+  const std::vector<std::string> to_notify = cache_.Store(batch);
+  const auto stored = std::chrono::steady_clock::now();
   auto ms = [](auto d) { return std::chrono::duration_cast<std::chrono::microseconds>(d).count() / 1000.0; };
-  WEFT_LOG(INFO) << "mesh version " << mesh_->version << ": " << mesh_->services.size()
-                 << " services, " << mesh_->errors.size() << " config errors; pushed to "
-                 << nodes_.size() << " nodes (" << memo.size() << " distinct configurations"
-                 << (impact_ ? absl::StrCat(", endpoints of ", impact_->services.size(), " services changed") : "")
-                 << "; " << ms(start - first_change) << " ms since the change, validated in " << ms(validated - start)
-                 << " ms, compiled in " << ms(compiled_for_) << " ms, queued to the streams in "
-                 << ms(done - validated - compiled_for_) << " ms)";
+  const std::string summary = absl::StrCat(
+      "mesh version ", mesh_->version, ": ", mesh_->services.size(), " services, ", mesh_->errors.size(),
+      " config errors; pushed to ", nodes_.size(), " nodes (", memo.size(), " distinct configurations",
+      impact_ ? absl::StrCat(", endpoints of ", impact_->services.size(), " services changed") : "", "; ",
+      ms(start - first_change), " ms since the change, validated in ", ms(validated - start), " ms, compiled in ",
+      ms(compiled_for_), " ms");
+  mu_.Unlock();
+  cache_.Notify(to_notify);
+  WEFT_LOG(INFO) << summary << ", queued to the streams in "
+                 << ms(std::chrono::steady_clock::now() - stored) << " ms)";
 }
 
 void ConfigPublisher::SetTrustBundle(std::vector<std::string> roots_pem) {
-  absl::MutexLock lock(&mu_);
-  if (roots_pem == trust_bundle_) return;
-  trust_bundle_ = std::move(roots_pem);
-  bundle_generation_++;
-  if (!mesh_) return;
-  std::map<std::string, ProxySnapshotConstSharedPtr> memo;
-  SnapshotBatch batch;
-  for (const auto& [node_id, node] : nodes_) {
-    absl::Status status = PublishLocked(node_id, node.identity, memo, &batch);
-    if (!status.ok()) {
-      WEFT_LOG(ERROR) << "trust bundle not pushed to " << node_id << ": " << status;
+  absl::MutexLock publish(&publish_mu_);
+  std::vector<std::string> to_notify;
+  size_t roots = 0;
+  {
+    absl::MutexLock lock(&mu_);
+    if (roots_pem == trust_bundle_) return;
+    trust_bundle_ = std::move(roots_pem);
+    bundle_generation_++;
+    if (!mesh_) return;
+    std::map<std::string, ProxySnapshotConstSharedPtr> memo;
+    SnapshotBatch batch;
+    for (const auto& [node_id, node] : nodes_) {
+      absl::Status status = PublishLocked(node_id, node.identity, memo, &batch);
+      if (!status.ok()) {
+        WEFT_LOG(ERROR) << "trust bundle not pushed to " << node_id << ": " << status;
+      }
     }
+    to_notify = cache_.Store(batch);
+    roots = trust_bundle_.size();
   }
-  cache_.SetSnapshots(batch);
-  WEFT_LOG(INFO) << "trust bundle (" << trust_bundle_.size() << " roots) pushed to " << nodes_.size()
+  cache_.Notify(to_notify);
+  WEFT_LOG(INFO) << "trust bundle (" << roots << " roots) pushed to " << to_notify.size()
                  << " nodes as SDS Secret ROOTCA";
 }
 

@@ -55,8 +55,8 @@ class ConfigPublisher {
   };
   void ReleaseKeyLocked(const std::string& key) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
   using SnapshotBatch = std::vector<std::pair<std::string, ProxySnapshotConstSharedPtr>>;
-  // Sets the node's snapshot in the cache, or adds it to `batch` (set later
-  // in one SetSnapshots, whose watchers run in parallel).
+  // Sets the node's snapshot in the cache, or adds it to `batch` (stored
+  // later at once, and its watchers called in parallel).
   absl::Status PublishLocked(const std::string& node_id, const policy::ProxyIdentity& identity,
                              std::map<std::string, ProxySnapshotConstSharedPtr>& memo,
                              SnapshotBatch* batch = nullptr) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
@@ -64,6 +64,7 @@ class ConfigPublisher {
   SnapshotCache& cache_;
   common::MetricsRegistry& metrics_;
   const policy::CompilerOptions options_;
+  absl::Mutex publish_mu_ ABSL_ACQUIRED_BEFORE(mu_);  // one OnMeshSnapshot/SetTrustBundle at a time
   mutable absl::Mutex mu_;
   discovery::MeshSnapshotConstSharedPtr mesh_ ABSL_GUARDED_BY(mu_);
   policy::PolicySetConstSharedPtr policies_ ABSL_GUARDED_BY(mu_);

@@ -11,21 +11,32 @@ bool SnapshotCache::InFanout() { return in_fanout; }
 
 SnapshotCache::SnapshotCache(size_t fanout_threads) : fanout_(fanout_threads) {}
 
-void SnapshotCache::SetSnapshots(
+std::vector<std::string> SnapshotCache::Store(
     const std::vector<std::pair<std::string, ProxySnapshotConstSharedPtr>>& snapshots) {
-  std::vector<std::pair<std::shared_ptr<Watcher>, const ProxySnapshotConstSharedPtr*>> to_notify;
+  std::vector<std::string> nodes;
+  nodes.reserve(snapshots.size());
+  absl::MutexLock lock(&mu_);
+  for (const auto& [node_id, snapshot] : snapshots) {
+    snapshots_[node_id] = snapshot;
+    nodes.push_back(node_id);
+  }
+  return nodes;
+}
+
+void SnapshotCache::Notify(const std::vector<std::string>& node_ids) {
+  std::vector<std::pair<std::shared_ptr<Watcher>, ProxySnapshotConstSharedPtr>> to_notify;
   {
     absl::MutexLock lock(&mu_);
-    for (const auto& [node_id, snapshot] : snapshots) {
-      snapshots_[node_id] = snapshot;
-      if (auto it = watches_.find(node_id); it != watches_.end()) {
-        for (const auto& [id, watcher] : it->second) to_notify.emplace_back(watcher, &snapshot);
-      }
+    for (const auto& node_id : node_ids) {
+      auto snapshot = snapshots_.find(node_id);
+      auto it = watches_.find(node_id);
+      if (snapshot == snapshots_.end() || it == watches_.end()) continue;  // gone meanwhile
+      for (const auto& [id, watcher] : it->second) to_notify.emplace_back(watcher, snapshot->second);
     }
   }
   fanout_.Run(to_notify.size(), [&](size_t i) {
     in_fanout = true;
-    (*to_notify[i].first)(*to_notify[i].second);
+    (*to_notify[i].first)(to_notify[i].second);
     in_fanout = false;
   });
 }

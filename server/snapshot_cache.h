@@ -2,8 +2,9 @@
 // reads and watches only this cache (go-control-plane's ConfigWatcher shape);
 // the ConfigPublisher fills it. Watch callbacks run outside the cache's lock:
 // in the thread that called SetSnapshot, or spread over the fan-out threads
-// for SetSnapshots (each node's before the call returns). Per node they run
-// in the order its snapshots were set, as long as sets are not concurrent.
+// for Notify. A watcher is always given the node's snapshot current when it
+// is called, so it never sees an older snapshot after a newer one, even when
+// a SetSnapshot races a Notify.
 #pragma once
 
 #include <functional>
@@ -22,16 +23,21 @@ class SnapshotCache {
  public:
   using Watcher = std::function<void(const ProxySnapshotConstSharedPtr&)>;
 
-  // `fanout_threads`: how many threads SetSnapshots notifies watchers on
+  // `fanout_threads`: how many threads Notify calls watchers on
   // (the caller's included).
   explicit SnapshotCache(size_t fanout_threads = 1);
 
   void SetSnapshot(const std::string& node_id, ProxySnapshotConstSharedPtr snapshot);
-  // Sets many at once (each node at most once), then calls their watchers
-  // spread over the fan-out threads; returns when all calls have returned.
-  void SetSnapshots(const std::vector<std::pair<std::string, ProxySnapshotConstSharedPtr>>& snapshots);
-  // True inside a watcher called by SetSnapshots (on a fan-out thread):
-  // such a watcher may wait, gRPC's threads are not blocked by it.
+  // Many at once, in two steps, so that the caller can store under its own
+  // lock and notify outside it (watchers may wait for proxies, see
+  // PushWindow): Store sets the snapshots (each node at most once) and
+  // returns their nodes; Notify calls those nodes' watchers, spread over
+  // the fan-out threads, and returns when all calls have returned.
+  std::vector<std::string> Store(
+      const std::vector<std::pair<std::string, ProxySnapshotConstSharedPtr>>& snapshots);
+  void Notify(const std::vector<std::string>& node_ids);
+  // True inside a watcher called by Notify (on a fan-out thread): such a
+  // watcher may wait, as it blocks none of gRPC's threads.
   static bool InFanout();
   // nullptr when none is set.
   ProxySnapshotConstSharedPtr GetSnapshot(const std::string& node_id) const;

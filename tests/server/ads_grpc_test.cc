@@ -394,6 +394,18 @@ TEST_CASE("delta over gRPC: every change is applied and timed", "[ads][grpc]") {
   CHECK(ConvergenceSamples(s.metrics) > before);
 }
 
+// Polls the tracker until `count` proxies all have `type` SYNCED.
+bool WaitForAllSynced(Server& s, size_t count, const std::string& type) {
+  for (int i = 0; i < 100; ++i) {
+    auto proxies = s.tracker.List();
+    size_t synced = 0;
+    for (const auto& p : proxies) synced += p.types.count(type) && SyncState(p.types.at(type)) == "SYNCED";
+    if (proxies.size() == count && synced == count) return true;
+    std::this_thread::sleep_for(20ms);
+  }
+  return false;
+}
+
 TEST_CASE("SotW over gRPC: with --push-window=1 a push waits until the proxy pushed before answers", "[ads][grpc]") {
   Server s(/*window_size=*/1);
   auto stub = s.Stub();
@@ -405,7 +417,9 @@ TEST_CASE("SotW over gRPC: with --push-window=1 a push waits until the proxy pus
   auto b1 = b.Next();
   a.Send(Sotw(kEds, {Cluster("alpha")}, &a1));
   b.Send(Sotw(kEds, {Cluster("alpha")}, &b1));
-  // Answers to requests take no slot.
+  // Both ACKs are in (a change would otherwise wait for them and go out as
+  // their answer). Answers to requests take no slot.
+  REQUIRE(WaitForAllSynced(s, 2, kEds));
   CHECK(s.window.in_use() == 0);
 
   // The fan-out runs on its own thread: it waits for an answer.
@@ -454,6 +468,7 @@ TEST_CASE("delta over gRPC: a closed stream gives its push-window slot back", "[
   DeltaClient b([&](grpc::ClientContext* ctx) { return stub->DeltaAggregatedResources(ctx); });
   open(*a, "proxy-a");
   open(b, "proxy-b");
+  REQUIRE(WaitForAllSynced(s, 2, kEds));
   std::thread fanout([&] { s.publisher.OnMeshSnapshot(Mesh(2, {{"alpha", 9101}, {"beta", 9002}})); });
   // Whichever got it first: if it was `a`, closing it (without answering)
   // lets `b` have the change; if it was `b`, it has it already.

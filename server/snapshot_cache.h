@@ -13,6 +13,7 @@
 #include <vector>
 
 #include "absl/base/thread_annotations.h"
+#include "absl/container/flat_hash_map.h"
 #include "absl/synchronization/mutex.h"
 #include "common/parallel.h"
 #include "server/proxy_snapshot.h"
@@ -53,9 +54,10 @@ class SnapshotCache {
  private:
   common::ParallelRunner fanout_;
   mutable absl::Mutex mu_;
-  std::map<std::string, ProxySnapshotConstSharedPtr> snapshots_ ABSL_GUARDED_BY(mu_);
+  // Hashed: node ids share long prefixes, and every ACK and push looks one up.
+  absl::flat_hash_map<std::string, ProxySnapshotConstSharedPtr> snapshots_ ABSL_GUARDED_BY(mu_);
   // node -> watch id -> watcher, and watch id -> node: O(log n) both ways.
-  std::map<std::string, std::map<uint64_t, std::shared_ptr<Watcher>>> watches_ ABSL_GUARDED_BY(mu_);
+  absl::flat_hash_map<std::string, std::map<uint64_t, std::shared_ptr<Watcher>>> watches_ ABSL_GUARDED_BY(mu_);
   std::map<uint64_t, std::string> watch_nodes_ ABSL_GUARDED_BY(mu_);
   uint64_t next_watch_id_ ABSL_GUARDED_BY(mu_) = 1;
 };

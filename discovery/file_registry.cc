@@ -503,8 +503,7 @@ void FileRegistry::RescanDir(const std::string& dir, Delta& delta) {
   for (const std::string& file : scan.files) RefreshFile(file, /*force=*/false, delta);
 }
 
-std::shared_ptr<MeshSnapshot> FileRegistry::BuildSnapshot(const MeshSnapshot& base,
-                                                          const Delta& delta) const {
+std::shared_ptr<MeshSnapshot> FileRegistry::BuildSnapshot(const MeshSnapshot& base, const Delta& delta) {
   // The object each changed key resolves to now: the first definition in
   // file order (null: none left).
   std::vector<std::pair<const MeshObject*, const MeshObject*>> updates;  // (key's sample, definition)
@@ -560,7 +559,9 @@ std::shared_ptr<MeshSnapshot> FileRegistry::BuildSnapshot(const MeshSnapshot& ba
     same_errors = SameObject(errors[i], base.errors[i]);
   if (updates.empty() && same_errors) return nullptr;
 
-  auto snapshot = std::make_shared<MeshSnapshot>(base);
+  std::shared_ptr<MeshSnapshot> snapshot = spare_ != nullptr
+                                               ? std::shared_ptr<MeshSnapshot>(std::move(spare_))
+                                               : std::make_shared<MeshSnapshot>(base);
   for (const auto& [sample, definition] : updates) {
     if (definition != nullptr) {
       AddToSnapshot(*definition, *snapshot);
@@ -672,6 +673,7 @@ void FileRegistry::Reload() {
     current_ = published;
   }
   if (!stopping_ && on_snapshot_) on_snapshot_(published);
+  if (!stopping_) spare_ = std::make_unique<MeshSnapshot>(*published);
 }
 
 }  // namespace weft::discovery

@@ -122,7 +122,7 @@ class FileRegistry : public Registry {
   bool UnderUnreadableDir(const std::string& path) const;
   // The snapshot of the current state: `base` (the previous one) with the
   // objects of `delta`'s keys replaced. Null when it is the same as `base`.
-  std::shared_ptr<MeshSnapshot> BuildSnapshot(const MeshSnapshot& base, const Delta& delta) const;
+  std::shared_ptr<MeshSnapshot> BuildSnapshot(const MeshSnapshot& base, const Delta& delta);
   void CloseFds();
 
   const std::string config_dir_;
@@ -160,6 +160,9 @@ class FileRegistry : public Registry {
   // The snapshot built last (published unless it was a no-op); the base of
   // the next one.
   MeshSnapshotConstSharedPtr built_;
+  // A private copy of built_, made once it has been delivered, so that the
+  // next change patches it instead of copying the whole mesh on its way.
+  std::unique_ptr<MeshSnapshot> spare_;
 
   mutable absl::Mutex mu_;
   MeshSnapshotConstSharedPtr current_ ABSL_GUARDED_BY(mu_);

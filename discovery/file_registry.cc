@@ -122,6 +122,9 @@ std::string Summary(const MeshSnapshot& s) {
 struct FileRegistry::ScanResult {
   std::vector<std::string> files;                                    // sorted
   std::vector<std::pair<std::string, std::string>> unreadable_dirs;  // dir, reason
+  // Manifest-named symlinks, whatever they point to (a dangling one can come
+  // back with no event naming it).
+  std::vector<std::string> symlinks;
 };
 
 struct FileRegistry::Delta {
@@ -377,8 +380,9 @@ FileRegistry::ScanResult FileRegistry::Scan(const std::string& top) const {
       std::error_code type_ec;
       if (it->is_directory(type_ec) && !it->is_symlink(type_ec)) {
         dirs.push_back(path);
-      } else if (IsManifestName(name) && it->is_regular_file(type_ec)) {
-        out.files.push_back(path);
+      } else if (IsManifestName(name)) {
+        if (it->is_regular_file(type_ec)) out.files.push_back(path);
+        if (it->is_symlink(type_ec)) out.symlinks.push_back(path);
       }
     }
     if (ec) out.unreadable_dirs.emplace_back(dir, ec.message());
@@ -425,19 +429,11 @@ void FileRegistry::ForgetFile(const std::string& file, Delta& delta) {
   if (it == files_.end()) return;
   SetObjects(file, it->second, nullptr, delta);
   files_.erase(it);
-  symlinks_.erase(file);
 }
 
 void FileRegistry::RefreshFile(const std::string& file, bool force, Delta& delta) {
   if (force && delta.read.count(file) > 0) return;
   FileState& state = files_[file];
-  struct stat lst {};
-  state.symlink = lstat(file.c_str(), &lst) == 0 && S_ISLNK(lst.st_mode);
-  if (state.symlink) {
-    symlinks_.insert(file);
-  } else {
-    symlinks_.erase(file);
-  }
   struct stat st {};
   const bool stat_ok = stat(file.c_str(), &st) == 0;
   const int64_t mtime_ns = static_cast<int64_t>(st.st_mtim.tv_sec) * 1000000000 + st.st_mtim.tv_nsec;
@@ -486,8 +482,12 @@ void FileRegistry::RescanDir(const std::string& dir, Delta& delta) {
     it = IsUnder(it->first, dir) ? unreadable_dirs_.erase(it) : std::next(it);
   }
   unreadable_dirs_.insert(scan.unreadable_dirs.begin(), scan.unreadable_dirs.end());
-
   const std::string prefix = Join(dir, "");
+  for (auto it = symlinks_.lower_bound(prefix); it != symlinks_.end() && absl::StartsWith(*it, prefix);) {
+    it = UnderUnreadableDir(*it) ? std::next(it) : symlinks_.erase(it);
+  }
+  symlinks_.insert(scan.symlinks.begin(), scan.symlinks.end());
+
   std::vector<std::string> gone;
   for (auto it = files_.lower_bound(prefix); it != files_.end() && absl::StartsWith(it->first, prefix);
        ++it) {
@@ -599,27 +599,41 @@ void FileRegistry::Reload() {
     RescanDir(dir, delta);
     covered = dir;
   }
-  for (const std::string& file : files) {
-    if (UnderUnreadableDir(file)) continue;
+  // What a rescan would list: a regular file (or a symlink to one) in a
+  // directory that is not a symlink (the top one may be).
+  auto listed = [&](const std::string& file) {
     const fs::path parent = fs::path(file).parent_path();
     struct stat st {};
     std::error_code ec;
-    // What a rescan would list: a regular file (or a symlink to one) in a
-    // directory that is not a symlink (the top one may be).
-    const bool listed =
-        fs::is_regular_file(file, ec) &&
-        (parent == fs::path(config_dir_) || (lstat(parent.c_str(), &st) == 0 && S_ISDIR(st.st_mode)));
-    if (listed) {
+    return fs::is_regular_file(file, ec) &&
+           (parent == fs::path(config_dir_) || (lstat(parent.c_str(), &st) == 0 && S_ISDIR(st.st_mode)));
+  };
+  for (const std::string& file : files) {
+    if (UnderUnreadableDir(file)) continue;
+    struct stat lst {};
+    if (lstat(file.c_str(), &lst) == 0 && S_ISLNK(lst.st_mode)) {
+      symlinks_.insert(file);
+    } else {
+      symlinks_.erase(file);
+    }
+    if (listed(file)) {
       RefreshFile(file, /*force=*/true, delta);
     } else {
       ForgetFile(file, delta);
     }
   }
-  // A symlink's target can change without an event naming the link (a
-  // ConfigMap volume swaps its hidden `..data` directory).
+  // A symlink's target can change, or go, without an event naming the link
+  // (a ConfigMap volume swaps its hidden `..data` directory).
   const std::vector<std::string> symlinks(symlinks_.begin(), symlinks_.end());
   for (const std::string& file : symlinks) {
-    if (delta.read.count(file) == 0 && !UnderUnreadableDir(file)) RefreshFile(file, /*force=*/false, delta);
+    if (delta.read.count(file) > 0 || UnderUnreadableDir(file)) continue;
+    struct stat lst {};
+    if (lstat(file.c_str(), &lst) != 0 || !S_ISLNK(lst.st_mode)) symlinks_.erase(file);
+    if (listed(file)) {
+      RefreshFile(file, /*force=*/false, delta);
+    } else {
+      ForgetFile(file, delta);
+    }
   }
   for (const auto& [key, sample] : delta.keys) {
     size_t count = 0;

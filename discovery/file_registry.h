@@ -93,7 +93,6 @@ class FileRegistry : public Registry {
     std::vector<std::string> keys;  // MeshObjectKey() of each of `objects`
     std::vector<ConfigError> errors;
     CachedParse cache;  // parsed == nullptr: not cached
-    bool symlink = false;
   };
   // What one reload changes, gathered while reading.
   struct Delta;
@@ -150,7 +149,9 @@ class FileRegistry : public Registry {
   // that cannot be listed now, which keep their last state), by path as shown
   // to users.
   std::map<std::string, FileState> files_;
-  std::set<std::string> symlinks_;                      // the files of files_ that are symlinks
+  // The manifest-named symlinks below the directory, dangling or not: their
+  // targets are checked on every reload.
+  std::set<std::string> symlinks_;
   std::map<std::string, std::string> unreadable_dirs_;  // directory -> reason
   // MeshObjectKey -> the files that define it; the first defines it in the
   // snapshot, the others are duplicates.

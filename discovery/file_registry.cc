@@ -8,9 +8,9 @@
 #include <unistd.h>
 
 #include <algorithm>
-#include <ctime>
 #include <cerrno>
 #include <cstring>
+#include <ctime>
 #include <filesystem>
 #include <set>
 #include <system_error>
@@ -117,11 +117,26 @@ std::string Summary(const MeshSnapshot& s) {
 
 }  // namespace
 
-// The manifest files below the directory, and the directories that could not
+// The manifest files below a directory, and the directories that could not
 // be listed (whose files keep their last good state).
 struct FileRegistry::ScanResult {
   std::vector<std::string> files;                                    // sorted
   std::vector<std::pair<std::string, std::string>> unreadable_dirs;  // dir, reason
+  // Manifest-named symlinks, whatever they point to (a dangling one can come
+  // back with no event naming it).
+  std::vector<std::string> symlinks;
+};
+
+struct FileRegistry::Delta {
+  // The MeshObjectKeys whose definitions changed, each with an object of that
+  // key (before or after the change) that names its kind, namespace and name.
+  std::map<std::string, const MeshObject*> keys;
+  // The object lists replaced during the reload, alive while `keys` points
+  // into them.
+  std::vector<ObjectsPtr> retired;
+  // Files read in this reload: a file named by an event and found by a
+  // directory rescan is read once.
+  std::set<std::string> read;
 };
 
 FileRegistry::FileRegistry(std::string config_dir, common::MetricsRegistry& metrics,
@@ -226,8 +241,10 @@ void FileRegistry::AddWatches(const std::string& dir) {
   int wd = inotify_add_watch(inotify_fd_, dir.c_str(), kWatchMask);
   if (wd < 0) {
     if (errno != ENOENT && errno != ENOTDIR) {
-      WEFT_LOG(WARNING) << "cannot watch \"" << dir << "\": " << ErrnoText(errno)
-                        << "; its changes are seen only with other changes";
+      if (unwatched_dirs_.insert(dir).second) {
+        WEFT_LOG(WARNING) << "cannot watch \"" << dir << "\": " << ErrnoText(errno)
+                          << "; its changes are seen only with other changes";
+      }
     }
     return;
   }
@@ -271,9 +288,10 @@ bool FileRegistry::DrainEvents() {
       p += sizeof(struct inotify_event) + event->len;
       any = true;
       if (event->mask & IN_Q_OVERFLOW) {
-        // Events were lost: make sure every directory is watched; the
-        // re-read that follows sees every file.
+        // Events were lost: make sure every directory is watched and read
+        // everything again.
         AddWatches(config_dir_);
+        rescan_all_ = true;
         continue;
       }
       if (event->mask & IN_IGNORED) {
@@ -286,14 +304,27 @@ bool FileRegistry::DrainEvents() {
         continue;
       }
       auto parent = watches_.find(event->wd);
-      if (parent == watches_.end() || event->len == 0 || !(event->mask & IN_ISDIR)) continue;
+      if (parent == watches_.end()) continue;
+      if (event->len == 0) {
+        // About a watched directory itself. A subdirectory's parent reports
+        // the same change by name; the top directory has no watched parent.
+        if (parent->second == config_dir_) rescan_all_ = true;
+        continue;
+      }
       const std::string name = event->name;
+      // Hidden entries are not read; a ConfigMap's `..data` swap changes
+      // the targets of symlinked files, which every reload checks.
       if (IsHidden(name)) continue;
       const std::string path = Join(parent->second, name);
-      if (event->mask & (IN_CREATE | IN_MOVED_TO)) {
-        AddWatches(path);
-      } else if (event->mask & IN_MOVED_FROM) {
-        RemoveWatches(path);
+      if (event->mask & IN_ISDIR) {
+        if (event->mask & (IN_CREATE | IN_MOVED_TO | IN_ATTRIB)) {
+          AddWatches(path);
+        } else if (event->mask & IN_MOVED_FROM) {
+          RemoveWatches(path);
+        }
+        dirty_dirs_.insert(path);
+      } else if (IsManifestName(name)) {
+        dirty_files_.insert(path);
       }
     }
   }
@@ -332,11 +363,11 @@ void FileRegistry::WatchLoop() {
   }
 }
 
-FileRegistry::ScanResult FileRegistry::Scan() const {
+FileRegistry::ScanResult FileRegistry::Scan(const std::string& top) const {
   ScanResult out;
   // Depth-first, skipping hidden entries; directory symlinks are not
   // followed (no cycles), file symlinks are (Kubernetes ConfigMap mounts).
-  std::vector<std::string> dirs = {config_dir_};
+  std::vector<std::string> dirs = {top};
   while (!dirs.empty()) {
     std::string dir = std::move(dirs.back());
     dirs.pop_back();
@@ -349,108 +380,285 @@ FileRegistry::ScanResult FileRegistry::Scan() const {
       std::error_code type_ec;
       if (it->is_directory(type_ec) && !it->is_symlink(type_ec)) {
         dirs.push_back(path);
-      } else if (IsManifestName(name) && it->is_regular_file(type_ec)) {
-        out.files.push_back(path);
+      } else if (IsManifestName(name)) {
+        if (it->is_regular_file(type_ec)) out.files.push_back(path);
+        if (it->is_symlink(type_ec)) out.symlinks.push_back(path);
       }
     }
     if (ec) out.unreadable_dirs.emplace_back(dir, ec.message());
   }
   std::sort(out.files.begin(), out.files.end());
+  std::sort(out.unreadable_dirs.begin(), out.unreadable_dirs.end());
   return out;
+}
+
+bool FileRegistry::UnderUnreadableDir(const std::string& path) const {
+  for (const auto& [dir, reason] : unreadable_dirs_) {
+    if (IsUnder(path, dir)) return true;
+  }
+  return false;
+}
+
+void FileRegistry::SetObjects(const std::string& file, FileState& state, ObjectsPtr objects, Delta& delta) {
+  std::vector<std::string> keys;
+  if (objects != nullptr) {
+    keys.reserve(objects->size());
+    for (const MeshObject& o : *objects) keys.push_back(MeshObjectKey(o));
+  }
+  if (state.objects != nullptr) {
+    for (size_t i = 0; i < state.keys.size(); ++i) {
+      delta.keys.emplace(state.keys[i], &(*state.objects)[i]);
+      if (std::find(keys.begin(), keys.end(), state.keys[i]) != keys.end()) continue;
+      auto it = definers_.find(state.keys[i]);
+      if (it == definers_.end()) continue;
+      it->second.erase(file);
+      if (it->second.empty()) definers_.erase(it);
+    }
+    delta.retired.push_back(state.objects);
+  }
+  for (size_t i = 0; i < keys.size(); ++i) {
+    delta.keys.emplace(keys[i], &(*objects)[i]);
+    definers_[keys[i]].insert(file);
+  }
+  state.objects = std::move(objects);
+  state.keys = std::move(keys);
+}
+
+void FileRegistry::ForgetFile(const std::string& file, Delta& delta) {
+  auto it = files_.find(file);
+  if (it == files_.end()) return;
+  SetObjects(file, it->second, nullptr, delta);
+  files_.erase(it);
+}
+
+void FileRegistry::RefreshFile(const std::string& file, bool force, Delta& delta) {
+  if (force && delta.read.count(file) > 0) return;
+  FileState& state = files_[file];
+  struct stat st {};
+  const bool stat_ok = stat(file.c_str(), &st) == 0;
+  const int64_t mtime_ns = static_cast<int64_t>(st.st_mtim.tv_sec) * 1000000000 + st.st_mtim.tv_nsec;
+  // File times have a coarse granularity (a kernel tick): a file written
+  // in the last two seconds may have changed again within the same tick
+  // and size, so it is always read again.
+  const bool settled = stat_ok && std::time(nullptr) - static_cast<int64_t>(st.st_mtim.tv_sec) > 2;
+  const CachedParse& cached = state.cache;
+  if (!force && settled && cached.parsed != nullptr && cached.inode == st.st_ino &&
+      cached.size == st.st_size && cached.mtime_ns == mtime_ns) {
+    return;  // unchanged since it was last parsed
+  }
+  delta.read.insert(file);
+  std::string text;
+  absl::Status read = ReadFile(file, options_.max_file_bytes, text);
+  if (!read.ok()) {
+    state.cache = {};
+    state.errors = {FileError(file, std::string(read.message()))};
+    return;  // its objects stay
+  }
+  auto parsed = std::make_shared<const ParsedManifest>(ParseManifest(text, file));
+  state.cache = {};
+  if (stat_ok)
+    state.cache = {static_cast<uint64_t>(st.st_ino), static_cast<int64_t>(st.st_size), mtime_ns, parsed};
+  state.errors = parsed->errors;
+  if (parsed->syntax_error) return;  // its objects stay
+  if (state.objects == nullptr || parsed->invalid_keys.empty()) {
+    SetObjects(file, state, ObjectsPtr(parsed, &parsed->objects), delta);  // shares the parse
+  } else {
+    SetObjects(file, state,
+               std::make_shared<const std::vector<MeshObject>>(WithLastGood(*parsed, state.objects.get())),
+               delta);
+  }
+}
+
+void FileRegistry::RescanDir(const std::string& dir, Delta& delta) {
+  // The top directory is followed if it is a symlink, and when it cannot be
+  // listed (even when it is gone) every file keeps its state; a
+  // subdirectory that is gone, or is now a symlink, takes its files along.
+  struct stat st {};
+  const bool listable = dir == config_dir_ || (lstat(dir.c_str(), &st) == 0 && S_ISDIR(st.st_mode) &&
+                                               !IsHidden(fs::path(dir).filename().string()));
+  ScanResult scan;
+  if (listable) scan = Scan(dir);
+  for (auto it = unreadable_dirs_.begin(); it != unreadable_dirs_.end();) {
+    it = IsUnder(it->first, dir) ? unreadable_dirs_.erase(it) : std::next(it);
+  }
+  unreadable_dirs_.insert(scan.unreadable_dirs.begin(), scan.unreadable_dirs.end());
+  const std::string prefix = Join(dir, "");
+  for (auto it = symlinks_.lower_bound(prefix); it != symlinks_.end() && absl::StartsWith(*it, prefix);) {
+    it = UnderUnreadableDir(*it) ? std::next(it) : symlinks_.erase(it);
+  }
+  symlinks_.insert(scan.symlinks.begin(), scan.symlinks.end());
+
+  std::vector<std::string> gone;
+  for (auto it = files_.lower_bound(prefix); it != files_.end() && absl::StartsWith(it->first, prefix);
+       ++it) {
+    if (UnderUnreadableDir(it->first)) {
+      // Kept as it was last read; the directory's error replaces its own.
+      it->second.errors.clear();
+      it->second.cache = {};
+    } else if (!std::binary_search(scan.files.begin(), scan.files.end(), it->first)) {
+      gone.push_back(it->first);
+    }
+  }
+  for (const std::string& file : gone) ForgetFile(file, delta);
+  for (const std::string& file : scan.files) RefreshFile(file, /*force=*/false, delta);
+}
+
+std::shared_ptr<MeshSnapshot> FileRegistry::BuildSnapshot(const MeshSnapshot& base, const Delta& delta) {
+  // The object each changed key resolves to now: the first definition in
+  // file order (null: none left).
+  std::vector<std::pair<const MeshObject*, const MeshObject*>> updates;  // (key's sample, definition)
+  for (const auto& [key, sample] : delta.keys) {
+    const MeshObject* definition = nullptr;
+    if (auto it = definers_.find(key); it != definers_.end()) {
+      const FileState& state = files_.at(*it->second.begin());
+      const size_t index = std::find(state.keys.begin(), state.keys.end(), key) - state.keys.begin();
+      definition = &(*state.objects)[index];
+    }
+    const bool same =
+        definition == nullptr ? !SnapshotContains(base, *sample) : SnapshotHolds(base, *definition);
+    if (!same) updates.emplace_back(sample, definition);
+  }
+
+  // Errors: directories that cannot be listed, then each file's (in file
+  // order), then the duplicates (in file, then document order).
+  std::vector<ConfigError> errors;
+  for (const auto& [dir, reason] : unreadable_dirs_) {
+    errors.push_back(FileError(dir, absl::StrCat("cannot read directory: ", reason)));
+  }
+  for (const auto& [file, state] : files_)
+    errors.insert(errors.end(), state.errors.begin(), state.errors.end());
+  std::set<std::string> duplicating_files;
+  for (const std::string& key : duplicated_) {
+    const auto& files = definers_.at(key);
+    duplicating_files.insert(files.begin(), files.end());
+  }
+  for (const std::string& file : duplicating_files) {
+    const FileState& state = files_.at(file);
+    for (size_t i = 0; i < state.keys.size(); ++i) {
+      if (duplicated_.count(state.keys[i]) == 0) continue;
+      const std::string& first_file = *definers_.at(state.keys[i]).begin();
+      const FileState& first_state = files_.at(first_file);
+      const size_t first_index = std::find(first_state.keys.begin(), first_state.keys.end(), state.keys[i]) -
+                                 first_state.keys.begin();
+      if (file == first_file && i == first_index) continue;
+      const MeshObject& object = (*state.objects)[i];
+      const ObjectMeta& meta = MetaOf(object);
+      ConfigError e;
+      e.source = meta.source;
+      e.kind = KindOf(object);
+      e.namespace_ = meta.namespace_;
+      e.name = meta.name;
+      e.field = "metadata.name";
+      e.reason = absl::StrCat("duplicate: already defined in ",
+                              MetaOf((*first_state.objects)[first_index]).source.ToString());
+      errors.push_back(std::move(e));
+    }
+  }
+  bool same_errors = errors.size() == base.errors.size();
+  for (size_t i = 0; same_errors && i < errors.size(); ++i)
+    same_errors = SameObject(errors[i], base.errors[i]);
+  if (updates.empty() && same_errors) return nullptr;
+
+  std::shared_ptr<MeshSnapshot> snapshot = spare_ != nullptr
+                                               ? std::shared_ptr<MeshSnapshot>(std::move(spare_))
+                                               : std::make_shared<MeshSnapshot>(base);
+  for (const auto& [sample, definition] : updates) {
+    if (definition != nullptr) {
+      AddToSnapshot(*definition, *snapshot);
+    } else {
+      const ObjectMeta& meta = MetaOf(*sample);
+      RemoveFromSnapshot(KindOf(*sample), meta.namespace_, meta.name, *snapshot);
+    }
+  }
+  snapshot->errors = std::move(errors);
+  return snapshot;
 }
 
 void FileRegistry::Reload() {
   const auto start = std::chrono::steady_clock::now();
-  ScanResult scan = Scan();
-  auto snapshot = std::make_shared<MeshSnapshot>();
-  std::map<std::string, ObjectsPtr> next_objects;
-  std::map<std::string, SourceRef> first_source;  // MeshObjectKey -> where it was defined first
-
-  auto add_objects = [&](const std::vector<MeshObject>& objects) {
-    for (const MeshObject& object : objects) {
-      const std::string key = MeshObjectKey(object);
-      const ObjectMeta& meta = MetaOf(object);
-      auto [first, inserted] = first_source.emplace(key, meta.source);
-      if (!inserted) {
-        ConfigError e;
-        e.source = meta.source;
-        e.kind = KindOf(object);
-        e.namespace_ = meta.namespace_;
-        e.name = meta.name;
-        e.field = "metadata.name";
-        e.reason = absl::StrCat("duplicate: already defined in ", first->second.ToString());
-        snapshot->errors.push_back(std::move(e));
-        continue;
-      }
-      AddToSnapshot(object, *snapshot);
-    }
-  };
-
-  // Files below a directory that cannot be listed now keep their state.
-  for (const auto& [dir, reason] : scan.unreadable_dirs) {
-    snapshot->errors.push_back(FileError(dir, absl::StrCat("cannot read directory: ", reason)));
-    for (const auto& [file, objects] : file_objects_) {
-      if (IsUnder(file, dir)) next_objects[file] = objects;
-    }
+  Delta delta;
+  std::set<std::string> dirs = std::move(dirty_dirs_);
+  std::set<std::string> files = std::move(dirty_files_);
+  dirty_dirs_.clear();
+  dirty_files_.clear();
+  if (rescan_all_) {
+    rescan_all_ = false;
+    dirs = {config_dir_};
+    files.clear();
   }
-  for (const std::string& file : scan.files) {
-    if (next_objects.count(file) > 0) continue;
-    auto previous_it = file_objects_.find(file);
-    const ObjectsPtr previous = previous_it == file_objects_.end() ? nullptr : previous_it->second;
+  // Directories that could not be watched are read every time.
+  std::set<std::string> unwatched = std::move(unwatched_dirs_);
+  unwatched_dirs_.clear();
+  for (const std::string& dir : unwatched) {
+    AddWatches(dir);
+    dirs.insert(dir);
+  }
+  std::string covered;  // the last directory rescanned: those below it are included
+  for (const std::string& dir : dirs) {
+    if (!covered.empty() && IsUnder(dir, covered)) continue;
+    RescanDir(dir, delta);
+    covered = dir;
+  }
+  // What a rescan would list: a regular file (or a symlink to one) in a
+  // directory that is not a symlink (the top one may be).
+  auto listed = [&](const std::string& file) {
+    const fs::path parent = fs::path(file).parent_path();
     struct stat st {};
-    const bool stat_ok = stat(file.c_str(), &st) == 0;
-    auto cached = parse_cache_.find(file);
-    std::shared_ptr<const ParsedManifest> parsed;
-    // File times have a coarse granularity (a kernel tick): a file written
-    // in the last two seconds may have changed again within the same tick
-    // and size, so it is always read again.
-    const int64_t mtime_s = static_cast<int64_t>(st.st_mtim.tv_sec);
-    const bool settled = stat_ok && std::time(nullptr) - mtime_s > 2;
-    if (settled && cached != parse_cache_.end() && cached->second.inode == st.st_ino &&
-        cached->second.size == st.st_size &&
-        cached->second.mtime_ns == static_cast<int64_t>(st.st_mtim.tv_sec) * 1000000000 + st.st_mtim.tv_nsec) {
-      parsed = cached->second.parsed;  // unchanged since it was last parsed
+    std::error_code ec;
+    return fs::is_regular_file(file, ec) &&
+           (parent == fs::path(config_dir_) || (lstat(parent.c_str(), &st) == 0 && S_ISDIR(st.st_mode)));
+  };
+  for (const std::string& file : files) {
+    if (UnderUnreadableDir(file)) continue;
+    struct stat lst {};
+    if (lstat(file.c_str(), &lst) == 0 && S_ISLNK(lst.st_mode)) {
+      symlinks_.insert(file);
     } else {
-      std::string text;
-      absl::Status read = ReadFile(file, options_.max_file_bytes, text);
-      if (!read.ok()) {
-        parse_cache_.erase(file);
-        snapshot->errors.push_back(FileError(file, std::string(read.message())));
-        if (previous != nullptr) next_objects[file] = previous;
-        continue;
-      }
-      parsed = std::make_shared<const ParsedManifest>(ParseManifest(text, file));
-      if (stat_ok) {
-        CachedParse& entry = parse_cache_[file];
-        entry.inode = st.st_ino;
-        entry.size = st.st_size;
-        entry.mtime_ns = static_cast<int64_t>(st.st_mtim.tv_sec) * 1000000000 + st.st_mtim.tv_nsec;
-        entry.parsed = parsed;
-      }
+      symlinks_.erase(file);
     }
-    snapshot->errors.insert(snapshot->errors.end(), parsed->errors.begin(), parsed->errors.end());
-    if (parsed->syntax_error) {
-      if (previous != nullptr) next_objects[file] = previous;
-    } else if (previous == nullptr || parsed->invalid_keys.empty()) {
-      next_objects[file] = ObjectsPtr(parsed, &parsed->objects);  // shares the parse
+    if (listed(file)) {
+      RefreshFile(file, /*force=*/true, delta);
     } else {
-      next_objects[file] = std::make_shared<const std::vector<MeshObject>>(WithLastGood(*parsed, previous.get()));
+      ForgetFile(file, delta);
     }
   }
-  for (auto it = parse_cache_.begin(); it != parse_cache_.end();) {
-    it = std::binary_search(scan.files.begin(), scan.files.end(), it->first) ? std::next(it)
-                                                                            : parse_cache_.erase(it);
+  // A symlink's target can change, or go, without an event naming the link
+  // (a ConfigMap volume swaps its hidden `..data` directory).
+  const std::vector<std::string> symlinks(symlinks_.begin(), symlinks_.end());
+  for (const std::string& file : symlinks) {
+    if (delta.read.count(file) > 0 || UnderUnreadableDir(file)) continue;
+    struct stat lst {};
+    if (lstat(file.c_str(), &lst) != 0 || !S_ISLNK(lst.st_mode)) symlinks_.erase(file);
+    if (listed(file)) {
+      RefreshFile(file, /*force=*/false, delta);
+    } else {
+      ForgetFile(file, delta);
+    }
   }
-  // Objects in sorted file order: the first definition of an object wins.
-  for (const auto& [file, objects] : next_objects) add_objects(*objects);
-  file_objects_ = std::move(next_objects);
+  for (const auto& [key, sample] : delta.keys) {
+    size_t count = 0;
+    if (auto it = definers_.find(key); it != definers_.end()) {
+      for (const std::string& file : it->second) {
+        const auto& keys = files_.at(file).keys;
+        count += std::count(keys.begin(), keys.end(), key);
+      }
+    }
+    if (count > 1) {
+      duplicated_.insert(key);
+    } else {
+      duplicated_.erase(key);
+    }
+  }
 
-  const size_t error_count = snapshot->errors.size();
+  MeshSnapshotConstSharedPtr previous = built_;
+  std::shared_ptr<MeshSnapshot> snapshot =
+      BuildSnapshot(previous == nullptr ? MeshSnapshot{} : *previous, delta);
+  if (snapshot == nullptr && previous == nullptr)
+    snapshot = std::make_shared<MeshSnapshot>();  // the first one
+  const size_t error_count = snapshot != nullptr ? snapshot->errors.size() : previous->errors.size();
   errors_gauge_.Set(static_cast<double>(error_count));
   (error_count == 0 ? reloads_ok_ : reloads_error_).Inc();
-
-  MeshSnapshotConstSharedPtr previous = Current();
-  if (previous != nullptr && SameContent(*previous, *snapshot)) return;
+  if (snapshot == nullptr) return;  // nothing changed
   snapshot->version = previous == nullptr ? 1 : previous->version + 1;
 
   // Each error is logged once: when it first appears.
@@ -466,17 +674,20 @@ void FileRegistry::Reload() {
   }
   WEFT_LOG(INFO) << "config \"" << config_dir_ << "\" version " << snapshot->version << ": "
                  << Summary(*snapshot) << " (read in "
-                 << std::chrono::duration_cast<std::chrono::microseconds>(std::chrono::steady_clock::now() - start)
+                 << std::chrono::duration_cast<std::chrono::microseconds>(std::chrono::steady_clock::now() -
+                                                                          start)
                             .count() /
                         1000.0
                  << " ms)";
 
   MeshSnapshotConstSharedPtr published = std::move(snapshot);
+  built_ = published;
   {
     absl::MutexLock lock(&mu_);
     current_ = published;
   }
   if (!stopping_ && on_snapshot_) on_snapshot_(published);
+  if (!stopping_) spare_ = std::make_unique<MeshSnapshot>(*published);
 }
 
 }  // namespace weft::discovery

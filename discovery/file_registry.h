@@ -2,6 +2,11 @@
 // every *.yaml, *.yml and *.json file below a directory (recursively, in
 // sorted path order), builds MeshSnapshots from them, and watches the tree
 // with inotify to publish a new snapshot whenever the content changes.
+// After the first read only what the events name is read again: the files
+// written, renamed or deleted, the directories that appeared or went (and
+// every symlinked file, whose target can change unseen); an overflowing
+// event queue makes it read everything again. The snapshot is the same as a
+// full read of the directory would give (tests/discovery).
 //
 // Last good state wins: when a file or a document in it turns invalid, the
 // error goes into MeshSnapshot::errors and the objects the file last produced
@@ -16,6 +21,8 @@
 #include <atomic>
 #include <chrono>
 #include <map>
+#include <memory>
+#include <set>
 #include <string>
 #include <thread>
 #include <vector>
@@ -34,9 +41,10 @@ namespace weft::discovery {
 struct FileRegistryOptions {
   // Changes are read once the directory has been quiet this long, so that
   // an editor's burst of events (write temp file, rename, chmod) makes one
-  // snapshot. Short: weftd's push debouncer (20 ms quiet) is what coalesces
-  // changes, and every millisecond here is added to change->ACK.
-  std::chrono::milliseconds quiet_period{5};
+  // snapshot and a file is not read half-written. Short: weftd's push
+  // debouncer (20 ms quiet) is what coalesces changes, and every millisecond
+  // here is added to change->ACK.
+  std::chrono::milliseconds quiet_period{2};
   // Upper bound on the wait while events keep arriving.
   std::chrono::milliseconds max_delay{1000};
   // Larger files are rejected with an error.
@@ -67,17 +75,53 @@ class FileRegistry : public Registry {
 
  private:
   struct ScanResult;
+  using ObjectsPtr = std::shared_ptr<const std::vector<MeshObject>>;
+  // The parse of a file's content as of (inode, size, mtime): a file that a
+  // full or directory rescan finds unchanged is not read or parsed again.
+  struct CachedParse {
+    uint64_t inode = 0;
+    int64_t size = -1;
+    int64_t mtime_ns = 0;
+    std::shared_ptr<const ParsedManifest> parsed;
+  };
+  // One manifest file as of its last read.
+  struct FileState {
+    // What it contributes now: what it last produced successfully, document
+    // by document. Shared with the cached parse when nothing was kept from
+    // an earlier version. Null: nothing (yet).
+    ObjectsPtr objects;
+    std::vector<std::string> keys;  // MeshObjectKey() of each of `objects`
+    std::vector<ConfigError> errors;
+    CachedParse cache;  // parsed == nullptr: not cached
+  };
+  // What one reload changes, gathered while reading.
+  struct Delta;
 
   absl::Status StartWatching();
   void AddWatches(const std::string& dir);
   void RemoveWatches(const std::string& dir);
   void WatchLoop();
-  // Reads the pending inotify events; true when any arrived.
+  // Reads the pending inotify events, noting which files and directories
+  // they name; true when any arrived.
   bool DrainEvents();
-  // Re-reads the directory and publishes a snapshot when the content changed
-  // (always on the first call).
+  // Re-reads what the events named (everything on the first call or after
+  // an inotify queue overflow) and publishes a snapshot when the content
+  // changed (always on the first call).
   void Reload();
-  ScanResult Scan() const;
+  // The manifest files below `dir` (sorted) and the directories there that
+  // could not be listed.
+  ScanResult Scan(const std::string& dir) const;
+  // Brings the state of the files below `dir` up to date with the disk.
+  void RescanDir(const std::string& dir, Delta& delta);
+  // Reads `file` again (when `force`, or when its inode, size or mtime
+  // changed) and updates its state.
+  void RefreshFile(const std::string& file, bool force, Delta& delta);
+  void ForgetFile(const std::string& file, Delta& delta);
+  void SetObjects(const std::string& file, FileState& state, ObjectsPtr objects, Delta& delta);
+  bool UnderUnreadableDir(const std::string& path) const;
+  // The snapshot of the current state: `base` (the previous one) with the
+  // objects of `delta`'s keys replaced. Null when it is the same as `base`.
+  std::shared_ptr<MeshSnapshot> BuildSnapshot(const MeshSnapshot& base, const Delta& delta);
   void CloseFds();
 
   const std::string config_dir_;
@@ -95,22 +139,31 @@ class FileRegistry : public Registry {
 
   // Owned by Run() until the watch thread starts, then by that thread alone.
   std::map<int, std::string> watches_;  // watch descriptor -> directory
-  // Per file (path as shown to users), the objects it currently contributes:
-  // what it last produced successfully, document by document.
-  // Shared with parse_cache_ when nothing was kept from an earlier version,
-  // so that an unchanged file costs a pointer copy per reload.
-  using ObjectsPtr = std::shared_ptr<const std::vector<MeshObject>>;
-  std::map<std::string, ObjectsPtr> file_objects_;
-  // Per file, the parse of its content as of (inode, size, mtime): an
-  // unchanged file is not read or parsed again on the next reload, so a
-  // change to one file of a thousand costs one parse.
-  struct CachedParse {
-    uint64_t inode = 0;
-    int64_t size = -1;
-    int64_t mtime_ns = 0;
-    std::shared_ptr<const ParsedManifest> parsed;
-  };
-  std::map<std::string, CachedParse> parse_cache_;
+  // What the events since the last reload named.
+  bool rescan_all_ = true;
+  std::set<std::string> dirty_files_;
+  std::set<std::string> dirty_dirs_;
+  // Directories that could not be watched: rescanned on every reload.
+  std::set<std::string> unwatched_dirs_;
+  // Every manifest file below the directory (and the files below directories
+  // that cannot be listed now, which keep their last state), by path as shown
+  // to users.
+  std::map<std::string, FileState> files_;
+  // The manifest-named symlinks below the directory, dangling or not: their
+  // targets are checked on every reload.
+  std::set<std::string> symlinks_;
+  std::map<std::string, std::string> unreadable_dirs_;  // directory -> reason
+  // MeshObjectKey -> the files that define it; the first defines it in the
+  // snapshot, the others are duplicates.
+  std::map<std::string, std::set<std::string>> definers_;
+  // Keys defined more than once (in several files, or twice in one).
+  std::set<std::string> duplicated_;
+  // The snapshot built last (published unless it was a no-op); the base of
+  // the next one.
+  MeshSnapshotConstSharedPtr built_;
+  // A private copy of built_, made once it has been delivered, so that the
+  // next change patches it instead of copying the whole mesh on its way.
+  std::unique_ptr<MeshSnapshot> spare_;
 
   mutable absl::Mutex mu_;
   MeshSnapshotConstSharedPtr current_ ABSL_GUARDED_BY(mu_);

@@ -62,6 +62,32 @@ bool SnapshotContains(const MeshSnapshot& snapshot, const MeshObject& object) {
                     object);
 }
 
+namespace {
+
+template <typename T>
+bool Holds(const std::map<std::string, T>& objects, const std::string& key, const T& object) {
+  auto it = objects.find(key);
+  return it != objects.end() && SameObject(it->second, object);
+}
+
+}  // namespace
+
+bool SnapshotHolds(const MeshSnapshot& snapshot, const MeshObject& object) {
+  const ObjectMeta& meta = MetaOf(object);
+  const std::string key = ObjectKey(meta.namespace_, meta.name);
+  return std::visit(Overloaded{
+                        [&](const Service& o) { return Holds(snapshot.services, key, o); },
+                        [&](const EndpointSlice& o) { return Holds(snapshot.endpoint_slices, key, o); },
+                        [&](const Workload& o) { return Holds(snapshot.workloads, key, o); },
+                        [&](const Pod& o) { return Holds(snapshot.pods, key, o); },
+                        [&](const Namespace& o) { return Holds(snapshot.namespaces, key, o); },
+                        [&](const PolicyDocument& o) {
+                          return Holds(snapshot.policies, PolicyKey(o.kind, meta.namespace_, meta.name), o);
+                        },
+                    },
+                    object);
+}
+
 void AddToSnapshot(MeshObject object, MeshSnapshot& snapshot) {
   std::visit(Overloaded{
                  [&](Service& o) {

@@ -27,6 +27,10 @@ std::string MeshObjectKey(const std::string& kind, const std::string& ns, const 
 // True when `snapshot` holds an object with the key of `object`.
 bool SnapshotContains(const MeshSnapshot& snapshot, const MeshObject& object);
 
+// True when `snapshot` holds an object with the key of `object` that is the
+// same in every field (SameObject).
+bool SnapshotHolds(const MeshSnapshot& snapshot, const MeshObject& object);
+
 // Puts `object` into the matching map of `snapshot`, replacing any object
 // with the same kind, namespace and name.
 void AddToSnapshot(MeshObject object, MeshSnapshot& snapshot);

@@ -123,6 +123,14 @@ std::string ObjectKey(const std::string& ns, const std::string& name) {
   return absl::StrCat(ns, "/", name);
 }
 
+bool SameObject(const Service& a, const Service& b) { return Equal(a, b); }
+bool SameObject(const EndpointSlice& a, const EndpointSlice& b) { return Equal(a, b); }
+bool SameObject(const Workload& a, const Workload& b) { return Equal(a, b); }
+bool SameObject(const Pod& a, const Pod& b) { return Equal(a, b); }
+bool SameObject(const Namespace& a, const Namespace& b) { return Equal(a, b); }
+bool SameObject(const PolicyDocument& a, const PolicyDocument& b) { return Equal(a, b); }
+bool SameObject(const ConfigError& a, const ConfigError& b) { return Equal(a, b); }
+
 bool SameContent(const MeshSnapshot& a, const MeshSnapshot& b) {
   return EqualMaps(a.services, b.services) && EqualMaps(a.endpoint_slices, b.endpoint_slices) &&
          EqualMaps(a.workloads, b.workloads) && EqualMaps(a.pods, b.pods) &&

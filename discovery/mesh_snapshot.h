@@ -20,8 +20,8 @@ namespace weft::discovery {
 // "examples/greeter/mesh.yaml#2" (file, 0-based document index) in file
 // mode, "kubernetes:shop/orders" in Kubernetes mode.
 struct SourceRef {
-  std::string file;      // path as given under --config-dir, or "" for Kubernetes
-  int document = -1;     // index of the YAML document within the file
+  std::string file;   // path as given under --config-dir, or "" for Kubernetes
+  int document = -1;  // index of the YAML document within the file
   std::string ToString() const;
   bool operator==(const SourceRef& o) const { return file == o.file && document == o.document; }
 };
@@ -68,12 +68,12 @@ struct EndpointPort {
 
 struct Endpoint {
   std::vector<std::string> addresses;
-  bool ready = true;          // conditions.ready; absent means ready
+  bool ready = true;  // conditions.ready; absent means ready
   bool serving = true;
   bool terminating = false;
   std::string node_name;
   std::string zone;
-  std::string target_pod;     // targetRef.name when targetRef.kind == Pod
+  std::string target_pod;  // targetRef.name when targetRef.kind == Pod
 };
 
 // discovery.k8s.io/v1 EndpointSlice, owned by the Service named in the
@@ -121,10 +121,10 @@ struct PolicyDocument {
 // snapshot so that the admin API and weftctl can show it.
 struct ConfigError {
   SourceRef source;
-  std::string kind;       // "" when the document could not be read far enough
+  std::string kind;  // "" when the document could not be read far enough
   std::string namespace_;
   std::string name;
-  std::string field;      // field path, e.g. spec.ports[0].port; "" for syntax errors
+  std::string field;  // field path, e.g. spec.ports[0].port; "" for syntax errors
   std::string reason;
   std::string ToString() const;  // "<source>: <kind> <ns>/<name>: <field>: <reason>"
 };
@@ -147,6 +147,16 @@ struct MeshSnapshot {
 };
 
 using MeshSnapshotConstSharedPtr = std::shared_ptr<const MeshSnapshot>;
+
+// Member-wise equality of one object (every field, the source included):
+// what SameContent compares per object.
+bool SameObject(const Service& a, const Service& b);
+bool SameObject(const EndpointSlice& a, const EndpointSlice& b);
+bool SameObject(const Workload& a, const Workload& b);
+bool SameObject(const Pod& a, const Pod& b);
+bool SameObject(const Namespace& a, const Namespace& b);
+bool SameObject(const PolicyDocument& a, const PolicyDocument& b);
+bool SameObject(const ConfigError& a, const ConfigError& b);
 
 // True when two snapshots describe the same mesh: every field but `version`
 // is compared, including objects' sources and the errors (in order). Sources

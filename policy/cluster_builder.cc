@@ -1,5 +1,6 @@
 #include "policy/cluster_builder.h"
 
+#include <algorithm>
 #include <optional>
 
 #include <set>
@@ -158,10 +159,10 @@ std::vector<std::string> ServiceIdentities(const discovery::MeshSnapshot& mesh, 
   std::set<std::string> accounts;
   const std::string& ns = service.meta.namespace_;
   if (!service.selector.empty()) {
-    for (const auto* w : index->SelectWorkloads(ns, service.selector)) accounts.insert(w->service_account);
-    for (const auto* pod : index->SelectPods(ns, service.selector)) accounts.insert(pod->service_account);
+    for (const auto* w : index->SelectWorkloads(mesh, ns, service.selector)) accounts.insert(w->service_account);
+    for (const auto* pod : index->SelectPods(mesh, ns, service.selector)) accounts.insert(pod->service_account);
   }
-  for (const auto* slice_ptr : index->SlicesOf(ns, service.meta.name)) {
+  for (const auto* slice_ptr : index->SlicesOf(mesh, ns, service.meta.name)) {
     const discovery::EndpointSlice& slice = *slice_ptr;
     for (const auto& ep : slice.endpoints) {
       if (ep.target_pod.empty()) continue;
@@ -186,10 +187,10 @@ void AddOutboundCluster(const discovery::MeshSnapshot& mesh, const PolicySet& po
   const std::string name = OutboundClusterName(port.port, "", ServiceHost(service, options));
   if (flavor == ClusterFlavor::kSidecar && policies.shared != nullptr &&
       policies.snapshot_version == mesh.version) {
-    if (auto it = policies.shared->pairs.find(name); it != policies.shared->pairs.end()) {
+    if (const SharedResources::ClusterPair* pair = policies.shared->Find(name)) {
       static const std::string kClusters(kClusterType), kEndpoints(kEndpointType);
-      out.resources[kClusters].emplace_hint(out.resources[kClusters].end(), name, it->second->cluster);
-      out.resources[kEndpoints].emplace_hint(out.resources[kEndpoints].end(), name, it->second->endpoints);
+      out.resources[kClusters].emplace_hint(out.resources[kClusters].end(), name, pair->cluster);
+      out.resources[kEndpoints].emplace_hint(out.resources[kEndpoints].end(), name, pair->endpoints);
       return;
     }
   }
@@ -202,30 +203,48 @@ void AddOutboundCluster(const discovery::MeshSnapshot& mesh, const PolicySet& po
 namespace {
 
 void BuildSharedPorts(const discovery::MeshSnapshot& mesh, const PolicySet& set, const discovery::Service& service,
-                      const CompilerOptions& options, SharedResources& shared) {
+                      const CompilerOptions& options, SharedResources::Pairs& pairs) {
   for (const auto& port : service.ports) {
     const std::string name = OutboundClusterName(port.port, "", ServiceHost(service, options));
     auto pair = std::make_shared<SharedResources::ClusterPair>();
     BuildClusterPair(mesh, set, service, port, options, ClusterFlavor::kSidecar, pair->cluster, pair->endpoints);
-    shared.pairs[name] = std::move(pair);
+    pairs[name] = std::move(pair);
   }
 }
 
 }  // namespace
 
+const SharedResources::ClusterPair* SharedResources::Find(const std::string& cluster_name) const {
+  if (auto it = recent.find(cluster_name); it != recent.end()) return it->second.get();
+  if (base == nullptr) return nullptr;
+  auto it = base->find(cluster_name);
+  return it == base->end() ? nullptr : it->second.get();
+}
+
 void PrecompileShared(const discovery::MeshSnapshot& mesh, PolicySet& set, const CompilerOptions& options) {
+  auto pairs = std::make_shared<SharedResources::Pairs>();
+  for (const auto& [key, service] : mesh.services) BuildSharedPorts(mesh, set, service, options, *pairs);
   auto shared = std::make_shared<SharedResources>();
-  for (const auto& [key, service] : mesh.services) BuildSharedPorts(mesh, set, service, options, *shared);
+  shared->base = std::move(pairs);
   set.shared = std::move(shared);
 }
 
 void UpdateShared(const discovery::MeshSnapshot& mesh, PolicySet& set, const CompilerOptions& options,
                   const SharedResources& previous, const std::set<std::string>& services) {
-  auto shared = std::make_shared<SharedResources>(previous);
+  auto shared = std::make_shared<SharedResources>(previous);  // shares `base`, copies `recent`
   for (const auto& key : services) {
     if (auto it = mesh.services.find(key); it != mesh.services.end()) {
-      BuildSharedPorts(mesh, set, it->second, options, *shared);
+      BuildSharedPorts(mesh, set, it->second, options, shared->recent);
     }
+  }
+  // Merging costs a copy of the whole table: once per many changes.
+  const size_t base_size = shared->base == nullptr ? 0 : shared->base->size();
+  if (shared->recent.size() > std::max<size_t>(16, base_size / 16)) {
+    auto merged = shared->base == nullptr ? std::make_shared<SharedResources::Pairs>()
+                                          : std::make_shared<SharedResources::Pairs>(*shared->base);
+    for (auto& [name, pair] : shared->recent) (*merged)[name] = std::move(pair);
+    shared->base = std::move(merged);
+    shared->recent.clear();
   }
   set.shared = std::move(shared);
 }

@@ -4,8 +4,10 @@
 #pragma once
 
 #include <map>
+#include <memory>
 #include <string>
 #include <tuple>
+#include <utility>
 #include <vector>
 
 #include "discovery/mesh_snapshot.h"
@@ -23,29 +25,66 @@ struct ResolvedEndpoint {
   }
 };
 
+// What changes in an EndpointIndex between two snapshots that differ only in
+// some Workloads, Pods and EndpointSlices: (bucket, object key) entries to
+// drop and to add. Empty when the changed objects kept their labels and
+// services (an address or a port moved), the most frequent change.
+struct EndpointIndexDelta {
+  using Entries = std::vector<std::pair<std::string, std::string>>;
+  Entries workloads_removed, workloads_added;
+  Entries pods_removed, pods_added;
+  Entries slices_removed, slices_added;
+  bool empty() const;
+};
+
 // Lookup tables over one MeshSnapshot for selecting a Service's backends:
 // Workloads and Pods by (namespace, label), EndpointSlices by (namespace,
 // service). Built once per snapshot (ValidatePolicies keeps it in the
 // PolicySet) in O(objects), so that resolving every service of a large mesh
-// costs O(services), not O(services x workloads).
+// costs O(services), not O(services x workloads). It holds object keys, not
+// pointers, so that an endpoint change carries it over to the next snapshot
+// (Updated()) instead of indexing the whole mesh again; lookups take the
+// snapshot the index is of.
 class EndpointIndex {
  public:
   explicit EndpointIndex(const discovery::MeshSnapshot& mesh);
 
-  // Workloads / Pods in `ns` whose labels match a non-empty `selector`.
+  // The index of `after` from `previous`, the index of `before`, where
+  // `delta` = IndexDelta(before, after, change). Shares `previous` when the
+  // delta is empty; otherwise copies it and applies the delta.
+  static std::shared_ptr<const EndpointIndex> Updated(const std::shared_ptr<const EndpointIndex>& previous,
+                                                      const EndpointIndexDelta& delta);
+
+  // Workloads / Pods in `ns` whose labels match a non-empty `selector`, in
+  // key order. `mesh` is the snapshot the index is of.
   std::vector<const discovery::Workload*> SelectWorkloads(
-      const std::string& ns, const std::map<std::string, std::string>& selector) const;
-  std::vector<const discovery::Pod*> SelectPods(const std::string& ns,
+      const discovery::MeshSnapshot& mesh, const std::string& ns,
+      const std::map<std::string, std::string>& selector) const;
+  std::vector<const discovery::Pod*> SelectPods(const discovery::MeshSnapshot& mesh, const std::string& ns,
                                                 const std::map<std::string, std::string>& selector) const;
-  // EndpointSlices that name `service` in `ns`.
-  const std::vector<const discovery::EndpointSlice*>& SlicesOf(const std::string& ns,
-                                                               const std::string& service) const;
+  // EndpointSlices that name `service` in `ns`, in key order.
+  std::vector<const discovery::EndpointSlice*> SlicesOf(const discovery::MeshSnapshot& mesh,
+                                                        const std::string& ns,
+                                                        const std::string& service) const;
+
+  // Same tables (tests).
+  bool operator==(const EndpointIndex& o) const {
+    return workloads_by_label_ == o.workloads_by_label_ && pods_by_label_ == o.pods_by_label_ &&
+           slices_by_service_ == o.slices_by_service_;
+  }
 
  private:
-  std::map<std::string, std::vector<const discovery::Workload*>> workloads_by_label_;  // "ns\0k\0v"
-  std::map<std::string, std::vector<const discovery::Pod*>> pods_by_label_;
-  std::map<std::string, std::vector<const discovery::EndpointSlice*>> slices_by_service_;  // "ns\0svc"
+  // Bucket -> the keys (ObjectKey) of the objects in it, sorted.
+  using Buckets = std::map<std::string, std::vector<std::string>>;
+  Buckets workloads_by_label_;  // "ns\0k\0v"
+  Buckets pods_by_label_;
+  Buckets slices_by_service_;  // "ns\0svc"
 };
+
+// The EndpointIndexDelta between `before` and `after`, which differ only in
+// `change`'s objects. O(change).
+EndpointIndexDelta IndexDelta(const discovery::MeshSnapshot& before, const discovery::MeshSnapshot& after,
+                              const discovery::EndpointChange& change);
 
 // Ready endpoints of `port` of `service`, sorted by (zone, address, port),
 // without duplicates. Terminating endpoints are left out. With an `index`

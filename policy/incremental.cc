@@ -70,6 +70,7 @@ EndpointImpact ImpactOf(const discovery::MeshSnapshot& before, const discovery::
     }
   }
   impact.addresses.erase("");
+  impact.index_delta = IndexDelta(before, after, change);
   return impact;
 }
 
@@ -77,7 +78,9 @@ PolicySetConstSharedPtr CarryOverPolicies(const PolicySet& previous, const disco
                                           const EndpointImpact& impact, const CompilerOptions& options) {
   auto set = std::make_shared<PolicySet>(previous);
   set->snapshot_version = after.version;
-  set->endpoint_index = std::make_shared<EndpointIndex>(after);
+  set->endpoint_index = previous.endpoint_index != nullptr
+                            ? EndpointIndex::Updated(previous.endpoint_index, impact.index_delta)
+                            : std::make_shared<EndpointIndex>(after);
   if (previous.shared != nullptr) UpdateShared(after, *set, options, *previous.shared, impact.services);
   return set;
 }

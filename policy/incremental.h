@@ -15,6 +15,7 @@
 
 #include "discovery/mesh_snapshot.h"
 #include "policy/compiler_options.h"
+#include "policy/endpoints.h"
 #include "policy/policy_set.h"
 #include "policy/proxy_resources.h"
 
@@ -27,6 +28,8 @@ struct EndpointImpact {
   // Every address the changed objects had or have. A sidecar at one of them
   // may serve other local ports, so its whole configuration is compiled.
   std::set<std::string> addresses;
+  // How the endpoint index of `before` becomes that of `after`.
+  EndpointIndexDelta index_delta;
 
   // True when `proxy`'s configuration may differ beyond the clusters of
   // `services`.
@@ -36,9 +39,11 @@ struct EndpointImpact {
 EndpointImpact ImpactOf(const discovery::MeshSnapshot& before, const discovery::MeshSnapshot& after,
                         const discovery::EndpointChange& change);
 
-// `previous` (validated for `before`) carried over to `after`: the same
-// policies and statuses, an endpoint index of `after`, and the shared
-// sidecar clusters of the impacted services built again.
+// `previous` (validated for `before`, the snapshot `impact` was computed
+// from) carried over to `after`: the same policies and statuses, the
+// endpoint index brought up to `after` (shared when no labels or services
+// changed), and the shared sidecar clusters of the impacted services built
+// again. O(change), but for copying the tables of shared pointers.
 PolicySetConstSharedPtr CarryOverPolicies(const PolicySet& previous, const discovery::MeshSnapshot& after,
                                           const EndpointImpact& impact, const CompilerOptions& options);
 

@@ -44,9 +44,17 @@ struct SharedResources {
     Resource cluster;
     Resource endpoints;
   };
-  // By cluster name. Shared pointers: an endpoint change copies the map and
-  // rebuilds the pairs of a few services, not every resource.
-  std::map<std::string, std::shared_ptr<const ClusterPair>> pairs;
+  using Pairs = std::map<std::string, std::shared_ptr<const ClusterPair>>;
+  // By cluster name: `recent` (the pairs rebuilt by endpoint changes since
+  // `base` was last merged) over `base`. An endpoint change rebuilds the
+  // pairs of a few services and copies `recent`, a few entries, while the
+  // whole table stays shared with the previous PolicySet; `recent` is merged
+  // into a new `base` once it holds a sixteenth of the services.
+  std::shared_ptr<const Pairs> base;
+  Pairs recent;
+
+  // The pair of `cluster_name`; null when there is none.
+  const ClusterPair* Find(const std::string& cluster_name) const;
 };
 
 struct PolicySet {

@@ -10,7 +10,9 @@
 #include <filesystem>
 #include <fstream>
 #include <functional>
+#include <iterator>
 #include <mutex>
+#include <random>
 #include <string>
 #include <thread>
 #include <vector>
@@ -356,6 +358,180 @@ TEST_CASE("FileRegistry: directories renamed into place are watched", "[file_reg
   REQUIRE(std::rename(dir.Path("team").c_str(), staging.Path("gone").c_str()) == 0);
   s = sink.WaitFor([](const MeshSnapshot& s) { return s.services.empty(); });
   REQUIRE(s != nullptr);
+}
+
+// A random manifest of one to three documents, drawn from few names so that
+// files often define the same object (duplicates: the first path wins).
+std::string RandomManifest(std::mt19937& rng) {
+  static const char* const kNames[] = {"orders", "payments", "shipping", "cart", "search"};
+  std::string text;
+  const int docs = 1 + static_cast<int>(rng() % 3);
+  for (int i = 0; i < docs; ++i) {
+    if (i > 0) text += "---\n";
+    const std::string name = kNames[rng() % std::size(kNames)];
+    if (rng() % 2 == 0) {
+      text += ServiceYaml(name, 1 + static_cast<int>(rng() % 5));
+    } else {
+      text += WorkloadYaml(name + "-0", "10.0.0." + std::to_string(rng() % 5));
+    }
+  }
+  return text;
+}
+
+// Waits up to 10 s for `registry`'s snapshot to have the content of `want`.
+bool WaitForContent(const FileRegistry& registry, const MeshSnapshot& want) {
+  const auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(10);
+  while (std::chrono::steady_clock::now() < deadline) {
+    MeshSnapshotConstSharedPtr s = registry.Current();
+    if (s != nullptr && SameContent(*s, want)) return true;
+    std::this_thread::sleep_for(milliseconds(2));
+  }
+  return false;
+}
+
+TEST_CASE("FileRegistry: reading only what the events name gives the snapshot of a full read",
+          "[file_registry]") {
+  TempDir dir;
+  TempDir outside;  // staging for directories moved in, and where things moved out go
+  const unsigned seed = std::random_device{}();
+  INFO("seed " << seed);
+  std::mt19937 rng(seed);
+  static const char* const kDirs[] = {"", "a/", "a/b/", "c/"};
+  static const char* const kFiles[] = {"x.yaml", "y.yml", "z.json", "w.yaml"};
+  auto random_file = [&] {
+    return std::string(kDirs[rng() % std::size(kDirs)]) + kFiles[rng() % std::size(kFiles)];
+  };
+  // The files and directories below `dir` now, relative to it.
+  auto list = [&](bool want_dirs) {
+    std::vector<std::string> out;
+    for (auto it = fs::recursive_directory_iterator(dir.path()); it != fs::recursive_directory_iterator();
+         ++it) {
+      const std::string rel = fs::relative(it->path(), dir.path()).string();
+      if (rel.find("..") != std::string::npos) continue;  // inside the ConfigMap-style directory
+      if (it->is_symlink() || it->is_directory() != want_dirs) continue;
+      out.push_back(rel);
+    }
+    std::sort(out.begin(), out.end());
+    return out;
+  };
+  int staged = 0;
+  int generation = 0;
+  // A ConfigMap volume: files are symlinks through `..data`, swapped atomically.
+  auto configmap_swap = [&] {
+    const std::string cm = dir.Path("cm");
+    const std::string version = "..v" + std::to_string(++generation);
+    // One time in three the key is gone from the new version: the link dangles.
+    if (rng() % 3 == 0) {
+      fs::create_directories(cm + "/" + version);
+    } else {
+      dir.Write("cm/" + version + "/routes.yaml", RandomManifest(rng));
+    }
+    fs::create_directory_symlink(version, cm + "/..data_tmp");
+    REQUIRE(std::rename((cm + "/..data_tmp").c_str(), (cm + "/..data").c_str()) == 0);
+    if (!fs::is_symlink(cm + "/routes.yaml")) fs::create_symlink("..data/routes.yaml", cm + "/routes.yaml");
+  };
+
+  dir.Write("x.yaml", RandomManifest(rng));
+  dir.Write("a/y.yml", RandomManifest(rng));
+  common::MetricsRegistry metrics;
+  FileRegistry registry(dir.path(), metrics);  // the default (short) quiet period
+  SnapshotSink sink;
+  REQUIRE(registry.Run(sink.Callback()).ok());
+
+  for (int step = 0; step < 120; ++step) {
+    std::string what;
+    const std::vector<std::string> files = list(false);
+    const std::vector<std::string> dirs = list(true);
+    switch (rng() % 10) {
+      case 0:
+      case 1: {  // write in place
+        const std::string file = random_file();
+        what = "write " + file;
+        dir.Write(file, RandomManifest(rng));
+        break;
+      }
+      case 2: {  // an editor's save
+        const std::string file = random_file();
+        what = "atomic write " + file;
+        fs::create_directories(fs::path(dir.Path(file)).parent_path());
+        dir.WriteAtomically(file, RandomManifest(rng));
+        break;
+      }
+      case 3:  // delete a file
+        if (files.empty()) continue;
+        what = "delete " + files[rng() % files.size()];
+        dir.Remove(what.substr(7));
+        break;
+      case 4: {  // rename a file (possibly over another, possibly to a name that is not read)
+        if (files.empty()) continue;
+        const std::string from = files[rng() % files.size()];
+        // A broken file keeps the last good objects of the file it replaces,
+        // which a fresh registry does not know.
+        if (from.find("broken") != std::string::npos) continue;
+        std::string to = random_file();
+        if (rng() % 4 == 0) to = "notes.txt";
+        what = "rename " + from + " -> " + to;
+        fs::create_directories(fs::path(dir.Path(to)).parent_path());
+        REQUIRE(std::rename(dir.Path(from).c_str(), dir.Path(to).c_str()) == 0);
+        break;
+      }
+      case 5: {  // a directory with files appears (renamed into place, or created)
+        const std::string name =
+            std::string(kDirs[rng() % std::size(kDirs)]) + "new" + std::to_string(rng() % 3);
+        if (fs::exists(dir.Path(name))) continue;
+        what = "new directory " + name;
+        const std::string staging = "staged" + std::to_string(++staged);
+        outside.Write(staging + "/one.yaml", RandomManifest(rng));
+        outside.Write(staging + "/deeper/two.yaml", RandomManifest(rng));
+        fs::create_directories(fs::path(dir.Path(name)).parent_path());
+        REQUIRE(std::rename(outside.Path(staging).c_str(), dir.Path(name).c_str()) == 0);
+        break;
+      }
+      case 6: {  // a directory goes (moved out, or deleted), or moves within the tree
+        if (dirs.empty()) continue;
+        const std::string victim = dirs[rng() % dirs.size()];
+        if (victim == "cm") continue;
+        const int how = static_cast<int>(rng() % 3);
+        if (how == 0) {
+          what = "move out " + victim;
+          REQUIRE(std::rename(dir.Path(victim).c_str(),
+                              outside.Path("gone" + std::to_string(++staged)).c_str()) == 0);
+        } else if (how == 1) {
+          what = "delete directory " + victim;
+          fs::remove_all(dir.Path(victim));
+        } else {
+          const std::string to = "moved" + std::to_string(++staged);
+          what = "move " + victim + " -> " + to;
+          REQUIRE(std::rename(dir.Path(victim).c_str(), dir.Path(to).c_str()) == 0);
+        }
+        break;
+      }
+      case 7:  // files that are not manifests: nothing changes
+        what = "not manifests";
+        dir.Write(".hidden.yaml", RandomManifest(rng));
+        dir.Write("a/notes.txt", RandomManifest(rng));
+        break;
+      case 8:  // a file that never parses (its error, in file order)
+        what = "broken file";
+        dir.Write(std::string(kDirs[rng() % std::size(kDirs)]) + "broken.yaml", "kind: [unclosed\n");
+        break;
+      case 9:
+        what = "ConfigMap-style swap";
+        configmap_swap();
+        break;
+    }
+    // A fresh registry reads everything: the reference.
+    common::MetricsRegistry fresh_metrics;
+    FileRegistry fresh(dir.path(), fresh_metrics);
+    SnapshotSink fresh_sink;
+    REQUIRE(fresh.Run(fresh_sink.Callback()).ok());
+    MeshSnapshotConstSharedPtr want = fresh.Current();
+    fresh.Stop();
+    INFO("step " << step << ": " << what);
+    REQUIRE(WaitForContent(registry, *want));
+  }
+  CHECK(sink.VersionsConsecutive());
+  registry.Stop();
 }
 
 }  // namespace

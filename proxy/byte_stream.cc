@@ -187,7 +187,8 @@ TlsStream::TlsStream(tcp::socket socket, TlsContextsConstSharedPtr contexts, boo
   BIO_set_data(bio, this);
   SSL_set_bio(ssl_.get(), bio, bio);
   // Read-ahead: one receive per record rather than one for its header and
-  // one for its body. Buffers released whenever they hold nothing.
+  // one for its body. The write buffer is released after each write, the
+  // read buffer when a read consumed it (and in ReadSome before a wait).
   SSL_set_read_ahead(ssl_.get(), 1);
   SSL_set_mode(ssl_.get(), SSL_MODE_RELEASE_BUFFERS);
   if (server_) {
@@ -291,6 +292,10 @@ asio::awaitable<size_t> TlsStream::ReadSome(asio::mutable_buffer buffer, std::er
     if (ret == 1) co_return n;
     auto wait = Retry(ret, ec);
     if (!wait) co_return 0;
+    // OpenSSL set up its ~18 KB read buffer for this attempt and keeps it
+    // while the connection waits (for a response, the next request):
+    // released here unless it holds part of a record.
+    SSL_free_buffers(ssl_.get());
     co_await socket_.async_wait(*wait, redirect_error(use_awaitable, ec));
     if (ec) co_return 0;
   }

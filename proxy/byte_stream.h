@@ -106,7 +106,8 @@ class TcpStream final : public ByteStream {
 // asio::ssl::stream there are no per-stream engine buffers or BIO pair
 // (four 17 KB buffers and a copy of every byte), and OpenSSL's own record
 // buffers are released while the connection has nothing buffered
-// (SSL_MODE_RELEASE_BUFFERS), so an idle or waiting TLS connection holds a
+// (SSL_MODE_RELEASE_BUFFERS, SSL_free_buffers before a read waits), so an
+// idle or waiting TLS connection holds a
 // few KB instead of ~100 KB. Relies on the worker's io_context being run by
 // one thread (a readiness event cannot be consumed between OpenSSL's EAGAIN
 // and the wait that follows it).

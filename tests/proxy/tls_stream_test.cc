@@ -74,8 +74,11 @@ struct Pair {
   std::string Handshake(const std::vector<std::string>& expected, std::error_code& client_ec) {
     std::string client_error, server_error;
     std::error_code server_ec;
-    asio::co_spawn(io, client->Handshake("b.bench", expected, client_ec, client_error), asio::detached);
-    asio::co_spawn(io, server->Handshake("", {}, server_ec, server_error), asio::detached);
+    // Handshake() keeps its reference arguments until it completes.
+    const std::string sni = "b.bench", no_sni;
+    const std::vector<std::string> any;
+    asio::co_spawn(io, client->Handshake(sni, expected, client_ec, client_error), asio::detached);
+    asio::co_spawn(io, server->Handshake(no_sni, any, server_ec, server_error), asio::detached);
     io.run_for(std::chrono::seconds(30));
     io.restart();
     return client_error;
@@ -166,8 +169,10 @@ TEST_CASE("TLS streams: a server certificate from another CA fails verification"
   TlsStream server(acceptor.accept(), other.Contexts(kServerId), true);
   std::error_code client_ec, server_ec;
   std::string client_error, server_error;
-  asio::co_spawn(io, client.Handshake("b.bench", {kServerId}, client_ec, client_error), asio::detached);
-  asio::co_spawn(io, server.Handshake("", {}, server_ec, server_error), asio::detached);
+  const std::string sni = "b.bench", no_sni;
+  const std::vector<std::string> expected = {kServerId}, any;
+  asio::co_spawn(io, client.Handshake(sni, expected, client_ec, client_error), asio::detached);
+  asio::co_spawn(io, server.Handshake(no_sni, any, server_ec, server_error), asio::detached);
   io.run_for(std::chrono::seconds(30));
   CHECK(client_ec);
   CHECK(client_error.find("certificate verification failed") != std::string::npos);

@@ -172,6 +172,11 @@ BIO_METHOD* SocketBioMethod() {
 
 }  // namespace
 
+asio::awaitable<void> TcpStream::ShutdownWrite(std::error_code& ec) {
+  socket_.shutdown(tcp::socket::shutdown_send, ec);
+  co_return;
+}
+
 TlsStream::TlsStream(tcp::socket socket, TlsContextsConstSharedPtr contexts, bool server)
     : contexts_(std::move(contexts)),
       server_(server),
@@ -323,6 +328,26 @@ asio::awaitable<void> TlsStream::WriteAll(const char* data, size_t size, std::er
     co_await socket_.async_wait(*wait, redirect_error(use_awaitable, ec));
     if (ec) co_return;
   }
+}
+
+asio::awaitable<void> TlsStream::ShutdownWrite(std::error_code& ec) {
+  ec.clear();
+  // SSL_shutdown returns 0 once our close_notify is out (the peer's has not
+  // come: reading goes on), 1 when the peer's came first.
+  while (true) {
+    if (!ssl_ || !socket_.is_open()) {
+      ec = asio::error::bad_descriptor;
+      co_return;
+    }
+    ERR_clear_error();
+    int ret = SSL_shutdown(ssl_.get());
+    if (ret >= 0) break;
+    auto wait = Retry(ret, ec);
+    if (!wait) co_return;
+    co_await socket_.async_wait(*wait, redirect_error(use_awaitable, ec));
+    if (ec) co_return;
+  }
+  socket_.shutdown(tcp::socket::shutdown_send, ec);
 }
 
 asio::awaitable<void> TlsStream::Write(std::string_view data, std::error_code& ec) {

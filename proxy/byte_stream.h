@@ -50,6 +50,9 @@ class ByteStream {
   virtual asio::awaitable<void> Write2(std::string_view a, std::string_view b, std::error_code& ec) = 0;
   virtual tcp::socket& socket() = 0;
   virtual bool tls() const = 0;
+  // Ends this side's writing and keeps reading (a half-close: TCP FIN; with
+  // TLS, close_notify first).
+  virtual asio::awaitable<void> ShutdownWrite(std::error_code& ec) = 0;
   // The peer certificate's URI SAN after a TLS handshake ("" otherwise).
   const std::string& peer_principal() const { return peer_principal_; }
   void Close() {
@@ -95,6 +98,7 @@ class TcpStream final : public ByteStream {
   asio::awaitable<void> Write2(std::string_view a, std::string_view b, std::error_code& ec) override;
   tcp::socket& socket() override { return socket_; }
   bool tls() const override { return false; }
+  asio::awaitable<void> ShutdownWrite(std::error_code& ec) override;
 
  private:
   tcp::socket socket_;
@@ -125,6 +129,7 @@ class TlsStream final : public ByteStream {
   asio::awaitable<void> Write2(std::string_view a, std::string_view b, std::error_code& ec) override;
   tcp::socket& socket() override { return socket_; }
   bool tls() const override { return true; }
+  asio::awaitable<void> ShutdownWrite(std::error_code& ec) override;
 
   // For the socket BIO (byte_stream.cc).
   bool saw_eof() const { return saw_eof_; }

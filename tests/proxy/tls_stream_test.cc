@@ -150,6 +150,42 @@ TEST_CASE("TLS streams: mutual handshake with SPIFFE IDs, bulk data both ways", 
   CHECK(write_ec == asio::error::bad_descriptor);
 }
 
+awaitable<void> HalfClose(ByteStream& client, ByteStream& server, std::string& server_got,
+                          std::error_code& server_end, std::string& client_got, std::error_code& client_end) {
+  std::error_code ec;
+  co_await client.Write("request", ec);
+  co_await client.ShutdownWrite(ec);
+  char buf[256];
+  while (!server_end) {
+    size_t n = co_await server.ReadSome(asio::buffer(buf), server_end);
+    server_got.append(buf, n);
+  }
+  co_await server.Write("reply after the client's close_notify", ec);
+  co_await server.ShutdownWrite(ec);
+  while (!client_end) {
+    size_t n = co_await client.ReadSome(asio::buffer(buf), client_end);
+    client_got.append(buf, n);
+  }
+}
+
+TEST_CASE("TLS streams: a half-close sends close_notify and the other direction keeps flowing",
+          "[proxy][stream][tls]") {
+  Mesh mesh;
+  Pair p(mesh);
+  std::error_code ec;
+  CHECK(p.Handshake({kServerId}, ec).empty());
+  REQUIRE(!ec);
+  std::string server_got, client_got;
+  std::error_code server_end, client_end;
+  asio::co_spawn(p.io, HalfClose(*p.client, *p.server, server_got, server_end, client_got, client_end),
+                 asio::detached);
+  p.io.run_for(std::chrono::seconds(30));
+  CHECK(server_got == "request");
+  CHECK(server_end == asio::error::eof);  // close_notify: a clean end, not a truncation
+  CHECK(client_got == "reply after the client's close_notify");
+  CHECK(client_end == asio::error::eof);
+}
+
 TEST_CASE("TLS streams: the client refuses a peer with another SPIFFE ID", "[proxy][stream][tls]") {
   Mesh mesh;
   Pair p(mesh);

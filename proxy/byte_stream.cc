@@ -227,6 +227,10 @@ std::optional<tcp::socket::wait_type> TlsStream::Retry(int ret, std::error_code&
       // As asio::ssl::stream reports it: the peer closed without close_notify.
       if (ERR_GET_LIB(e) == ERR_LIB_SSL && ERR_GET_REASON(e) == SSL_R_UNEXPECTED_EOF_WHILE_READING) {
         ec = asio::ssl::error::stream_truncated;
+      } else if (e == 0) {
+        // A result this stream does not handle (e.g. a callback's retry):
+        // still a failure, never an empty error_code.
+        ec = asio::ssl::error::unexpected_result;
       } else {
         ec = std::error_code(static_cast<int>(e), asio::error::get_ssl_category());
       }

@@ -1,5 +1,6 @@
 #include "proxy/byte_stream.h"
 
+#include <openssl/err.h>
 #include <openssl/ssl.h>
 #include <sys/socket.h>
 
@@ -14,8 +15,8 @@ namespace {
 using asio::redirect_error;
 using asio::use_awaitable;
 
-absl::Status Configure(asio::ssl::context& ctx, const WorkloadIdentity& id, const std::vector<ca::X509Ptr>& roots,
-                       bool server) {
+absl::Status Configure(asio::ssl::context& ctx, const WorkloadIdentity& id,
+                       const std::vector<ca::X509Ptr>& roots, bool server) {
   SSL_CTX* native = ctx.native_handle();
   SSL_CTX_set_min_proto_version(native, TLS1_2_VERSION);
   if (SSL_CTX_use_certificate(native, id.chain[0].get()) != 1) {
@@ -31,7 +32,8 @@ absl::Status Configure(asio::ssl::context& ctx, const WorkloadIdentity& id, cons
   }
   X509_STORE* store = SSL_CTX_get_cert_store(native);
   for (const auto& root : roots) X509_STORE_add_cert(store, root.get());
-  SSL_CTX_set_verify(native, server ? (SSL_VERIFY_PEER | SSL_VERIFY_FAIL_IF_NO_PEER_CERT) : SSL_VERIFY_PEER, nullptr);
+  SSL_CTX_set_verify(native, server ? (SSL_VERIFY_PEER | SSL_VERIFY_FAIL_IF_NO_PEER_CERT) : SSL_VERIFY_PEER,
+                     nullptr);
   SSL_CTX_set_session_cache_mode(native, server ? SSL_SESS_CACHE_SERVER : SSL_SESS_CACHE_OFF);
   if (server) {
     // No TLS 1.3 session tickets: they would arrive on idle pooled
@@ -48,7 +50,8 @@ absl::Status Configure(asio::ssl::context& ctx, const WorkloadIdentity& id, cons
 absl::StatusOr<TlsContextsConstSharedPtr> TlsContexts::Build(const WorkloadIdentity& identity,
                                                              const std::string& roots_pem) {
   auto roots = ca::ParseCertificatesPem(roots_pem);
-  if (!roots.ok()) return absl::InvalidArgumentError("trust bundle: " + std::string(roots.status().message()));
+  if (!roots.ok())
+    return absl::InvalidArgumentError("trust bundle: " + std::string(roots.status().message()));
   auto out = std::make_shared<TlsContexts>();
   out->server = std::make_shared<asio::ssl::context>(asio::ssl::context::tls_server);
   out->client = std::make_shared<asio::ssl::context>(asio::ssl::context::tls_client);
@@ -98,7 +101,8 @@ asio::awaitable<size_t> TcpStream::ReadSome(asio::mutable_buffer buffer, std::er
 }
 
 asio::awaitable<void> TcpStream::Write(std::string_view data, std::error_code& ec) {
-  co_await asio::async_write(socket_, asio::buffer(data.data(), data.size()), redirect_error(use_awaitable, ec));
+  co_await asio::async_write(socket_, asio::buffer(data.data(), data.size()),
+                             redirect_error(use_awaitable, ec));
 }
 
 asio::awaitable<void> TcpStream::Write2(std::string_view a, std::string_view b, std::error_code& ec) {
@@ -106,24 +110,166 @@ asio::awaitable<void> TcpStream::Write2(std::string_view a, std::string_view b, 
   co_await asio::async_write(socket_, bufs, redirect_error(use_awaitable, ec));
 }
 
+namespace {
+
+// OpenSSL's socket I/O for TlsStream: non-blocking receive and send on the
+// stream's socket (its current descriptor: -1, hence EBADF, once closed), no
+// SIGPIPE, and the end of input remembered for BIO_eof (OpenSSL then tells
+// a truncated stream from one closed with close_notify).
+int BioRead(BIO* bio, char* data, size_t size, size_t* read) {
+  auto* stream = static_cast<TlsStream*>(BIO_get_data(bio));
+  BIO_clear_retry_flags(bio);
+  ssize_t n = ::recv(stream->socket().native_handle(), data, size, MSG_DONTWAIT);
+  if (n > 0) {
+    *read = static_cast<size_t>(n);
+    return 1;
+  }
+  if (n == 0) {
+    stream->set_saw_eof();
+  } else if (errno == EAGAIN || errno == EWOULDBLOCK || errno == EINTR) {
+    BIO_set_retry_read(bio);
+  }
+  return 0;
+}
+
+int BioWrite(BIO* bio, const char* data, size_t size, size_t* written) {
+  auto* stream = static_cast<TlsStream*>(BIO_get_data(bio));
+  BIO_clear_retry_flags(bio);
+  ssize_t n = ::send(stream->socket().native_handle(), data, size, MSG_DONTWAIT | MSG_NOSIGNAL);
+  if (n >= 0) {
+    *written = static_cast<size_t>(n);
+    return 1;
+  }
+  if (errno == EAGAIN || errno == EWOULDBLOCK || errno == EINTR) BIO_set_retry_write(bio);
+  return 0;
+}
+
+long BioCtrl(BIO* bio, int cmd, long, void*) {
+  switch (cmd) {
+    case BIO_CTRL_FLUSH:
+      return 1;  // nothing is buffered here
+    case BIO_CTRL_EOF:
+      return static_cast<TlsStream*>(BIO_get_data(bio))->saw_eof() ? 1 : 0;
+    default:
+      return 0;
+  }
+}
+
+BIO_METHOD* SocketBioMethod() {
+  static BIO_METHOD* const method = [] {
+    BIO_METHOD* m = BIO_meth_new(BIO_get_new_index() | BIO_TYPE_SOURCE_SINK, "weft-proxy socket");
+    BIO_meth_set_read_ex(m, BioRead);
+    BIO_meth_set_write_ex(m, BioWrite);
+    BIO_meth_set_ctrl(m, BioCtrl);
+    BIO_meth_set_create(m, [](BIO* bio) {
+      BIO_set_init(bio, 1);
+      return 1;
+    });
+    return m;
+  }();
+  return method;
+}
+
+}  // namespace
+
+asio::awaitable<void> TcpStream::ShutdownWrite(std::error_code& ec) {
+  socket_.shutdown(tcp::socket::shutdown_send, ec);
+  co_return;
+}
+
 TlsStream::TlsStream(tcp::socket socket, TlsContextsConstSharedPtr contexts, bool server)
     : contexts_(std::move(contexts)),
       server_(server),
-      stream_(std::move(socket), server ? *contexts_->server : *contexts_->client) {}
+      socket_(std::move(socket)),
+      ssl_(SSL_new(server ? contexts_->server->native_handle() : contexts_->client->native_handle())) {
+  // Out of memory here leaves ssl_ null; every operation then fails.
+  if (!ssl_) return;
+  BIO* bio = BIO_new(SocketBioMethod());
+  if (bio == nullptr) {
+    ssl_.reset();
+    return;
+  }
+  BIO_set_data(bio, this);
+  SSL_set_bio(ssl_.get(), bio, bio);
+  // Read-ahead: one receive per record rather than one for its header and
+  // one for its body. The write buffer is released after each write, the
+  // read buffer when a read consumed it (and in ReadSome before a wait).
+  SSL_set_read_ahead(ssl_.get(), 1);
+  SSL_set_mode(ssl_.get(), SSL_MODE_RELEASE_BUFFERS);
+  if (server_) {
+    SSL_set_accept_state(ssl_.get());
+  } else {
+    SSL_set_connect_state(ssl_.get());
+  }
+}
 
-asio::awaitable<void> TlsStream::Handshake(const std::string& sni, const std::vector<std::string>& expected_sans,
-                                           std::error_code& ec, std::string& error) {
-  if (!server_ && !sni.empty()) SSL_set_tlsext_host_name(stream_.native_handle(), sni.c_str());
-  co_await stream_.async_handshake(server_ ? asio::ssl::stream_base::server : asio::ssl::stream_base::client,
-                                   redirect_error(use_awaitable, ec));
-  if (ec) {
-    long verify = SSL_get_verify_result(stream_.native_handle());
-    error = verify != X509_V_OK ? absl::StrCat("certificate verification failed: ",
-                                               X509_verify_cert_error_string(verify))
-                                : ec.message();
+std::optional<tcp::socket::wait_type> TlsStream::Retry(int ret, std::error_code& ec) {
+  const int err = SSL_get_error(ssl_.get(), ret);
+  switch (err) {
+    case SSL_ERROR_WANT_READ:
+      return tcp::socket::wait_read;
+    case SSL_ERROR_WANT_WRITE:
+      return tcp::socket::wait_write;
+    case SSL_ERROR_ZERO_RETURN:
+      ec = asio::error::eof;
+      break;  // close_notify
+    case SSL_ERROR_SYSCALL:
+      if (unsigned long e = ERR_get_error(); e != 0) {
+        ec = std::error_code(static_cast<int>(e), asio::error::get_ssl_category());
+      } else if (errno != 0) {
+        ec = std::error_code(errno, asio::error::get_system_category());
+      } else {
+        ec = asio::error::eof;
+      }
+      break;
+    default: {
+      unsigned long e = ERR_get_error();
+      // As asio::ssl::stream reports it: the peer closed without close_notify.
+      if (ERR_GET_LIB(e) == ERR_LIB_SSL && ERR_GET_REASON(e) == SSL_R_UNEXPECTED_EOF_WHILE_READING) {
+        ec = asio::ssl::error::stream_truncated;
+      } else if (e == 0) {
+        // A result this stream does not handle (e.g. a callback's retry):
+        // still a failure, never an empty error_code.
+        ec = asio::ssl::error::unexpected_result;
+      } else {
+        ec = std::error_code(static_cast<int>(e), asio::error::get_ssl_category());
+      }
+    }
+  }
+  ERR_clear_error();
+  return std::nullopt;
+}
+
+asio::awaitable<void> TlsStream::Handshake(const std::string& sni,
+                                           const std::vector<std::string>& expected_sans, std::error_code& ec,
+                                           std::string& error) {
+  if (!ssl_) {
+    ec = asio::error::no_memory;
+    error = ec.message();
     co_return;
   }
-  X509* peer = SSL_get1_peer_certificate(stream_.native_handle());
+  if (!server_ && !sni.empty()) SSL_set_tlsext_host_name(ssl_.get(), sni.c_str());
+  while (true) {
+    if (!socket_.is_open()) {
+      ec = asio::error::bad_descriptor;
+      break;
+    }
+    ERR_clear_error();
+    int ret = SSL_do_handshake(ssl_.get());
+    if (ret == 1) break;
+    auto wait = Retry(ret, ec);
+    if (!wait) break;
+    co_await socket_.async_wait(*wait, redirect_error(use_awaitable, ec));
+    if (ec) break;
+  }
+  if (ec) {
+    long verify = SSL_get_verify_result(ssl_.get());
+    error = verify != X509_V_OK
+                ? absl::StrCat("certificate verification failed: ", X509_verify_cert_error_string(verify))
+                : ec.message();
+    co_return;
+  }
+  X509* peer = SSL_get1_peer_certificate(ssl_.get());
   if (peer == nullptr) {
     if (!server_) {
       error = "the peer presented no certificate";
@@ -143,24 +289,85 @@ asio::awaitable<void> TlsStream::Handshake(const std::string& sni, const std::ve
 }
 
 asio::awaitable<size_t> TlsStream::ReadSome(asio::mutable_buffer buffer, std::error_code& ec) {
-  co_return co_await stream_.async_read_some(buffer, redirect_error(use_awaitable, ec));
+  ec.clear();
+  while (true) {
+    if (!ssl_ || !socket_.is_open()) {
+      ec = asio::error::bad_descriptor;
+      co_return 0;
+    }
+    ERR_clear_error();
+    size_t n = 0;
+    int ret = SSL_read_ex(ssl_.get(), buffer.data(), buffer.size(), &n);
+    if (ret == 1) co_return n;
+    auto wait = Retry(ret, ec);
+    if (!wait) co_return 0;
+    // OpenSSL set up its ~18 KB read buffer for this attempt and keeps it
+    // while the connection waits (for a response, the next request):
+    // released here unless it holds part of a record.
+    SSL_free_buffers(ssl_.get());
+    co_await socket_.async_wait(*wait, redirect_error(use_awaitable, ec));
+    if (ec) co_return 0;
+  }
+}
+
+asio::awaitable<void> TlsStream::WriteAll(const char* data, size_t size, std::error_code& ec) {
+  ec.clear();
+  // Without SSL_MODE_ENABLE_PARTIAL_WRITE a write completes whole or is
+  // retried with the same arguments.
+  while (size > 0) {
+    if (!ssl_ || !socket_.is_open()) {
+      ec = asio::error::bad_descriptor;
+      co_return;
+    }
+    ERR_clear_error();
+    size_t n = 0;
+    int ret = SSL_write_ex(ssl_.get(), data, size, &n);
+    if (ret == 1) {
+      data += n;
+      size -= n;
+      continue;
+    }
+    auto wait = Retry(ret, ec);
+    if (!wait) co_return;
+    co_await socket_.async_wait(*wait, redirect_error(use_awaitable, ec));
+    if (ec) co_return;
+  }
+}
+
+asio::awaitable<void> TlsStream::ShutdownWrite(std::error_code& ec) {
+  ec.clear();
+  // SSL_shutdown returns 0 once our close_notify is out (the peer's has not
+  // come: reading goes on), 1 when the peer's came first.
+  while (true) {
+    if (!ssl_ || !socket_.is_open()) {
+      ec = asio::error::bad_descriptor;
+      co_return;
+    }
+    ERR_clear_error();
+    int ret = SSL_shutdown(ssl_.get());
+    if (ret >= 0) break;
+    auto wait = Retry(ret, ec);
+    if (!wait) co_return;
+    co_await socket_.async_wait(*wait, redirect_error(use_awaitable, ec));
+    if (ec) co_return;
+  }
+  socket_.shutdown(tcp::socket::shutdown_send, ec);
 }
 
 asio::awaitable<void> TlsStream::Write(std::string_view data, std::error_code& ec) {
-  co_await asio::async_write(stream_, asio::buffer(data.data(), data.size()), redirect_error(use_awaitable, ec));
+  co_await WriteAll(data.data(), data.size(), ec);
 }
 
 asio::awaitable<void> TlsStream::Write2(std::string_view a, std::string_view b, std::error_code& ec) {
-  // Asio's TLS stream encrypts one buffer per record and sends each record
-  // on its own: a head and a small body go out as one record, one send.
+  // One record, one send, for a head and a small body.
   if (a.size() + b.size() <= kCoalesceLimit) {
     coalesced_.assign(a.data(), a.size());
     coalesced_.append(b.data(), b.size());
-    co_await asio::async_write(stream_, asio::buffer(coalesced_), redirect_error(use_awaitable, ec));
+    co_await WriteAll(coalesced_.data(), coalesced_.size(), ec);
     co_return;
   }
-  std::array<asio::const_buffer, 2> bufs{asio::buffer(a.data(), a.size()), asio::buffer(b.data(), b.size())};
-  co_await asio::async_write(stream_, bufs, redirect_error(use_awaitable, ec));
+  co_await WriteAll(a.data(), a.size(), ec);
+  if (!ec) co_await WriteAll(b.data(), b.size(), ec);
 }
 
 }  // namespace weft::proxy

@@ -20,8 +20,13 @@ struct TunnelState {
   Clock::time_point last_activity = Clock::now();
   bool done = false;
   bool idle_fired = false;
+  int open_directions = 2;
 
-  // The first direction to end ends the tunnel.
+  // A direction whose source ended cleanly (its write half was passed on).
+  void DirectionEnded() {
+    if (--open_directions == 0) Finish();
+  }
+  // Both directions ended, an error or the idle timeout: both streams close.
   void Finish() {
     if (done) return;
     done = true;
@@ -42,7 +47,17 @@ awaitable<void> Pump(TunnelState& state, ByteStream& from, ByteStream& to, std::
   std::vector<char> buf(kPiece);
   while (!ec && !state.done) {
     size_t n = co_await from.ReadSome(asio::buffer(buf), ec);
-    if (ec || n == 0) break;
+    if (n == 0 && (!ec || ec == asio::error::eof)) {
+      // The source's end of stream (FIN, or close_notify over TLS) is
+      // passed on as one; the other direction keeps flowing.
+      if (state.done) co_return;
+      state.last_activity = Clock::now();
+      co_await to.ShutdownWrite(ec);
+      if (ec) break;
+      state.DirectionEnded();
+      co_return;
+    }
+    if (ec) break;
     state.last_activity = Clock::now();
     co_await to.Write(std::string_view(buf.data(), n), ec);
     total += n;

@@ -1,9 +1,12 @@
 // The raw bidirectional byte tunnel of an upgraded HTTP/1.1 connection
 // (WebSocket after "101 Switching Protocols"): bytes are copied both ways
-// between the downstream and the upstream stream, uninterpreted, until
-// either side closes or errs (then both are closed: a TLS stream has no
-// clean half-close) or nothing moved for the idle timeout. The data path
-// runs one per upgraded request, on the request's worker.
+// between the downstream and the upstream stream, uninterpreted. When one
+// side ends its stream (TCP FIN; over TLS, close_notify) the other side's
+// write half is shut down and the opposite direction keeps flowing; the
+// tunnel ends, closing both, when both directions have ended, on the first
+// error (a reset, a TLS stream cut without close_notify), or when nothing
+// moved for the idle timeout. The data path runs one per upgraded request,
+// on the request's worker.
 #pragma once
 
 #include <cstdint>

@@ -234,22 +234,79 @@ TEST_CASE("byte tunnel: early bytes first, both directions, counted; the idle ti
   CHECK(ended - start >= std::chrono::milliseconds(350));
 }
 
-asio::awaitable<void> CloseAfter(ByteStream& server, ByteStream& app, std::string& got) {
-  std::error_code ec;
-  co_await server.Write("bye", ec);
-  server.Close();
-  co_await ReadAtLeast(app, 1000, got);  // until the tunnel closes app's side
+// Reads until the end of stream or an error; `end` says which.
+asio::awaitable<void> ReadToEnd(ByteStream& from, std::string& out, std::error_code& end) {
+  char buf[4096];
+  while (true) {
+    size_t n = co_await from.ReadSome(asio::buffer(buf), end);
+    if (end || n == 0) co_return;
+    out.append(buf, n);
+  }
 }
 
-TEST_CASE("byte tunnel: one side closing closes the other", "[proxy][upgrade]") {
+struct HalfCloseRun {
+  std::optional<TunnelResult>* result = nullptr;
+  std::string app_got, server_got, server_rest;
+  std::error_code app_end, server_end;
+  bool tunnel_open_after_half_close = false;
+};
+
+asio::awaitable<void> HalfClose(ByteStream& server, ByteStream& app, HalfCloseRun& run) {
+  std::error_code ec;
+  co_await server.Write("bye", ec);
+  co_await server.ShutdownWrite(ec);  // the server is done sending, not receiving
+  co_await ReadToEnd(app, run.app_got, run.app_end);
+  co_await app.Write("still here", ec);  // the other direction still flows
+  co_await ReadAtLeast(server, 10, run.server_got);
+  run.tunnel_open_after_half_close = !run.result->has_value();
+  co_await app.ShutdownWrite(ec);  // now both directions have ended
+  co_await ReadToEnd(server, run.server_rest, run.server_end);
+}
+
+TEST_CASE("byte tunnel: one side's end of stream is passed on, the other direction keeps flowing",
+          "[proxy][upgrade]") {
+  asio::io_context io;
+  auto [app, down] = StreamPair(io);
+  auto [up, server] = StreamPair(io);
+  std::optional<TunnelResult> result;
+  std::chrono::steady_clock::time_point ended;
+  HalfCloseRun run;
+  run.result = &result;
+  asio::co_spawn(io, TunnelInto(*down, *up, TunnelOptions{}, result, ended), asio::detached);
+  asio::co_spawn(io, HalfClose(*server, *app, run), asio::detached);
+  io.run_for(std::chrono::seconds(20));
+  CHECK(run.app_got == "bye");
+  CHECK(run.app_end == asio::error::eof);  // a clean end, not a reset
+  CHECK(run.server_got == "still here");
+  CHECK(run.tunnel_open_after_half_close);
+  CHECK(run.server_rest.empty());
+  CHECK(run.server_end == asio::error::eof);
+  REQUIRE(result);  // both ended: the tunnel is over
+  CHECK_FALSE(result->idle_timeout);
+  CHECK(result->upstream_to_downstream == 3u);
+  CHECK(result->downstream_to_upstream == 10u);
+}
+
+asio::awaitable<void> ResetAfter(ByteStream& server, ByteStream& app, std::string& got,
+                                 std::error_code& end) {
+  std::error_code ec;
+  co_await server.Write("bye", ec);
+  // An abortive close (RST): an error, not an end of stream.
+  server.socket().set_option(asio::socket_base::linger(true, 0), ec);
+  server.socket().close(ec);
+  co_await ReadToEnd(app, got, end);  // until the tunnel closes app's side
+}
+
+TEST_CASE("byte tunnel: a reset on one side closes both", "[proxy][upgrade]") {
   asio::io_context io;
   auto [app, down] = StreamPair(io);
   auto [up, server] = StreamPair(io);
   std::optional<TunnelResult> result;
   std::chrono::steady_clock::time_point ended;
   std::string got;
+  std::error_code end;
   asio::co_spawn(io, TunnelInto(*down, *up, TunnelOptions{}, result, ended), asio::detached);
-  asio::co_spawn(io, CloseAfter(*server, *app, got), asio::detached);
+  asio::co_spawn(io, ResetAfter(*server, *app, got, end), asio::detached);
   io.run_for(std::chrono::seconds(20));
   REQUIRE(result);
   CHECK_FALSE(result->idle_timeout);

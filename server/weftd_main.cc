@@ -62,7 +62,7 @@ ABSL_FLAG(std::string, trust_domain, "cluster.local", "SPIFFE trust domain");
 ABSL_FLAG(std::string, cert_ttl, "24h", "workload certificate lifetime");
 ABSL_FLAG(std::string, server_names, "weftd.weft-system.svc,localhost,127.0.0.1", "DNS names and IPs in weftd's serving certificate");
 ABSL_FLAG(std::string, root_namespace, "weft-system", "where mesh-wide policies live");
-ABSL_FLAG(int, push_window, 100,
+ABSL_FLAG(int, push_window, 250,
           "at most this many proxies with a pushed update they have not ACKed or NACKed yet; 0: no bound");
 
 namespace weft::server {

@@ -47,26 +47,20 @@ void ConfigPublisher::OnMeshSnapshot(discovery::MeshSnapshotConstSharedPtr mesh,
   mesh_changed_ = first_change;
   compiled_for_ = {};
   std::map<std::string, ProxySnapshotConstSharedPtr> memo;
-  SnapshotBatch batch;
-  for (const auto& [node_id, node] : nodes_) {
-    absl::Status status = PublishLocked(node_id, node.identity, memo, &batch);
-    if (!status.ok()) {
-      WEFT_LOG(ERROR) << "keeping the last good configuration of " << node_id << ": " << status;
-    }
-  }
-  const std::vector<std::string> to_notify = cache_.Store(batch);
+  const std::vector<std::string> to_notify =
+      cache_.Store(PublishAllLocked(memo, "keeping the last good configuration of "));
   const auto stored = std::chrono::steady_clock::now();
   auto ms = [](auto d) { return std::chrono::duration_cast<std::chrono::microseconds>(d).count() / 1000.0; };
   const std::string summary = absl::StrCat(
       "mesh version ", mesh_->version, ": ", mesh_->services.size(), " services, ", mesh_->errors.size(),
       " config errors; pushed to ", nodes_.size(), " nodes (", memo.size(), " distinct configurations",
       impact_ ? absl::StrCat(", endpoints of ", impact_->services.size(), " services changed") : "", "; ",
-      ms(start - first_change), " ms since the change, validated in ", ms(validated - start), " ms, compiled in ",
-      ms(compiled_for_), " ms");
+      ms(start - first_change), " ms since the change, validated in ", ms(validated - start),
+      " ms, compiled in ", ms(compiled_for_), " ms");
   mu_.Unlock();
   cache_.Notify(to_notify);
-  WEFT_LOG(INFO) << summary << ", queued to the streams in "
-                 << ms(std::chrono::steady_clock::now() - stored) << " ms)";
+  WEFT_LOG(INFO) << summary << ", queued to the streams in " << ms(std::chrono::steady_clock::now() - stored)
+                 << " ms)";
 }
 
 void ConfigPublisher::SetTrustBundle(std::vector<std::string> roots_pem) {
@@ -80,14 +74,7 @@ void ConfigPublisher::SetTrustBundle(std::vector<std::string> roots_pem) {
     bundle_generation_++;
     if (!mesh_) return;
     std::map<std::string, ProxySnapshotConstSharedPtr> memo;
-    SnapshotBatch batch;
-    for (const auto& [node_id, node] : nodes_) {
-      absl::Status status = PublishLocked(node_id, node.identity, memo, &batch);
-      if (!status.ok()) {
-        WEFT_LOG(ERROR) << "trust bundle not pushed to " << node_id << ": " << status;
-      }
-    }
-    to_notify = cache_.Store(batch);
+    to_notify = cache_.Store(PublishAllLocked(memo, "trust bundle not pushed to "));
     roots = trust_bundle_.size();
   }
   cache_.Notify(to_notify);
@@ -100,8 +87,7 @@ std::vector<std::string> ConfigPublisher::trust_bundle() const {
   return trust_bundle_;
 }
 
-absl::Status ConfigPublisher::ConnectNode(const std::string& node_id,
-                                          const policy::ProxyIdentity& identity) {
+absl::Status ConfigPublisher::ConnectNode(const std::string& node_id, const policy::ProxyIdentity& identity) {
   absl::MutexLock lock(&mu_);
   auto [it, inserted] = nodes_.try_emplace(node_id);
   Node& node = it->second;
@@ -152,9 +138,19 @@ policy::PolicySetConstSharedPtr ConfigPublisher::policies() const {
   return policies_;
 }
 
-absl::Status ConfigPublisher::PublishLocked(
-    const std::string& node_id, const policy::ProxyIdentity& identity,
-    std::map<std::string, ProxySnapshotConstSharedPtr>& memo, SnapshotBatch* batch) {
+ConfigPublisher::SnapshotBatch ConfigPublisher::PublishAllLocked(
+    std::map<std::string, ProxySnapshotConstSharedPtr>& memo, std::string_view failure) {
+  SnapshotBatch batch;
+  for (const auto& [node_id, node] : nodes_) {
+    absl::Status status = PublishLocked(node_id, node.identity, memo, &batch);
+    if (!status.ok()) WEFT_LOG(ERROR) << failure << node_id << ": " << status;
+  }
+  return batch;
+}
+
+absl::Status ConfigPublisher::PublishLocked(const std::string& node_id, const policy::ProxyIdentity& identity,
+                                            std::map<std::string, ProxySnapshotConstSharedPtr>& memo,
+                                            SnapshotBatch* batch) {
   const std::string key = identity.CacheKey();
   auto it = memo.find(key);
   if (it == memo.end()) {

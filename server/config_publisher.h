@@ -57,6 +57,10 @@ class ConfigPublisher {
   using SnapshotBatch = std::vector<std::pair<std::string, ProxySnapshotConstSharedPtr>>;
   // Sets the node's snapshot in the cache, or adds it to `batch` (stored
   // later at once, and its watchers called in parallel).
+  // PublishLocked for every connected node, into one batch; a node that
+  // fails keeps its last snapshot and is logged with `failure`.
+  SnapshotBatch PublishAllLocked(std::map<std::string, ProxySnapshotConstSharedPtr>& memo,
+                                 std::string_view failure) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
   absl::Status PublishLocked(const std::string& node_id, const policy::ProxyIdentity& identity,
                              std::map<std::string, ProxySnapshotConstSharedPtr>& memo,
                              SnapshotBatch* batch = nullptr) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);

@@ -31,19 +31,19 @@ void PushWindow::UpdateGaugeLocked() {
 
 uint64_t PushWindow::Acquire(bool may_wait) {
   absl::MutexLock lock(&mu_);
+  // Always, so that slots of proxies that never answer do not pile up
+  // (also without a bound, where nothing else would drop them).
+  ExpireLocked(absl::Now());
   if (size_ > 0 && held_.size() >= size_) {
-    ExpireLocked(absl::Now());
-    if (held_.size() >= size_) {
-      if (!may_wait) {
-        if (overruns_ != nullptr) overruns_->Inc();
-      } else {
-        if (waits_ != nullptr) waits_->Inc();
-        auto free = [this]() ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_) { return held_.size() < size_; };
-        // Until a slot is given back, or the oldest one times out.
-        while (!mu_.AwaitWithDeadline(absl::Condition(&free), held_.begin()->second + slot_timeout_)) {
-          ExpireLocked(absl::Now());
-          if (held_.size() < size_) break;
-        }
+    if (!may_wait) {
+      if (overruns_ != nullptr) overruns_->Inc();
+    } else {
+      if (waits_ != nullptr) waits_->Inc();
+      auto free = [this]() ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_) { return held_.size() < size_; };
+      // Until a slot is given back, or the oldest one times out.
+      while (!mu_.AwaitWithDeadline(absl::Condition(&free), held_.begin()->second + slot_timeout_)) {
+        ExpireLocked(absl::Now());
+        if (held_.size() < size_) break;
       }
     }
   }

@@ -194,6 +194,8 @@ int Main(int argc, char** argv) {
   if (registry_kind != "file" && registry_kind != "kubernetes") {
     Fail("--registry: must be file or kubernetes, got \"" + registry_kind + "\"");
   }
+  const int push_window_size = absl::GetFlag(FLAGS_push_window);
+  if (push_window_size < 0) Fail("--push-window: want 0 (no bound) or a positive number of proxies");
   const std::string config_dir = absl::GetFlag(FLAGS_config_dir);
   // Kubernetes mode: the API server from --kubeconfig, else the in-cluster
   // service account (DESIGN.md §3); checked before anything starts.
@@ -293,8 +295,6 @@ int Main(int argc, char** argv) {
 
   // At most --push-window proxies hold a pushed update they have not
   // answered; one that does not answer within a second stops counting.
-  const int push_window_size = absl::GetFlag(FLAGS_push_window);
-  if (push_window_size < 0) Fail("--push-window: want 0 (no bound) or a positive number of proxies");
   PushWindow push_window(static_cast<size_t>(push_window_size), absl::Seconds(1), &metrics);
   AdsService ads(cache, publisher, tracker, metrics, nullptr, &push_window);
   std::unique_ptr<grpc::Server> grpc_server;

@@ -3,7 +3,6 @@
 #pragma once
 
 #include <cstdint>
-#include <cstdio>
 #include <cstring>
 #include <string>
 #include <string_view>
@@ -28,9 +27,10 @@ class StableHasher {
   uint64_t Value() const { return state_; }
   // 16 lowercase hex digits.
   std::string Hex() const {
-    char buf[17];
-    std::snprintf(buf, sizeof(buf), "%016llx", static_cast<unsigned long long>(state_));
-    return buf;
+    static constexpr char kDigits[] = "0123456789abcdef";
+    std::string out(16, '0');
+    for (int i = 15, shift = 0; i >= 0; --i, shift += 4) out[i] = kDigits[(state_ >> shift) & 0xf];
+    return out;
   }
 
  private:

@@ -84,15 +84,14 @@ DeltaStream::Result DeltaStream::OnRequest(const DeltaDiscoveryRequest& request,
     std::vector<std::string_view> names;
     std::set_difference(with_new.begin(), with_new.end(), unsubscribe.begin(), unsubscribe.end(),
                         std::back_inserter(names));
-    names_changed = names.size() != old_names->size() ||
-                    !std::equal(names.begin(), names.end(), old_names->begin());
+    names_changed =
+        names.size() != old_names->size() || !std::equal(names.begin(), names.end(), old_names->begin());
     if (names_changed) state.names = InternSortedNames(names);
     for (std::string_view name : unsubscribe) {
       if (auto it = state.initial.find(name); it != state.initial.end()) state.initial.erase(it);
     }
   }
-  if (!state.ever_requested && request.resource_names_subscribe().empty() &&
-      IsFullStateType(type_url)) {
+  if (!state.ever_requested && request.resource_names_subscribe().empty() && IsFullStateType(type_url)) {
     state.wildcard = true;  // legacy wildcard: the first request names nothing
   }
   state.ever_requested = true;
@@ -111,10 +110,9 @@ std::vector<OutgoingResponse> DeltaStream::OnSnapshot(const ProxySnapshot& snaps
   auto respond = [&](const std::string& type_url) {
     auto it = states_.find(type_url);
     if (it == states_.end() || !it->second.ever_requested) return;
-    MaybeRespond(type_url, it->second, snapshot, {}, out);
-    UpdateView(type_url, it->second);
+    if (MaybeRespond(type_url, it->second, snapshot, {}, out)) UpdateView(type_url, it->second);
   };
-  for (auto type : policy::kPushOrder) respond(std::string(type));
+  for (const std::string& type : policy::PushOrderTypeUrls()) respond(type);
   for (const auto& [type_url, state] : states_) {
     bool known = false;
     for (auto t : policy::kPushOrder) known |= (t == type_url);
@@ -123,15 +121,14 @@ std::vector<OutgoingResponse> DeltaStream::OnSnapshot(const ProxySnapshot& snaps
   return out;
 }
 
-void DeltaStream::MaybeRespond(const std::string& type_url, State& state,
-                               const ProxySnapshot& snapshot,
+bool DeltaStream::MaybeRespond(const std::string& type_url, State& state, const ProxySnapshot& snapshot,
                                const std::vector<std::string_view>& newly_requested,
                                std::vector<OutgoingResponse>& out) {
   static const TypeResourcesConstSharedPtr* kEmpty =
       new TypeResourcesConstSharedPtr(std::make_shared<TypeResources>());
   TypeResourcesConstSharedPtr base = snapshot.TypePtr(type_url);
   if (!base) base = *kEmpty;
-  if (base == state.held.base && newly_requested.empty()) return;  // nothing new
+  if (base == state.held.base && newly_requested.empty()) return false;  // nothing new
   Selection next = Select(base, state.wildcard, state.names, &state.held);
 
   // Each name at most once: sends and removals below never overlap, only
@@ -190,7 +187,7 @@ void DeltaStream::MaybeRespond(const std::string& type_url, State& state,
   state.held = next;
   state.held_mesh_version = snapshot.mesh_version;
   state.initial.clear();
-  if (send.empty() && response.removed.empty()) return;
+  if (send.empty() && response.removed.empty()) return true;
 
   response.type_url = type_url;
   response.nonce = std::to_string(next_nonce_++);
@@ -213,6 +210,7 @@ void DeltaStream::MaybeRespond(const std::string& type_url, State& state,
   while (state.outstanding.size() > 16) state.outstanding.pop_front();
   state.last_nonce = response.nonce;
   out.push_back(std::move(response));
+  return true;
 }
 
 void DeltaStream::UpdateView(const std::string& type_url, const State& state) {

@@ -61,7 +61,7 @@ class DeltaStream {
     std::vector<std::string> names;  // resources and removals it carried
     bool all = false;                // ...or every resource the client holds
     std::string version;
-    Selection held;                  // what the client holds once it applies it
+    Selection held;  // what the client holds once it applies it
   };
   struct State {
     bool wildcard = false;
@@ -78,7 +78,8 @@ class DeltaStream {
     std::string last_nonce;
   };
 
-  void MaybeRespond(const std::string& type_url, State& state, const ProxySnapshot& snapshot,
+  // False when nothing changed for the type (its view stays as it is).
+  bool MaybeRespond(const std::string& type_url, State& state, const ProxySnapshot& snapshot,
                     const std::vector<std::string_view>& newly_requested, std::vector<OutgoingResponse>& out);
   void UpdateView(const std::string& type_url, const State& state);
 

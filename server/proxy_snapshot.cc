@@ -1,9 +1,12 @@
 #include "server/proxy_snapshot.h"
 
+#include <array>
 #include <atomic>
+#include <charconv>
 
 #include "common/hash.h"
 #include "common/wire_format.h"
+#include "policy/resource_types.h"
 
 namespace weft::server {
 namespace {
@@ -22,7 +25,24 @@ uint64_t ResourceDigest(const std::string& name, const std::string& hash) {
 }
 
 std::string DigestVersion(const std::string& type_url, uint64_t digest) {
-  return common::StableHasher().Add(type_url).Add(std::to_string(digest)).Hex();
+  // Every stream computes this per type on every push: the hasher state
+  // after the type URL is kept for the types Weft pushes.
+  static const auto* const prefixes = [] {
+    auto* a = new std::array<common::StableHasher, policy::kPushOrder.size()>();
+    for (size_t i = 0; i < policy::kPushOrder.size(); ++i) (*a)[i].Add(policy::kPushOrder[i]);
+    return a;
+  }();
+  common::StableHasher hasher;
+  size_t i = 0;
+  while (i < policy::kPushOrder.size() && policy::kPushOrder[i] != type_url) ++i;
+  if (i < policy::kPushOrder.size()) {
+    hasher = (*prefixes)[i];
+  } else {
+    hasher.Add(type_url);
+  }
+  char digits[24];
+  const auto end = std::to_chars(digits, digits + sizeof(digits), digest).ptr;
+  return hasher.Add(std::string_view(digits, static_cast<size_t>(end - digits))).Hex();
 }
 
 const TypeResources::Encoding& TypeResources::Encoded(bool delta) const {
@@ -173,8 +193,9 @@ ProxySnapshotConstSharedPtr MakeProxySnapshot(policy::ResourcesByType resources,
   return snapshot;
 }
 
-ProxySnapshotConstSharedPtr PatchProxySnapshot(const ProxySnapshot& previous, policy::ResourcesByType replacements,
-                                               uint64_t mesh_version, std::chrono::steady_clock::time_point created) {
+ProxySnapshotConstSharedPtr PatchProxySnapshot(const ProxySnapshot& previous,
+                                               policy::ResourcesByType replacements, uint64_t mesh_version,
+                                               std::chrono::steady_clock::time_point created) {
   auto snapshot = std::make_shared<ProxySnapshot>();
   snapshot->mesh_version = mesh_version;
   snapshot->created = created;

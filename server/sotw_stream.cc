@@ -137,7 +137,7 @@ std::vector<OutgoingResponse> SotwStream::OnSnapshot(const ProxySnapshot& snapsh
       MaybeRespond(type_url, it->second, snapshot, /*force=*/it->second.sent_nonce.empty(), out);
     }
   };
-  for (auto type : policy::kPushOrder) respond(std::string(type));
+  for (const std::string& type : policy::PushOrderTypeUrls()) respond(type);
   for (auto& [type_url, state] : types_) {
     bool known = false;
     for (auto t : policy::kPushOrder) known |= (t == type_url);

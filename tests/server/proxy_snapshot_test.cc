@@ -6,6 +6,10 @@
 #include <grpcpp/support/byte_buffer.h>
 
 #include <catch2/catch.hpp>
+#include <cstdio>
+
+#include "common/hash.h"
+#include "policy/resource_types.h"
 
 #include "server/raw_request.h"
 #include "server/sotw_stream.h"
@@ -107,6 +111,26 @@ TEST_CASE("raw SotW request: names are fingerprinted, everything else is parsed"
   REQUIRE(ReadSotwRequest(Wire(Request({}, "").SerializeAsString()), reused));
   CHECK(reused.request.response_nonce().empty());
   CHECK(!ReadSotwRequest(Wire(std::string("\x1a\x05" "ab", 4)), reused));  // truncated field
+}
+
+}  // namespace
+}  // namespace weft::server
+
+namespace weft::server {
+namespace {
+
+TEST_CASE("DigestVersion is the stable hash of the type URL and the digest, for every type", "[proxy_snapshot]") {
+  // Versions must not change across weftd releases that keep the algorithm:
+  // proxies reconnecting after a restart compare them.
+  for (std::string type : {std::string(policy::kClusterType), std::string(policy::kSecretType),
+                           std::string("type.googleapis.com/example.Unknown")}) {
+    for (uint64_t digest : {uint64_t{0}, uint64_t{42}, ~uint64_t{0}}) {
+      const common::StableHasher reference = common::StableHasher().Add(type).Add(std::to_string(digest));
+      char hex[17];
+      std::snprintf(hex, sizeof(hex), "%016llx", static_cast<unsigned long long>(reference.Value()));
+      CHECK(DigestVersion(type, digest) == hex);
+    }
+  }
 }
 
 }  // namespace

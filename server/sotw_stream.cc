@@ -150,7 +150,12 @@ void SotwStream::MaybeRespond(const std::string& type_url, TypeState& state,
                               const ProxySnapshot& snapshot, bool force,
                               std::vector<OutgoingResponse>& out) {
   if (state.awaiting_ack) return;  // the ACK/NACK of the outstanding one re-opens the watch
-  Selection next = Select(snapshot.TypePtr(type_url), state.wildcard, state.names, &state.sent);
+  TypeResourcesConstSharedPtr base = snapshot.TypePtr(type_url);
+  if (!force && base && base == state.sent.base && state.sent.wildcard == state.wildcard &&
+      state.sent.names == state.names) {
+    return;  // the same resources and subscription as last sent: the same version
+  }
+  Selection next = Select(std::move(base), state.wildcard, state.names, &state.sent);
   const std::string version = DigestVersion(type_url, next.digest);
   if (!force && version == state.sent_version) return;  // nothing new (also: never resend a NACKed set)
 

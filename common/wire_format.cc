@@ -60,4 +60,17 @@ bool WireReader::Next(Field& field) {
   return true;
 }
 
+void WireReader::SkipRepeated(int number) {
+  const char tag = static_cast<char>((number << 3) | 2);
+  while (!malformed_ && pos_ < data_.size() && data_[pos_] == tag) {
+    ++pos_;
+    uint64_t len;
+    if (!Varint(len) || data_.size() - pos_ < len) {
+      malformed_ = true;
+      return;
+    }
+    pos_ += len;
+  }
+}
+
 }  // namespace weft::common

@@ -28,6 +28,12 @@ class WireReader {
   explicit WireReader(std::string_view data) : data_(data) {}
   // False at the end, or when the rest is not valid wire format (malformed()).
   bool Next(Field& field);
+  // After Next() returned a length-delimited field numbered `number` (1-15:
+  // a one-byte tag), skips the same fields that follow it without
+  // returning them: a tight loop for long repeated runs (the thousand
+  // resource_names of an Envoy ACK). Sets malformed() on a bad one.
+  void SkipRepeated(int number);
+  size_t position() const { return pos_; }
   bool malformed() const { return malformed_; }
 
  private:

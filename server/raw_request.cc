@@ -32,7 +32,8 @@ bool ReadSotwRequest(const grpc::ByteBuffer& buffer, RawSotwRequest& out) {
     }
     run_begin = run_end = 0;
   };
-  std::string rest;
+  std::string& rest = out.rest;
+  rest.clear();
   common::WireReader reader(all);
   common::WireReader::Field f;
   while (reader.Next(f)) {
@@ -41,7 +42,8 @@ bool ReadSotwRequest(const grpc::ByteBuffer& buffer, RawSotwRequest& out) {
         flush();
         run_begin = f.begin;
       }
-      run_end = f.end;
+      if (f.wire_type == 2) reader.SkipRepeated(kResourceNamesField);
+      run_end = reader.position();
     } else {
       rest.append(out.bytes, f.begin, f.end - f.begin);
     }

@@ -20,6 +20,7 @@ struct RawSotwRequest {
   envoy::service::discovery::v3::DiscoveryRequest request;
   uint64_t names_fingerprint = 0;  // of the resource_names bytes, in order (this process only)
   std::string bytes;               // the whole message, for ParseNames
+  std::string rest;                // the other fields (a buffer kept for reuse)
 };
 
 // False when the bytes are not a DiscoveryRequest.

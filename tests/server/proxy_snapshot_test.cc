@@ -111,6 +111,20 @@ TEST_CASE("raw SotW request: names are fingerprinted, everything else is parsed"
   REQUIRE(ReadSotwRequest(Wire(Request({}, "").SerializeAsString()), reused));
   CHECK(reused.request.response_nonce().empty());
   CHECK(!ReadSotwRequest(Wire(std::string("\x1a\x05" "ab", 4)), reused));  // truncated field
+  // A truncated name inside a run of names.
+  CHECK(!ReadSotwRequest(Wire(std::string("\x1a\x01" "a" "\x1a\x05" "ab", 7)), reused));
+  // A long run, with the other fields after it, reads whole.
+  std::vector<std::string> many;
+  for (int i = 0; i < 1000; ++i) many.push_back("outbound|80||svc-" + std::to_string(i) + ".default.svc.cluster.local");
+  REQUIRE(ReadSotwRequest(Wire(Request(many, "7").SerializeAsString()), reused));
+  CHECK(reused.request.response_nonce() == "7");
+  CHECK(reused.request.type_url() == kEds);
+  REQUIRE(ParseNames(reused));
+  CHECK(reused.request.resource_names_size() == 1000);
+  const uint64_t fingerprint = reused.names_fingerprint;
+  many[500].back() = 'X';
+  REQUIRE(ReadSotwRequest(Wire(Request(many, "7").SerializeAsString()), reused));
+  CHECK(reused.names_fingerprint != fingerprint);  // one name in the middle changed
 }
 
 }  // namespace

@@ -503,17 +503,20 @@ void FileRegistry::RescanDir(const std::string& dir, Delta& delta) {
   for (const std::string& file : scan.files) RefreshFile(file, /*force=*/false, delta);
 }
 
+const MeshObject* FileRegistry::Definition(const std::string& key) const {
+  auto it = definers_.find(key);
+  if (it == definers_.end()) return nullptr;
+  const FileState& state = files_.at(*it->second.begin());
+  const size_t index = std::find(state.keys.begin(), state.keys.end(), key) - state.keys.begin();
+  return &(*state.objects)[index];
+}
+
 std::shared_ptr<MeshSnapshot> FileRegistry::BuildSnapshot(const MeshSnapshot& base, const Delta& delta) {
   // The object each changed key resolves to now: the first definition in
   // file order (null: none left).
   std::vector<std::pair<const MeshObject*, const MeshObject*>> updates;  // (key's sample, definition)
   for (const auto& [key, sample] : delta.keys) {
-    const MeshObject* definition = nullptr;
-    if (auto it = definers_.find(key); it != definers_.end()) {
-      const FileState& state = files_.at(*it->second.begin());
-      const size_t index = std::find(state.keys.begin(), state.keys.end(), key) - state.keys.begin();
-      definition = &(*state.objects)[index];
-    }
+    const MeshObject* definition = Definition(key);
     const bool same =
         definition == nullptr ? !SnapshotContains(base, *sample) : SnapshotHolds(base, *definition);
     if (!same) updates.emplace_back(sample, definition);
@@ -536,11 +539,8 @@ std::shared_ptr<MeshSnapshot> FileRegistry::BuildSnapshot(const MeshSnapshot& ba
     const FileState& state = files_.at(file);
     for (size_t i = 0; i < state.keys.size(); ++i) {
       if (duplicated_.count(state.keys[i]) == 0) continue;
-      const std::string& first_file = *definers_.at(state.keys[i]).begin();
-      const FileState& first_state = files_.at(first_file);
-      const size_t first_index = std::find(first_state.keys.begin(), first_state.keys.end(), state.keys[i]) -
-                                 first_state.keys.begin();
-      if (file == first_file && i == first_index) continue;
+      const MeshObject* first = Definition(state.keys[i]);
+      if (first == &(*state.objects)[i]) continue;
       const MeshObject& object = (*state.objects)[i];
       const ObjectMeta& meta = MetaOf(object);
       ConfigError e;
@@ -549,8 +549,7 @@ std::shared_ptr<MeshSnapshot> FileRegistry::BuildSnapshot(const MeshSnapshot& ba
       e.namespace_ = meta.namespace_;
       e.name = meta.name;
       e.field = "metadata.name";
-      e.reason = absl::StrCat("duplicate: already defined in ",
-                              MetaOf((*first_state.objects)[first_index]).source.ToString());
+      e.reason = absl::StrCat("duplicate: already defined in ", MetaOf(*first).source.ToString());
       errors.push_back(std::move(e));
     }
   }

@@ -119,6 +119,9 @@ class FileRegistry : public Registry {
   void ForgetFile(const std::string& file, Delta& delta);
   void SetObjects(const std::string& file, FileState& state, ObjectsPtr objects, Delta& delta);
   bool UnderUnreadableDir(const std::string& path) const;
+  // The object that defines `key` in the snapshot (the first definer's), or
+  // null when no file defines it.
+  const MeshObject* Definition(const std::string& key) const;
   // The snapshot of the current state: `base` (the previous one) with the
   // objects of `delta`'s keys replaced. Null when it is the same as `base`.
   std::shared_ptr<MeshSnapshot> BuildSnapshot(const MeshSnapshot& base, const Delta& delta);

@@ -28,6 +28,7 @@
 #include "ca/kube_secret_ca_store.h"
 #include "ca/root_cert_config_maps.h"
 #include "common/flags.h"
+#include "common/heap_trimmer.h"
 #include "common/runtime.h"
 #include "common/logging.h"
 #include "common/metrics.h"
@@ -246,6 +247,9 @@ int Main(int argc, char** argv) {
   pthread_sigmask(SIG_BLOCK, &signals, nullptr);
 
   common::MetricsRegistry metrics;
+  // Bursts (proxies connecting, pushes) leave freed memory resident; give
+  // it back every second.
+  common::HeapTrimmer heap_trimmer(absl::Seconds(1), &metrics);
   // New configuration reaches the streams from as many threads as there
   // are cores (each stream's share is CPU: diff, encode, gRPC write).
   SnapshotCache cache(std::max(1u, std::thread::hardware_concurrency()));

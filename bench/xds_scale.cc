@@ -62,7 +62,8 @@ ABSL_FLAG(int, services, 1000, "services in the mesh");
 ABSL_FLAG(int, proxies, 2000, "simulated proxies (ADS streams)");
 ABSL_FLAG(int, changes, 200, "endpoint changes to time");
 ABSL_FLAG(int, change_interval_ms, 100, "pause between endpoint changes");
-ABSL_FLAG(int, channels, 20, "gRPC channels (HTTP/2 connections) the proxies share");
+ABSL_FLAG(int, channels, 20,
+          "gRPC channels (HTTP/2 connections) the proxies share; 0: one per proxy, as real proxies connect");
 ABSL_FLAG(bool, delta, false, "use incremental (delta) ADS");
 ABSL_FLAG(bool, mixed, false, "half the proxies SotW, half delta");
 ABSL_FLAG(std::string, weftd, "", "path to weftd (default: next to this binary's build tree)");
@@ -557,7 +558,8 @@ int Run(const char* argv0) {
   ChangeLog change_log;
   Progress progress;
   std::vector<std::unique_ptr<grpc::GenericStub>> stubs;
-  for (int c = 0; c < absl::GetFlag(FLAGS_channels); ++c) {
+  const int channels = absl::GetFlag(FLAGS_channels) > 0 ? absl::GetFlag(FLAGS_channels) : proxies;
+  for (int c = 0; c < channels; ++c) {
     grpc::ChannelArguments args;
     args.SetInt("weft.bench.channel", c);  // distinct channels, distinct connections
     args.SetMaxReceiveMessageSize(64 << 20);
@@ -603,7 +605,7 @@ int Run(const char* argv0) {
   std::printf("xds_scale: %d services, %d proxies (%s), %d channels, %d endpoint changes every %d ms\n",
               services, proxies,
               absl::GetFlag(FLAGS_mixed) ? "mixed SotW/delta" : (absl::GetFlag(FLAGS_delta) ? "delta" : "SotW"),
-              absl::GetFlag(FLAGS_channels), changes, absl::GetFlag(FLAGS_change_interval_ms));
+              channels, changes, absl::GetFlag(FLAGS_change_interval_ms));
   std::printf("  cold sync: %d/%d proxies SYNCED in %.2f s (target <= 5 s)\n", synced, proxies, cold_s);
   std::printf("  weftd RSS: idle %.1f MB, synced %.1f MB, end %.1f MB, peak (VmHWM) %.1f MB (target <= 150 MB)\n",
               rss_idle / 1024.0, rss_synced / 1024.0, rss_end / 1024.0, hwm / 1024.0);

@@ -8,6 +8,7 @@
 #include <cstdio>
 #include <cstdlib>
 #include <memory>
+#include <optional>
 #include <set>
 #include <string>
 #include <thread>
@@ -65,6 +66,9 @@ ABSL_FLAG(std::string, server_names, "weftd.weft-system.svc,localhost,127.0.0.1"
 ABSL_FLAG(std::string, root_namespace, "weft-system", "where mesh-wide policies live");
 ABSL_FLAG(int, push_window, 250,
           "at most this many proxies with a pushed update they have not ACKed or NACKed yet; 0: no bound");
+ABSL_FLAG(int, xds_memory_quota_mb, 256,
+          "MB of connection buffers gRPC may hold for the xDS servers before it shrinks and reclaims them; 0: "
+          "no bound");
 
 namespace weft::server {
 namespace {
@@ -197,6 +201,25 @@ int Main(int argc, char** argv) {
   }
   const int push_window_size = absl::GetFlag(FLAGS_push_window);
   if (push_window_size < 0) Fail("--push-window: want 0 (no bound) or a positive number of proxies");
+  const int memory_quota_mb = absl::GetFlag(FLAGS_xds_memory_quota_mb);
+  if (memory_quota_mb < 0 || memory_quota_mb > (1 << 20)) {
+    Fail("--xds-memory-quota-mb: want 0 (no bound) or a number of MB up to 1048576");
+  }
+  // One quota for both xDS servers: with a proxy per connection, gRPC keeps
+  // each idle connection's last read buffers (64 KB slices) unless the
+  // quota's pressure makes it read into small ones and reclaim idle ones.
+  std::optional<grpc::ResourceQuota> memory_quota;
+  if (memory_quota_mb > 0) {
+    memory_quota.emplace("weftd-xds");
+    memory_quota->Resize(static_cast<size_t>(memory_quota_mb) << 20);
+  }
+  auto configure_xds_server = [&](grpc::ServerBuilder& builder) {
+    builder.AddChannelArgument(GRPC_ARG_HTTP2_MIN_RECV_PING_INTERVAL_WITHOUT_DATA_MS, 10000);
+    builder.AddChannelArgument(GRPC_ARG_HTTP2_MAX_PING_STRIKES, 0);
+    // A second weftd on the same port must fail, not share it silently.
+    builder.AddChannelArgument(GRPC_ARG_ALLOW_REUSEPORT, 0);
+    if (memory_quota) builder.SetResourceQuota(*memory_quota);
+  };
   const std::string config_dir = absl::GetFlag(FLAGS_config_dir);
   // Kubernetes mode: the API server from --kubeconfig, else the in-cluster
   // service account (DESIGN.md §3); checked before anything starts.
@@ -307,10 +330,7 @@ int Main(int argc, char** argv) {
     int selected_port = 0;
     builder.AddListeningPort(plaintext_addr, grpc::InsecureServerCredentials(), &selected_port);
     builder.RegisterService(&ads);
-    builder.AddChannelArgument(GRPC_ARG_HTTP2_MIN_RECV_PING_INTERVAL_WITHOUT_DATA_MS, 10000);
-    builder.AddChannelArgument(GRPC_ARG_HTTP2_MAX_PING_STRIKES, 0);
-    // A second weftd on the same port must fail, not share it silently.
-    builder.AddChannelArgument(GRPC_ARG_ALLOW_REUSEPORT, 0);
+    configure_xds_server(builder);
     grpc_server = builder.BuildAndStart();
     if (!grpc_server || selected_port == 0) Fail("--xds-plaintext-addr: cannot listen on " + plaintext_addr);
     WEFT_LOG(INFO) << "xDS (plaintext ADS) on " << plaintext_addr.substr(0, plaintext_addr.rfind(':'))
@@ -353,9 +373,7 @@ int Main(int argc, char** argv) {
     builder.AddListeningPort(xds_addr, ca->ServerCredentials(), &selected_port);
     builder.RegisterService(&ca->service());
     builder.RegisterService(&ads_tls);
-    builder.AddChannelArgument(GRPC_ARG_HTTP2_MIN_RECV_PING_INTERVAL_WITHOUT_DATA_MS, 10000);
-    builder.AddChannelArgument(GRPC_ARG_HTTP2_MAX_PING_STRIKES, 0);
-    builder.AddChannelArgument(GRPC_ARG_ALLOW_REUSEPORT, 0);
+    configure_xds_server(builder);
     tls_server = builder.BuildAndStart();
     if (!tls_server || selected_port == 0) Fail("--xds-addr: cannot listen on " + xds_addr);
     WEFT_LOG(INFO) << "xDS and the CA (TLS) on " << xds_addr.substr(0, xds_addr.rfind(':')) << ":" << selected_port

@@ -312,6 +312,8 @@ TEST_CASE("weftd refuses bad flags and unreadable directories with one clear lin
       {{"--config-dir=" + dir, "--admin-addr=0.0.0.0:0"}, "--admin-token-file"},
       {{"--config-dir=" + dir, "--registry=consul"}, "--registry"},
       {{"--config-dir=" + dir, "--xds-plaintext-addr=nonsense"}, "--xds-plaintext-addr"},
+      {{"--config-dir=" + dir, "--push-window=-1"}, "--push-window"},
+      {{"--config-dir=" + dir, "--xds-memory-quota-mb=-5"}, "--xds-memory-quota-mb"},
   };
   int i = 0;
   for (const auto& c : cases) {

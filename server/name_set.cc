@@ -69,12 +69,11 @@ NameSetConstSharedPtr InternSortedNames(const std::vector<std::string_view>& sor
       }
     }
   }
-  NameSet names;
-  for (std::string_view n : sorted) names.emplace_hint(names.end(), n);
-  return InternNames(std::move(names));
+  return InternNames(NameSet::FromSorted(sorted));
 }
 
-std::vector<std::string_view> SortedUniqueNames(const google::protobuf::RepeatedPtrField<std::string>& names) {
+std::vector<std::string_view> SortedUniqueNames(
+    const google::protobuf::RepeatedPtrField<std::string>& names) {
   std::vector<std::string_view> out(names.begin(), names.end());
   if (!std::is_sorted(out.begin(), out.end())) std::sort(out.begin(), out.end());
   out.erase(std::unique(out.begin(), out.end()), out.end());

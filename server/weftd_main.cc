@@ -49,6 +49,7 @@
 #include "server/proxy_tracker.h"
 #include "server/push_debouncer.h"
 #include "server/snapshot_cache.h"
+#include "server/xds_memory_quota.h"
 
 ABSL_FLAG(std::string, registry, "", "file|kubernetes (default: kubernetes when KUBERNETES_SERVICE_HOST is set, else file)");
 ABSL_FLAG(std::string, config_dir, "", "file mode: the directory of YAML/JSON manifests, watched live");
@@ -67,8 +68,8 @@ ABSL_FLAG(std::string, root_namespace, "weft-system", "where mesh-wide policies 
 ABSL_FLAG(int, push_window, 250,
           "at most this many proxies with a pushed update they have not ACKed or NACKed yet; 0: no bound");
 ABSL_FLAG(int, xds_memory_quota_mb, 256,
-          "MB of connection buffers gRPC may hold for the xDS servers before it shrinks and reclaims them; 0: "
-          "no bound");
+          "least MB of connection buffers gRPC may hold for the xDS servers before it shrinks and reclaims them "
+          "(plus 128 KB per connected stream above that); 0: no quota");
 
 namespace weft::server {
 namespace {
@@ -205,21 +206,6 @@ int Main(int argc, char** argv) {
   if (memory_quota_mb < 0 || memory_quota_mb > (1 << 20)) {
     Fail("--xds-memory-quota-mb: want 0 (no bound) or a number of MB up to 1048576");
   }
-  // One quota for both xDS servers: with a proxy per connection, gRPC keeps
-  // each idle connection's last read buffers (64 KB slices) unless the
-  // quota's pressure makes it read into small ones and reclaim idle ones.
-  std::optional<grpc::ResourceQuota> memory_quota;
-  if (memory_quota_mb > 0) {
-    memory_quota.emplace("weftd-xds");
-    memory_quota->Resize(static_cast<size_t>(memory_quota_mb) << 20);
-  }
-  auto configure_xds_server = [&](grpc::ServerBuilder& builder) {
-    builder.AddChannelArgument(GRPC_ARG_HTTP2_MIN_RECV_PING_INTERVAL_WITHOUT_DATA_MS, 10000);
-    builder.AddChannelArgument(GRPC_ARG_HTTP2_MAX_PING_STRIKES, 0);
-    // A second weftd on the same port must fail, not share it silently.
-    builder.AddChannelArgument(GRPC_ARG_ALLOW_REUSEPORT, 0);
-    if (memory_quota) builder.SetResourceQuota(*memory_quota);
-  };
   const std::string config_dir = absl::GetFlag(FLAGS_config_dir);
   // Kubernetes mode: the API server from --kubeconfig, else the in-cluster
   // service account (DESIGN.md §3); checked before anything starts.
@@ -273,6 +259,21 @@ int Main(int argc, char** argv) {
   // Bursts (proxies connecting, pushes) leave freed memory resident; give
   // it back every second.
   common::HeapTrimmer heap_trimmer(absl::Seconds(1), &metrics);
+  // One quota for both xDS servers (server/xds_memory_quota.h), after
+  // `metrics`: its thread reads the streams gauge until it is destroyed.
+  std::optional<XdsMemoryQuota> memory_quota;
+  if (memory_quota_mb > 0) {
+    memory_quota.emplace(static_cast<size_t>(memory_quota_mb) << 20);
+    memory_quota->Follow(metrics.GetGauge("weft_xds_connected_streams", "Open xDS streams."), absl::Seconds(1),
+                         metrics);
+  }
+  auto configure_xds_server = [&](grpc::ServerBuilder& builder) {
+    builder.AddChannelArgument(GRPC_ARG_HTTP2_MIN_RECV_PING_INTERVAL_WITHOUT_DATA_MS, 10000);
+    builder.AddChannelArgument(GRPC_ARG_HTTP2_MAX_PING_STRIKES, 0);
+    // A second weftd on the same port must fail, not share it silently.
+    builder.AddChannelArgument(GRPC_ARG_ALLOW_REUSEPORT, 0);
+    if (memory_quota) builder.SetResourceQuota(memory_quota->quota());
+  };
   // New configuration reaches the streams from as many threads as there
   // are cores (each stream's share is CPU: diff, encode, gRPC write).
   SnapshotCache cache(std::max(1u, std::thread::hardware_concurrency()));

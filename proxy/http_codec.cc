@@ -171,11 +171,21 @@ int HttpParser::OnMessageBegin(http_parser* p) {
   HttpParser* self = Self(p);
   // Room for a typical head's fields at once, kept from message to message
   // unless TakeHead() took them (the vector would grow 1, 2, 4, 8).
-  HeaderList headers = std::move(self->head_.headers);
-  headers.clear();
-  if (headers.capacity() == 0) headers.reserve(kTypicalHeaders);
-  self->head_ = HttpHead{};
-  self->head_.headers = std::move(headers);
+  // Field by field, as HttpHead{} would: the strings keep their capacity.
+  HttpHead& h = self->head_;
+  h.headers.clear();
+  if (h.headers.capacity() == 0) h.headers.reserve(kTypicalHeaders);
+  h.method.clear();
+  h.target.clear();
+  h.status = 0;
+  h.reason.clear();
+  h.version_major = 1;
+  h.version_minor = 1;
+  h.chunked = false;
+  h.content_length.reset();
+  h.keep_alive = true;
+  h.expect_continue = false;
+  h.upgrade = false;
   self->head_bytes_ = 0;
   self->last_was_value_ = false;
   self->in_trailers_ = false;

@@ -1,6 +1,8 @@
 #include "proxy/proxy_server.h"
 
+#include <charconv>
 #include <chrono>
+#include <cstring>
 #include <random>
 #include <unordered_map>
 
@@ -73,9 +75,28 @@ struct Upstream {
   uint64_t idle_timeout_ms = 0;  // pool idle timeout; 0: none
   const char* direction = "outbound";
   uint64_t tunnel_idle_timeout_ms = 0;  // an allowed upgrade request: the tunnel's idle timeout (0: none)
+  // Built on the stack and appended once: this runs twice per forwarded
+  // request (pool lookup and return), and std::string::append is an
+  // out-of-line call per piece.
   void AppendPoolKey(std::string& out) const {
-    absl::StrAppend(&out, tls ? "tls|" : "tcp|", host, ":", port, "|", sni, "|",
-                    expected_sans.size() == 1 ? expected_sans[0] : "");
+    const std::string_view san = expected_sans.size() == 1 ? std::string_view(expected_sans[0]) : "";
+    char buf[256];
+    char digits[8];
+    auto [end, ec] = std::to_chars(digits, digits + sizeof(digits), port);
+    const std::string_view port_text(digits, end - digits);
+    const std::string_view pieces[] = {tls ? "tls|" : "tcp|", host, ":", port_text, "|", sni, "|", san};
+    size_t n = 0;
+    for (std::string_view p : pieces) n += p.size();
+    if (n > sizeof(buf)) {
+      for (std::string_view p : pieces) out.append(p);
+      return;
+    }
+    char* at = buf;
+    for (std::string_view p : pieces) {
+      std::memcpy(at, p.data(), p.size());
+      at += p.size();
+    }
+    out.append(buf, n);
   }
 };
 

@@ -57,9 +57,6 @@ void SetFlag(AccessLogEntry* log, const char* flag) {
 // Where one request goes upstream.
 struct Upstream {
   std::string host;  // IP literal or DNS name
-  // `host` as an address when the caller parsed it already (pass-through),
-  // so that a new connection does not parse it again.
-  std::optional<asio::ip::address> address;
   uint16_t port = 0;
   bool tls = false;
   std::string sni;
@@ -765,14 +762,17 @@ awaitable<ForwardResult> ProxyServer::Impl::HandleOutbound(Worker& w, ByteStream
     if (host.size() > 2 && host.front() == '[') host = host.substr(1, host.size() - 2);
     up.host = host;
     up.port = static_cast<uint16_t>(port.value_or(80));
-    std::error_code ec;
-    auto addr = asio::ip::make_address(up.host, ec);
-    if (!ec) up.address = addr;
-    if (!ec && up.port == outbound_endpoint_.port() &&
-        (addr.is_loopback() || addr == outbound_endpoint_.address())) {
-      ForwardResult r = co_await LocalReply(down, parser, 502, "request loops back to the proxy\n");
-      Record("outbound", "PassthroughCluster", 502, start);
-      co_return r;
+    // Only a request to the listener's own port can loop back: the host is
+    // parsed as an address for that check only (a new upstream connection
+    // parses it itself).
+    if (up.port == outbound_endpoint_.port()) {
+      std::error_code ec;
+      auto addr = asio::ip::make_address(up.host, ec);
+      if (!ec && (addr.is_loopback() || addr == outbound_endpoint_.address())) {
+        ForwardResult r = co_await LocalReply(down, parser, 502, "request loops back to the proxy\n");
+        Record("outbound", "PassthroughCluster", 502, start);
+        co_return r;
+      }
     }
   }
   if (head.upgrade) {
@@ -845,7 +845,6 @@ bool ProxyServer::Impl::PickEndpoint(Worker& w, const ProxyConfig& cfg, const Cl
   }
   const EndpointAddress& ep = (*eps)[eligible[lb.picker.Pick(cluster.lb, load)]];
   up.host = ep.ip;
-  up.address.reset();
   up.port = static_cast<uint16_t>(ep.port);
   up.endpoint_key = ep.Key();
   return true;
@@ -1045,7 +1044,7 @@ awaitable<ByteStreamPtr> ProxyServer::Impl::Acquire(Worker& w, const Upstream& u
   };
   std::error_code ec;
   tcp::endpoint ep;
-  auto addr = u.address ? *u.address : asio::ip::make_address(u.host, ec);
+  auto addr = asio::ip::make_address(u.host, ec);
   if (!ec) {
     ep = tcp::endpoint(addr, u.port);
   } else {

@@ -379,6 +379,7 @@ class HeadWriter {
     p_ = out_.data();
   }
   HeadWriter& Put(std::string_view s) {
+    if (s.empty()) return *this;  // an empty view's data() may be null
     std::memcpy(p_, s.data(), s.size());
     p_ += s.size();
     return *this;

@@ -90,6 +90,7 @@ struct Upstream {
     }
     char* at = buf;
     for (std::string_view p : pieces) {
+      if (p.empty()) continue;  // an empty view's data() may be null
       std::memcpy(at, p.data(), p.size());
       at += p.size();
     }

@@ -3,7 +3,10 @@
 #include <http_parser.h>
 
 #include <algorithm>
+#include <array>
 #include <cctype>
+#include <charconv>
+#include <cstring>
 
 #include "absl/container/inlined_vector.h"
 #include "absl/strings/ascii.h"
@@ -19,11 +22,34 @@ namespace {
 
 HttpParser* Self(http_parser* p) { return static_cast<HttpParser*>(p->data); }
 
+// RFC 9110 tchar, as a table: this runs for every header name of every message.
+constexpr std::array<bool, 256> MakeTokenTable() {
+  std::array<bool, 256> t{};
+  for (int c = '0'; c <= '9'; ++c) t[c] = true;
+  for (int c = 'a'; c <= 'z'; ++c) t[c] = true;
+  for (int c = 'A'; c <= 'Z'; ++c) t[c] = true;
+  for (char c : std::string_view("!#$%&'*+-.^_`|~")) t[static_cast<unsigned char>(c)] = true;
+  return t;
+}
+constexpr std::array<bool, 256> kTokenChar = MakeTokenTable();
+
 bool IsToken(std::string_view name) {
-  return !name.empty() && std::all_of(name.begin(), name.end(), [](char c) {
-    return absl::ascii_isalnum(static_cast<unsigned char>(c)) ||
-           std::string_view("!#$%&'*+-.^_`|~").find(c) != std::string_view::npos;
-  });
+  if (name.empty()) return false;
+  for (char c : name) {
+    if (!kTokenChar[static_cast<unsigned char>(c)]) return false;
+  }
+  return true;
+}
+
+constexpr char AsciiLower(char c) { return c >= 'A' && c <= 'Z' ? static_cast<char>(c + ('a' - 'A')) : c; }
+
+// `lower` is lower case already.
+bool EqualsLower(std::string_view s, std::string_view lower) {
+  if (s.size() != lower.size()) return false;
+  for (size_t i = 0; i < s.size(); ++i) {
+    if (AsciiLower(s[i]) != lower[i]) return false;
+  }
+  return true;
 }
 
 http_parser_settings MakeSettings();
@@ -34,7 +60,11 @@ constexpr size_t kTypicalHeaders = 8;
 
 // ASCII only (header names are tokens), without the C locale's tolower calls.
 bool EqualsIgnoreCase(std::string_view a, std::string_view b) {
-  return absl::EqualsIgnoreCase(absl::string_view(a.data(), a.size()), absl::string_view(b.data(), b.size()));
+  if (a.size() != b.size()) return false;
+  for (size_t i = 0; i < a.size(); ++i) {
+    if (AsciiLower(a[i]) != AsciiLower(b[i])) return false;
+  }
+  return true;
 }
 
 std::optional<std::string> HttpHead::Get(std::string_view name) const {
@@ -60,7 +90,9 @@ void HttpHead::Set(std::string_view name, std::string value) {
   headers.emplace_back(std::string(name), std::move(value));
 }
 
-void HttpHead::Add(std::string_view name, std::string value) { headers.emplace_back(std::string(name), std::move(value)); }
+void HttpHead::Add(std::string_view name, std::string value) {
+  headers.emplace_back(std::string(name), std::move(value));
+}
 
 // ------------------------------------------------------------------ parser
 
@@ -110,8 +142,8 @@ absl::StatusOr<size_t> HttpParser::Feed(std::string_view data) {
   if (err == HPE_PAUSED) return n;  // a message completed
   if (err != HPE_OK) {
     std::string why = error_.empty() ? http_errno_description(err) : error_;
-    return absl::InvalidArgumentError(absl::StrCat("malformed HTTP ", kind_ == Kind::kRequest ? "request" : "response",
-                                                   ": ", why));
+    return absl::InvalidArgumentError(
+        absl::StrCat("malformed HTTP ", kind_ == Kind::kRequest ? "request" : "response", ": ", why));
   }
   if (n != data.size()) return absl::InvalidArgumentError("malformed HTTP message");
   return n;
@@ -139,11 +171,21 @@ int HttpParser::OnMessageBegin(http_parser* p) {
   HttpParser* self = Self(p);
   // Room for a typical head's fields at once, kept from message to message
   // unless TakeHead() took them (the vector would grow 1, 2, 4, 8).
-  HeaderList headers = std::move(self->head_.headers);
-  headers.clear();
-  if (headers.capacity() == 0) headers.reserve(kTypicalHeaders);
-  self->head_ = HttpHead{};
-  self->head_.headers = std::move(headers);
+  // Field by field, as HttpHead{} would: the strings keep their capacity.
+  HttpHead& h = self->head_;
+  h.headers.clear();
+  if (h.headers.capacity() == 0) h.headers.reserve(kTypicalHeaders);
+  h.method.clear();
+  h.target.clear();
+  h.status = 0;
+  h.reason.clear();
+  h.version_major = 1;
+  h.version_minor = 1;
+  h.chunked = false;
+  h.content_length.reset();
+  h.keep_alive = true;
+  h.expect_continue = false;
+  h.upgrade = false;
   self->head_bytes_ = 0;
   self->last_was_value_ = false;
   self->in_trailers_ = false;
@@ -269,14 +311,30 @@ int HttpParser::OnMessageComplete(http_parser* p) {
 // ----------------------------------------------------------- serialization
 
 namespace {
+// By length first: every forwarded header is checked, twice per request.
 bool IsHopByHop(std::string_view name) {
-  static constexpr std::string_view kNames[] = {
-      "connection", "keep-alive", "proxy-connection", "te", "trailer", "transfer-encoding", "upgrade",
-      "content-length", "expect", "proxy-authorization", "proxy-authenticate"};
-  for (std::string_view h : kNames) {
-    if (EqualsIgnoreCase(name, h)) return true;
+  switch (name.size()) {
+    case 2:
+      return EqualsLower(name, "te");
+    case 6:
+      return EqualsLower(name, "expect");
+    case 7:
+      return EqualsLower(name, "trailer") || EqualsLower(name, "upgrade");
+    case 10:
+      return EqualsLower(name, "connection") || EqualsLower(name, "keep-alive");
+    case 14:
+      return EqualsLower(name, "content-length");
+    case 16:
+      return EqualsLower(name, "proxy-connection");
+    case 17:
+      return EqualsLower(name, "transfer-encoding");
+    case 18:
+      return EqualsLower(name, "proxy-authenticate");
+    case 19:
+      return EqualsLower(name, "proxy-authorization");
+    default:
+      return false;
   }
-  return false;
 }
 }  // namespace
 
@@ -285,7 +343,7 @@ void StripHopByHop(HttpHead& head) {
   // few names a Connection header lists stay off the heap.
   absl::InlinedVector<std::string, 4> named;
   for (const auto& [k, v] : head.headers) {
-    if (EqualsIgnoreCase(k, "connection")) {
+    if (EqualsLower(k, "connection")) {
       for (absl::string_view t : absl::StrSplit(v, ',')) {
         std::string name(absl::StripAsciiWhitespace(t));
         if (!name.empty()) named.push_back(name);
@@ -293,13 +351,15 @@ void StripHopByHop(HttpHead& head) {
     }
   }
   auto& hs = head.headers;
-  hs.erase(std::remove_if(hs.begin(), hs.end(),
-                          [&](const auto& h) {
-                            return IsHopByHop(h.first) ||
-                                   std::any_of(named.begin(), named.end(),
-                                               [&](const std::string& n) { return EqualsIgnoreCase(h.first, n); });
-                          }),
-           hs.end());
+  auto hop = [&](const auto& h) {
+    return IsHopByHop(h.first) || std::any_of(named.begin(), named.end(), [&](const std::string& n) {
+             return EqualsIgnoreCase(h.first, n);
+           });
+  };
+  // Most heads have nothing to strip: no moves then.
+  auto first = std::find_if(hs.begin(), hs.end(), hop);
+  if (first == hs.end()) return;
+  hs.erase(std::remove_if(first, hs.end(), hop), hs.end());
 }
 
 void StripHopByHopKeepUpgrade(HttpHead& head) {
@@ -310,31 +370,66 @@ void StripHopByHopKeepUpgrade(HttpHead& head) {
 }
 
 namespace {
-void AppendHeaders(std::string& out, const HttpHead& head, BodyFraming framing, uint64_t length, bool keep_alive) {
-  for (const auto& [k, v] : head.headers) absl::StrAppend(&out, k, ": ", v, "\r\n");
-  if (framing == BodyFraming::kChunked) out += "transfer-encoding: chunked\r\n";
-  if (framing == BodyFraming::kLength) absl::StrAppend(&out, "content-length: ", length, "\r\n");
-  if (!keep_alive) out += "connection: close\r\n";
-  out += "\r\n";
+// A head in one allocation and one pass of copies: the exact size is
+// counted first (serialization runs twice per proxied request).
+class HeadWriter {
+ public:
+  HeadWriter(std::string& out, size_t size) : out_(out) {
+    out_.resize(size);
+    p_ = out_.data();
+  }
+  HeadWriter& Put(std::string_view s) {
+    if (s.empty()) return *this;  // an empty view's data() may be null
+    std::memcpy(p_, s.data(), s.size());
+    p_ += s.size();
+    return *this;
+  }
+
+ private:
+  std::string& out_;
+  char* p_;
+};
+
+std::string SerializeHead(std::string_view a, std::string_view b, std::string_view c, const HttpHead& head,
+                          BodyFraming framing, uint64_t length, bool keep_alive) {
+  constexpr std::string_view kChunked = "transfer-encoding: chunked\r\n";
+  constexpr std::string_view kLength = "content-length: ";
+  constexpr std::string_view kClose = "connection: close\r\n";
+  char digits[24];
+  std::string_view length_digits;
+  if (framing == BodyFraming::kLength) {
+    auto [end, ec] = std::to_chars(digits, digits + sizeof(digits), length);
+    length_digits = std::string_view(digits, end - digits);
+  }
+  size_t size = a.size() + 1 + b.size() + c.size() + 2 + 2;  // the start line, the blank line
+  for (const auto& [k, v] : head.headers) size += k.size() + v.size() + 4;
+  if (framing == BodyFraming::kChunked) size += kChunked.size();
+  if (framing == BodyFraming::kLength) size += kLength.size() + length_digits.size() + 2;
+  if (!keep_alive) size += kClose.size();
+  std::string out;
+  HeadWriter w(out, size);
+  w.Put(a).Put(" ").Put(b).Put(c).Put("\r\n");
+  for (const auto& [k, v] : head.headers) w.Put(k).Put(": ").Put(v).Put("\r\n");
+  if (framing == BodyFraming::kChunked) w.Put(kChunked);
+  if (framing == BodyFraming::kLength) w.Put(kLength).Put(length_digits).Put("\r\n");
+  if (!keep_alive) w.Put(kClose);
+  w.Put("\r\n");
+  return out;
 }
 }  // namespace
 
 std::string SerializeRequestHead(const HttpHead& head, const std::string& target, BodyFraming framing,
                                  uint64_t length, bool keep_alive) {
-  std::string out;
-  out.reserve(256);
-  absl::StrAppend(&out, head.method, " ", target, " HTTP/1.1\r\n");
-  AppendHeaders(out, head, framing, length, keep_alive);
-  return out;
+  return SerializeHead(head.method, target, " HTTP/1.1", head, framing, length, keep_alive);
 }
 
-std::string SerializeResponseHead(const HttpHead& head, BodyFraming framing, uint64_t length, bool keep_alive) {
-  std::string out;
-  out.reserve(256);
+std::string SerializeResponseHead(const HttpHead& head, BodyFraming framing, uint64_t length,
+                                  bool keep_alive) {
   std::string_view reason = head.reason.empty() ? ReasonPhrase(head.status) : std::string_view(head.reason);
-  absl::StrAppend(&out, "HTTP/1.1 ", head.status, " ", absl::string_view(reason.data(), reason.size()), "\r\n");
-  AppendHeaders(out, head, framing, length, keep_alive);
-  return out;
+  char status[16] = "HTTP/1.1 ";
+  auto [end, ec] = std::to_chars(status + 9, status + sizeof(status), head.status);
+  return SerializeHead(std::string_view(status, end - status), std::string_view(), reason, head, framing,
+                       length, keep_alive);
 }
 
 std::string ChunkHeader(size_t size) {
@@ -359,29 +454,52 @@ std::string LastChunk(const HeaderList& trailers) {
 
 std::string_view ReasonPhrase(int status) {
   switch (status) {
-    case 100: return "Continue";
-    case 200: return "OK";
-    case 201: return "Created";
-    case 204: return "No Content";
-    case 301: return "Moved Permanently";
-    case 302: return "Found";
-    case 303: return "See Other";
-    case 304: return "Not Modified";
-    case 307: return "Temporary Redirect";
-    case 308: return "Permanent Redirect";
-    case 400: return "Bad Request";
-    case 403: return "Forbidden";
-    case 404: return "Not Found";
-    case 405: return "Method Not Allowed";
-    case 413: return "Payload Too Large";
-    case 429: return "Too Many Requests";
-    case 431: return "Request Header Fields Too Large";
-    case 500: return "Internal Server Error";
-    case 501: return "Not Implemented";
-    case 502: return "Bad Gateway";
-    case 503: return "Service Unavailable";
-    case 504: return "Gateway Timeout";
-    default: return "Unknown";
+    case 100:
+      return "Continue";
+    case 200:
+      return "OK";
+    case 201:
+      return "Created";
+    case 204:
+      return "No Content";
+    case 301:
+      return "Moved Permanently";
+    case 302:
+      return "Found";
+    case 303:
+      return "See Other";
+    case 304:
+      return "Not Modified";
+    case 307:
+      return "Temporary Redirect";
+    case 308:
+      return "Permanent Redirect";
+    case 400:
+      return "Bad Request";
+    case 403:
+      return "Forbidden";
+    case 404:
+      return "Not Found";
+    case 405:
+      return "Method Not Allowed";
+    case 413:
+      return "Payload Too Large";
+    case 429:
+      return "Too Many Requests";
+    case 431:
+      return "Request Header Fields Too Large";
+    case 500:
+      return "Internal Server Error";
+    case 501:
+      return "Not Implemented";
+    case 502:
+      return "Bad Gateway";
+    case 503:
+      return "Service Unavailable";
+    case 504:
+      return "Gateway Timeout";
+    default:
+      return "Unknown";
   }
 }
 

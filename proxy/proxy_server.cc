@@ -1,6 +1,8 @@
 #include "proxy/proxy_server.h"
 
+#include <charconv>
 #include <chrono>
+#include <cstring>
 #include <random>
 #include <unordered_map>
 
@@ -29,7 +31,8 @@ using asio::use_awaitable;
 
 absl::StatusOr<std::pair<std::string, uint16_t>> ParseHostPort(const std::string& addr) {
   auto [host, port] = SplitHostPort(addr);
-  if (!port || *port == 0 || host.empty()) return absl::InvalidArgumentError("\"" + addr + "\" is not HOST:PORT");
+  if (!port || *port == 0 || host.empty())
+    return absl::InvalidArgumentError("\"" + addr + "\" is not HOST:PORT");
   if (host.size() > 2 && host.front() == '[' && host.back() == ']') host = host.substr(1, host.size() - 2);
   return std::pair<std::string, uint16_t>{host, static_cast<uint16_t>(*port)};
 }
@@ -69,9 +72,29 @@ struct Upstream {
   uint64_t idle_timeout_ms = 0;  // pool idle timeout; 0: none
   const char* direction = "outbound";
   uint64_t tunnel_idle_timeout_ms = 0;  // an allowed upgrade request: the tunnel's idle timeout (0: none)
+  // Built on the stack and appended once: this runs twice per forwarded
+  // request (pool lookup and return), and std::string::append is an
+  // out-of-line call per piece.
   void AppendPoolKey(std::string& out) const {
-    absl::StrAppend(&out, tls ? "tls|" : "tcp|", host, ":", port, "|", sni, "|",
-                    expected_sans.size() == 1 ? expected_sans[0] : "");
+    const std::string_view san = expected_sans.size() == 1 ? std::string_view(expected_sans[0]) : "";
+    char buf[256];
+    char digits[8];
+    auto [end, ec] = std::to_chars(digits, digits + sizeof(digits), port);
+    const std::string_view port_text(digits, end - digits);
+    const std::string_view pieces[] = {tls ? "tls|" : "tcp|", host, ":", port_text, "|", sni, "|", san};
+    size_t n = 0;
+    for (std::string_view p : pieces) n += p.size();
+    if (n > sizeof(buf)) {
+      for (std::string_view p : pieces) out.append(p);
+      return;
+    }
+    char* at = buf;
+    for (std::string_view p : pieces) {
+      if (p.empty()) continue;  // an empty view's data() may be null
+      std::memcpy(at, p.data(), p.size());
+      at += p.size();
+    }
+    out.append(buf, n);
   }
 };
 
@@ -87,7 +110,7 @@ const std::string& EmptyString() {
 }
 
 struct ForwardResult {
-  int status = 0;              // what the downstream got (0: nothing, connection dropped)
+  int status = 0;  // what the downstream got (0: nothing, connection dropped)
   bool keep_downstream = false;
 };
 
@@ -274,7 +297,8 @@ class ProxyServer::Impl {
                                          std::string& pending, const InboundChain& chain, uint32_t port,
                                          AccessLogEntry* log);
   // Runs the chain's RBAC and rate-limit filters; a local reply when one stops the request.
-  awaitable<std::optional<ForwardResult>> RunInboundFilters(Worker& w, ByteStream& down, const HttpParser& parser,
+  awaitable<std::optional<ForwardResult>> RunInboundFilters(Worker& w, ByteStream& down,
+                                                            const HttpParser& parser,
                                                             const InboundChain& chain, uint32_t port);
   // `cfg` non-null: retries may pick another endpoint of up.cluster.
   awaitable<ForwardResult> Forward(Worker& w, ByteStream& down, HttpParser& parser, std::string& pending,
@@ -283,8 +307,8 @@ class ProxyServer::Impl {
   // Reads more of the request body and appends it, framed for the upstream,
   // to `out`. 0 when it did; -1 when the downstream went away; 400 on a
   // malformed body.
-  awaitable<int> ReadRequestBody(ByteStream& down, HttpParser& parser, std::string& pending, std::vector<char>& buf,
-                                 bool chunked, std::string& out);
+  awaitable<int> ReadRequestBody(ByteStream& down, HttpParser& parser, std::string& pending,
+                                 std::vector<char>& buf, bool chunked, std::string& out);
   bool PickEndpoint(Worker& w, const ProxyConfig& cfg, const ClusterEntry& cluster, Upstream& up);
   // The token bucket under `key` (chain, filter and, per route, the route),
   // kept across updates while the limit keeps its shape.
@@ -293,18 +317,24 @@ class ProxyServer::Impl {
   // `fresh`: a new connection, never a pooled one (upgrades).
   awaitable<ByteStreamPtr> Acquire(Worker& w, const Upstream& u, bool& reused, std::string& error,
                                    bool& overflow, bool fresh = false);
+  // A pooled connection to `u`'s destination that is still usable, or null
+  // (the pool's stale connections are closed on the way). Not a coroutine:
+  // the common case of a forwarded request allocates no frame for it.
+  ByteStreamPtr TakeIdle(Worker& w, const Upstream& u);
   // An upgrade request (`head`, taken from `parser`, has upgrade set):
   // nullopt when `hcm` and the route enable its type (the tunnel's idle
   // timeout is then set on `up`), else Envoy's answer, 403 and the
   // connection closed.
-  awaitable<std::optional<ForwardResult>> CheckUpgrade(ByteStream& down, HttpParser& parser, const HttpHead& head,
-                                                       Upstream& up, const UpgradePolicy* hcm,
-                                                       const RouteEntry* route, uint64_t hcm_stream_idle_ms);
+  awaitable<std::optional<ForwardResult>> CheckUpgrade(ByteStream& down, HttpParser& parser,
+                                                       const HttpHead& head, Upstream& up,
+                                                       const UpgradePolicy* hcm, const RouteEntry* route,
+                                                       uint64_t hcm_stream_idle_ms);
   // After a 101 to an upgrade request of `type` (lower case): the 101 goes
   // downstream, then both connections are a byte tunnel until either closes.
   awaitable<ForwardResult> Tunnel(ByteStream& down, ByteStreamPtr conn, const std::string& type,
-                                  const HttpParser& response, std::string& pending, std::string_view up_pending,
-                                  const RouteEntry* route, const Upstream& up, AccessLogEntry* log);
+                                  const HttpParser& response, std::string& pending,
+                                  std::string_view up_pending, const RouteEntry* route, const Upstream& up,
+                                  AccessLogEntry* log);
   ClusterState& State(Worker& w, const std::string& cluster);
   // The worker's idle connections to `u`'s destination (no allocation once the pool exists).
   std::vector<ByteStreamPtr>& IdlePool(Worker& w, const Upstream& u);
@@ -320,8 +350,8 @@ class ProxyServer::Impl {
                     const std::string& target, BodyFraming framing, uint64_t length, const std::string& body,
                     bool is_head);
   awaitable<void> Mirror(Worker& w, Upstream up, std::string request, bool is_head);
-  awaitable<ForwardResult> LocalReply(ByteStream& down, const HttpParser& parser, int status, std::string_view body,
-                                      const HeaderList& extra = {});
+  awaitable<ForwardResult> LocalReply(ByteStream& down, const HttpParser& parser, int status,
+                                      std::string_view body, const HeaderList& extra = {});
   void Record(const std::string& direction, const std::string& cluster, int status,
               std::chrono::steady_clock::time_point start);
 
@@ -434,7 +464,9 @@ awaitable<void> ProxyServer::Impl::Accept(tcp::acceptor& acceptor, bool inbound)
       co_await t.async_wait(redirect_error(use_awaitable, ec));
       continue;
     }
-    metrics_.GetCounter("weft_proxy_downstream_connections_total", "accepted connections", {{"listener", listener}})
+    metrics_
+        .GetCounter("weft_proxy_downstream_connections_total", "accepted connections",
+                    {{"listener", listener}})
         .Inc();
     Worker& w = *workers_[next_worker_++ % workers_.size()];
     // Move the connection to its worker's io_context.
@@ -483,14 +515,17 @@ awaitable<void> ProxyServer::Impl::InboundSession(Worker& w, tcp::socket socket)
   const bool is_tls = first == 0x16;
   ProxyConfigConstSharedPtr cfg = config();
   const InboundPort* ip = cfg ? cfg->Inbound(port) : nullptr;
-  const InboundChain* chain = ip == nullptr ? nullptr : (is_tls ? (ip->mtls ? &*ip->mtls : nullptr)
-                                                                : (ip->plaintext ? &*ip->plaintext : nullptr));
+  const InboundChain* chain = ip == nullptr ? nullptr
+                                            : (is_tls ? (ip->mtls ? &*ip->mtls : nullptr)
+                                                      : (ip->plaintext ? &*ip->plaintext : nullptr));
   if (chain == nullptr) {
     // No filter chain takes it: STRICT refuses plaintext; no config yet refuses all.
-    metrics_.GetCounter("weft_proxy_inbound_refused_total", "inbound connections no filter chain accepted",
-                        {{"transport", is_tls ? "tls" : "plaintext"}})
+    metrics_
+        .GetCounter("weft_proxy_inbound_refused_total", "inbound connections no filter chain accepted",
+                    {{"transport", is_tls ? "tls" : "plaintext"}})
         .Inc();
-    WEFT_LOG(DEBUG) << "inbound: refused a " << (is_tls ? "TLS" : "plaintext") << " connection on port " << port;
+    WEFT_LOG(DEBUG) << "inbound: refused a " << (is_tls ? "TLS" : "plaintext") << " connection on port "
+                    << port;
     socket.close(ec);
     co_return;
   }
@@ -512,7 +547,8 @@ awaitable<void> ProxyServer::Impl::InboundSession(Worker& w, tcp::socket socket)
   co_await down.Handshake("", {}, ec, error);
   Disarm(timer, deadline);
   if (ec) {
-    metrics_.GetCounter("weft_proxy_tls_handshake_failures_total", "failed TLS handshakes", {{"side", "inbound"}})
+    metrics_
+        .GetCounter("weft_proxy_tls_handshake_failures_total", "failed TLS handshakes", {{"side", "inbound"}})
         .Inc();
     WEFT_LOG(INFO) << "inbound: TLS handshake failed on port " << port << ": " << error;
     down.Close();
@@ -568,7 +604,8 @@ awaitable<void> ProxyServer::Impl::ServeHttp(Worker& w, ByteStream& down, bool i
       if (current != pinned) {
         pinned = std::move(current);
         const InboundPort* ip = pinned ? pinned->Inbound(port) : nullptr;
-        const std::optional<InboundChain>* slot = ip == nullptr ? nullptr : (down.tls() ? &ip->mtls : &ip->plaintext);
+        const std::optional<InboundChain>* slot =
+            ip == nullptr ? nullptr : (down.tls() ? &ip->mtls : &ip->plaintext);
         if (slot == nullptr || !*slot) co_return;
         chain = &**slot;
       }
@@ -662,7 +699,8 @@ awaitable<ForwardResult> ProxyServer::Impl::HandleOutbound(Worker& w, ByteStream
     if (route->action == RouteEntry::ActionKind::kRedirect) {
       HeaderList location;
       location.emplace_back(std::string("location"), route->RedirectLocation(authority, target));
-      ForwardResult r = co_await LocalReply(down, parser, route->redirect.status, std::string_view(), location);
+      ForwardResult r =
+          co_await LocalReply(down, parser, route->redirect.status, std::string_view(), location);
       Record("outbound", "", route->redirect.status, start);
       co_return r;
     }
@@ -695,7 +733,8 @@ awaitable<ForwardResult> ProxyServer::Impl::HandleOutbound(Worker& w, ByteStream
     const std::string& name = route->PickCluster(w.rng());
     cluster = cfg->FindCluster(name);
     if (cluster == nullptr) {
-      ForwardResult r = co_await LocalReply(down, parser, route->cluster_not_found_status, "cluster not found\n");
+      ForwardResult r =
+          co_await LocalReply(down, parser, route->cluster_not_found_status, "cluster not found\n");
       Record("outbound", name, route->cluster_not_found_status, start);
       co_return r;
     }
@@ -715,7 +754,8 @@ awaitable<ForwardResult> ProxyServer::Impl::HandleOutbound(Worker& w, ByteStream
     up.endpoint_key = authority;
   } else {
     if (options_.registry_only) {
-      ForwardResult r = co_await LocalReply(down, parser, 502, "destination is not in the mesh (REGISTRY_ONLY)\n");
+      ForwardResult r =
+          co_await LocalReply(down, parser, 502, "destination is not in the mesh (REGISTRY_ONLY)\n");
       Record("outbound", "PassthroughCluster", 502, start);
       co_return r;
     }
@@ -723,12 +763,17 @@ awaitable<ForwardResult> ProxyServer::Impl::HandleOutbound(Worker& w, ByteStream
     if (host.size() > 2 && host.front() == '[') host = host.substr(1, host.size() - 2);
     up.host = host;
     up.port = static_cast<uint16_t>(port.value_or(80));
-    std::error_code ec;
-    auto addr = asio::ip::make_address(up.host, ec);
-    if (!ec && up.port == outbound_endpoint_.port() && (addr.is_loopback() || addr == outbound_endpoint_.address())) {
-      ForwardResult r = co_await LocalReply(down, parser, 502, "request loops back to the proxy\n");
-      Record("outbound", "PassthroughCluster", 502, start);
-      co_return r;
+    // Only a request to the listener's own port can loop back: the host is
+    // parsed as an address for that check only (a new upstream connection
+    // parses it itself).
+    if (up.port == outbound_endpoint_.port()) {
+      std::error_code ec;
+      auto addr = asio::ip::make_address(up.host, ec);
+      if (!ec && (addr.is_loopback() || addr == outbound_endpoint_.address())) {
+        ForwardResult r = co_await LocalReply(down, parser, 502, "request loops back to the proxy\n");
+        Record("outbound", "PassthroughCluster", 502, start);
+        co_return r;
+      }
     }
   }
   if (head.upgrade) {
@@ -776,7 +821,8 @@ awaitable<ForwardResult> ProxyServer::Impl::HandleOutbound(Worker& w, ByteStream
   co_return r;
 }
 
-bool ProxyServer::Impl::PickEndpoint(Worker& w, const ProxyConfig& cfg, const ClusterEntry& cluster, Upstream& up) {
+bool ProxyServer::Impl::PickEndpoint(Worker& w, const ProxyConfig& cfg, const ClusterEntry& cluster,
+                                     Upstream& up) {
   const auto* eps = cfg.Endpoints(cluster.name);
   if (eps == nullptr || eps->empty()) return false;
   ClusterLb& lb = w.lb[cluster.name];
@@ -810,14 +856,16 @@ TokenBucketSharedPtr ProxyServer::Impl::Bucket(const std::string& key, const Loc
   absl::MutexLock lock(&buckets_mu_);
   auto& slot = buckets_[key];
   if (!slot.second || slot.first != shape) {
-    slot = {shape, std::make_shared<TokenBucket>(c.max_tokens(), c.tokens_per_fill(), c.fill_interval(), clock_.Now())};
+    slot = {shape, std::make_shared<TokenBucket>(c.max_tokens(), c.tokens_per_fill(), c.fill_interval(),
+                                                 clock_.Now())};
   }
   return slot.second;
 }
 
 awaitable<std::optional<ForwardResult>> ProxyServer::Impl::RunInboundFilters(Worker& w, ByteStream& down,
-                                                                            const HttpParser& parser,
-                                                                            const InboundChain& chain, uint32_t port) {
+                                                                             const HttpParser& parser,
+                                                                             const InboundChain& chain,
+                                                                             uint32_t port) {
   const HttpHead& head = parser.head();
   std::string path = head.target;
   if (absl::StartsWithIgnoreCase(path, "http://") || absl::StartsWithIgnoreCase(path, "https://")) {
@@ -838,13 +886,16 @@ awaitable<std::optional<ForwardResult>> ProxyServer::Impl::RunInboundFilters(Wor
     if (f.rbac) {
       RbacDecision d = f.rbac->Evaluate({{host, head.method, path, &head.headers}, principal, port});
       if (d.allowed) continue;
-      const std::string reason = d.policy.empty() ? "no ALLOW policy matched" : "DENY policy " + d.policy + " matched";
-      metrics_.GetCounter("weft_proxy_rbac_denied_total", "inbound requests denied by RBAC, by matching DENY policy",
-                          {{"policy", d.policy.empty() ? "none" : d.policy}})
+      const std::string reason =
+          d.policy.empty() ? "no ALLOW policy matched" : "DENY policy " + d.policy + " matched";
+      metrics_
+          .GetCounter("weft_proxy_rbac_denied_total",
+                      "inbound requests denied by RBAC, by matching DENY policy",
+                      {{"policy", d.policy.empty() ? "none" : d.policy}})
           .Inc();
-      WEFT_LOG(INFO) << "inbound: RBAC denied " << head.method << " " << path << " on port " << port << " from "
-                     << (principal.empty() ? std::string("an unauthenticated peer") : principal) << " ("
-                     << chain.name << ", " << f.name << ": " << reason << ")";
+      WEFT_LOG(INFO) << "inbound: RBAC denied " << head.method << " " << path << " on port " << port
+                     << " from " << (principal.empty() ? std::string("an unauthenticated peer") : principal)
+                     << " (" << chain.name << ", " << f.name << ": " << reason << ")";
       co_return co_await LocalReply(down, parser, 403, "RBAC: access denied\n");
     }
     if (f.rate_limit) {
@@ -859,11 +910,13 @@ awaitable<std::optional<ForwardResult>> ProxyServer::Impl::RunInboundFilters(Wor
       }
       const LocalRateLimitConfig& c = *config;
       if (!c.has_bucket()) continue;
-      if (c.enabled_percent() == 0 || (c.enabled_percent() < 100 && w.rng() % 100 >= c.enabled_percent())) continue;
+      if (c.enabled_percent() == 0 || (c.enabled_percent() < 100 && w.rng() % 100 >= c.enabled_percent()))
+        continue;
       TokenBucketSharedPtr bucket = Bucket(bucket_key, c);
       const auto now = clock_.Now();
       if (bucket->TryConsume(now)) continue;
-      if (c.enforced_percent() == 0 || (c.enforced_percent() < 100 && w.rng() % 100 >= c.enforced_percent())) continue;
+      if (c.enforced_percent() == 0 || (c.enforced_percent() < 100 && w.rng() % 100 >= c.enforced_percent()))
+        continue;
       if (config == f.rate_limit) {
         metrics_
             .GetCounter("weft_proxy_ratelimited_total", "inbound requests refused by the local rate limit",
@@ -879,7 +932,8 @@ awaitable<std::optional<ForwardResult>> ProxyServer::Impl::RunInboundFilters(Wor
                        << route->name << " (" << chain.name << ")";
       }
       HeaderList extra = c.response_headers();
-      if (!c.has_retry_after()) extra.emplace_back("retry-after", std::to_string(bucket->SecondsUntilRefill(now)));
+      if (!c.has_retry_after())
+        extra.emplace_back("retry-after", std::to_string(bucket->SecondsUntilRefill(now)));
       co_return co_await LocalReply(down, parser, c.status(), "local_rate_limited\n", extra);
     }
   }
@@ -948,21 +1002,28 @@ awaitable<ForwardResult> ProxyServer::Impl::HandleInbound(Worker& w, ByteStream&
   co_return r;
 }
 
-awaitable<ByteStreamPtr> ProxyServer::Impl::Acquire(Worker& w, const Upstream& u, bool& reused,
-                                                    std::string& error, bool& overflow, bool fresh) {
-  reused = false;
-  overflow = false;
+ByteStreamPtr ProxyServer::Impl::TakeIdle(Worker& w, const Upstream& u) {
   auto& idle = IdlePool(w, u);
-  while (!fresh && !idle.empty()) {
+  while (!idle.empty()) {
     ByteStreamPtr c = std::move(idle.back());
     idle.pop_back();
     const bool expired = u.idle_timeout_ms > 0 && std::chrono::steady_clock::now() - c->idle_since >
                                                       std::chrono::milliseconds(u.idle_timeout_ms);
-    if (!expired && c->IdleAndOpen()) {
+    if (!expired && c->IdleAndOpen()) return c;
+    c->Close();
+  }
+  return nullptr;
+}
+
+awaitable<ByteStreamPtr> ProxyServer::Impl::Acquire(Worker& w, const Upstream& u, bool& reused,
+                                                    std::string& error, bool& overflow, bool fresh) {
+  reused = false;
+  overflow = false;
+  if (!fresh) {
+    if (ByteStreamPtr c = TakeIdle(w, u)) {
       reused = true;
       co_return c;
     }
-    c->Close();
   }
   // A new connection: the request waits for it as a pending request, and
   // the connection counts against the cluster while it lives.
@@ -989,7 +1050,8 @@ awaitable<ByteStreamPtr> ProxyServer::Impl::Acquire(Worker& w, const Upstream& u
     ep = tcp::endpoint(addr, u.port);
   } else {
     tcp::resolver resolver(w.io);
-    auto results = co_await resolver.async_resolve(u.host, std::to_string(u.port), redirect_error(use_awaitable, ec));
+    auto results =
+        co_await resolver.async_resolve(u.host, std::to_string(u.port), redirect_error(use_awaitable, ec));
     if (ec || results.empty()) {
       error = "cannot resolve " + u.host + ": " + ec.message();
       co_return nullptr;
@@ -1007,8 +1069,9 @@ awaitable<ByteStreamPtr> ProxyServer::Impl::Acquire(Worker& w, const Upstream& u
     co_return nullptr;
   }
   socket.set_option(tcp::no_delay(true), ec);
-  metrics_.GetCounter("weft_proxy_upstream_connections_total", "upstream connections opened",
-                      {{"cluster", u.cluster.empty() ? "PassthroughCluster" : u.cluster}})
+  metrics_
+      .GetCounter("weft_proxy_upstream_connections_total", "upstream connections opened",
+                  {{"cluster", u.cluster.empty() ? "PassthroughCluster" : u.cluster}})
       .Inc();
   if (!u.tls) {
     auto stream = std::make_unique<TcpStream>(std::move(socket));
@@ -1027,7 +1090,9 @@ awaitable<ByteStreamPtr> ProxyServer::Impl::Acquire(Worker& w, const Upstream& u
   Disarm(timer, deadline);
   const bool fired = deadline->fired;
   if (ec || fired) {
-    metrics_.GetCounter("weft_proxy_tls_handshake_failures_total", "failed TLS handshakes", {{"side", "upstream"}})
+    metrics_
+        .GetCounter("weft_proxy_tls_handshake_failures_total", "failed TLS handshakes",
+                    {{"side", "upstream"}})
         .Inc();
     error = absl::StrCat("upstream TLS error with ", u.host, ":", u.port, ": ", fired ? "timeout" : why);
     WEFT_LOG(WARNING) << error;
@@ -1079,8 +1144,8 @@ awaitable<ForwardResult> ProxyServer::Impl::Forward(Worker& w, ByteStream& down,
   } else {
     StripHopByHop(head);
   }
-  BodyFraming framing = req.chunked ? BodyFraming::kChunked
-                                    : (req.content_length ? BodyFraming::kLength : BodyFraming::kNone);
+  BodyFraming framing =
+      req.chunked ? BodyFraming::kChunked : (req.content_length ? BodyFraming::kLength : BodyFraming::kNone);
   const bool chunked = framing == BodyFraming::kChunked;
   const std::string head_bytes =
       SerializeRequestHead(head, target, framing, req.content_length.value_or(0), true);
@@ -1139,7 +1204,8 @@ awaitable<ForwardResult> ProxyServer::Impl::Forward(Worker& w, ByteStream& down,
   std::optional<std::chrono::steady_clock::time_point> route_deadline;
   const std::string& stat_cluster = up.cluster.empty() ? PassthroughCluster() : up.cluster;
   auto ms_until = [](std::chrono::steady_clock::time_point t) {
-    auto left = std::chrono::duration_cast<std::chrono::milliseconds>(t - std::chrono::steady_clock::now()).count();
+    auto left =
+        std::chrono::duration_cast<std::chrono::milliseconds>(t - std::chrono::steady_clock::now()).count();
     return static_cast<uint64_t>(std::max<int64_t>(left, 1));
   };
   // Counts the request against its endpoint for least-request while an attempt runs.
@@ -1178,7 +1244,12 @@ awaitable<ForwardResult> ProxyServer::Impl::Forward(Worker& w, ByteStream& down,
     ec.clear();
     if (log != nullptr) log->upstream_host = absl::StrCat(up.host, ":", up.port);
     bool overflow = false;
-    conn = co_await Acquire(w, up, reused, error, overflow, upgrade);
+    conn = upgrade ? nullptr : TakeIdle(w, up);
+    if (conn) {
+      reused = true;
+    } else {
+      conn = co_await Acquire(w, up, reused, error, overflow, /*fresh=*/true);
+    }
     if (!conn && overflow)
       co_return co_await OverflowReply(down, parser, up.cluster, BreakerResource::kPending, log);
     if (!conn) {
@@ -1282,7 +1353,9 @@ awaitable<ForwardResult> ProxyServer::Impl::Forward(Worker& w, ByteStream& down,
         conn->Close();  // the rejected response is not read
       }
       ++attempt;
-      metrics_.GetCounter("weft_proxy_upstream_retries_total", "outbound request retries", {{"cluster", stat_cluster}})
+      metrics_
+          .GetCounter("weft_proxy_upstream_retries_total", "outbound request retries",
+                      {{"cluster", stat_cluster}})
           .Inc();
       uint64_t backoff = RetryBackoffMs(*retry, attempt, w.rng());
       if (route_deadline) backoff = std::min(backoff, ms_until(*route_deadline));
@@ -1295,13 +1368,15 @@ awaitable<ForwardResult> ProxyServer::Impl::Forward(Worker& w, ByteStream& down,
       continue;
     }
     switch (outcome) {
-      case AttemptOutcome::kResponse: break;
+      case AttemptOutcome::kResponse:
+        break;
       case AttemptOutcome::kConnectFailure:
         SetFlag(log, "UF");
         co_return co_await LocalReply(down, parser, 503, "upstream connect error: " + error + "\n");
       case AttemptOutcome::kReset:
         SetFlag(log, "UC");
-        co_return co_await LocalReply(down, parser, 503, "upstream connect error or disconnect/reset before headers\n");
+        co_return co_await LocalReply(down, parser, 503,
+                                      "upstream connect error or disconnect/reset before headers\n");
       case AttemptOutcome::kPerTryTimeout:
         SetFlag(log, "UT");
         co_return co_await LocalReply(down, parser, 504, "upstream request timeout\n");
@@ -1334,14 +1409,16 @@ awaitable<ForwardResult> ProxyServer::Impl::Forward(Worker& w, ByteStream& down,
     first += LastChunk(rp->events().trailers);
   }
   std::error_code dec;
-  co_await down.Write2(SerializeResponseHead(resp, rframing, resp.content_length.value_or(0), keep), first, dec);
+  co_await down.Write2(SerializeResponseHead(resp, rframing, resp.content_length.value_or(0), keep), first,
+                       dec);
   bool upstream_ok = true;
   while (!dec && !rp->events().message_complete) {
     rp->events().body.clear();
     if (up_pending.empty()) {
       size_t n = co_await conn->ReadSome(asio::buffer(buf), ec);
       if (ec || n == 0) {
-        if (eof_body && !timed_out() && (ec == asio::error::eof || n == 0 || ec == asio::ssl::error::stream_truncated)) {
+        if (eof_body && !timed_out() &&
+            (ec == asio::error::eof || n == 0 || ec == asio::ssl::error::stream_truncated)) {
           (void)rp->FeedEof();
         }
         if (!rp->events().message_complete) {
@@ -1410,8 +1487,8 @@ awaitable<std::optional<ForwardResult>> ProxyServer::Impl::CheckUpgrade(ByteStre
   co_return co_await LocalReply(down, parser, 403, "");
 }
 
-awaitable<ForwardResult> ProxyServer::Impl::Tunnel(ByteStream& down, ByteStreamPtr conn, const std::string& type,
-                                                   const HttpParser& response,
+awaitable<ForwardResult> ProxyServer::Impl::Tunnel(ByteStream& down, ByteStreamPtr conn,
+                                                   const std::string& type, const HttpParser& response,
                                                    std::string& pending, std::string_view up_pending,
                                                    const RouteEntry* route, const Upstream& up,
                                                    AccessLogEntry* log) {

@@ -62,7 +62,7 @@ ABSL_FLAG(int, services, 1000, "services in the mesh");
 ABSL_FLAG(int, proxies, 2000, "simulated proxies (ADS streams)");
 ABSL_FLAG(int, changes, 200, "endpoint changes to time");
 ABSL_FLAG(int, change_interval_ms, 100, "pause between endpoint changes");
-ABSL_FLAG(int, channels, 20,
+ABSL_FLAG(int, channels, 0,
           "gRPC channels (HTTP/2 connections) the proxies share; 0: one per proxy, as real proxies connect");
 ABSL_FLAG(bool, delta, false, "use incremental (delta) ADS");
 ABSL_FLAG(bool, mixed, false, "half the proxies SotW, half delta");

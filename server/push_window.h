@@ -8,6 +8,13 @@
 // gives it back. Istio bounds concurrent pushes the same way
 // (PILOT_PUSH_THROTTLE). A proxy that does not answer within `slot_timeout`
 // stops counting, so proxies that never answer cannot stall the mesh.
+//
+// weftd runs it unbounded by default (--push-window=0): the burst above
+// comes from many proxies sharing one connection (100 streams on each of
+// 20 in a benchmark). With one connection per proxy, as proxies connect,
+// the xDS memory quota (xds_memory_quota.h) bounds the answers' buffers and
+// a window of 250 only delayed pushes: change->ACK p99 154-166 ms without
+// it, 210 ms with it, the same peak RSS (2,000 SotW proxies, idle machine).
 #pragma once
 
 #include <cstddef>

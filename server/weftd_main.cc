@@ -65,8 +65,9 @@ ABSL_FLAG(std::string, trust_domain, "cluster.local", "SPIFFE trust domain");
 ABSL_FLAG(std::string, cert_ttl, "24h", "workload certificate lifetime");
 ABSL_FLAG(std::string, server_names, "weftd.weft-system.svc,localhost,127.0.0.1", "DNS names and IPs in weftd's serving certificate");
 ABSL_FLAG(std::string, root_namespace, "weft-system", "where mesh-wide policies live");
-ABSL_FLAG(int, push_window, 250,
-          "at most this many proxies with a pushed update they have not ACKed or NACKed yet; 0: no bound");
+ABSL_FLAG(int, push_window, 0,
+          "at most this many proxies with a pushed update they have not ACKed or NACKed yet; 0: no bound (with "
+          "each proxy on its own connection the memory quota bounds the answers' buffers)");
 ABSL_FLAG(int, xds_memory_quota_mb, 256,
           "least MB of connection buffers gRPC may hold for the xDS servers before it shrinks and reclaims them "
           "(plus 128 KB per connected stream above that); 0: no quota");

@@ -6,21 +6,13 @@
 
 namespace weft::common {
 
-HeapTrimmer::HeapTrimmer(absl::Duration interval, MetricsRegistry* metrics) : interval_(interval) {
+HeapTrimmer::HeapTrimmer(absl::Duration interval, MetricsRegistry* metrics) {
   if (metrics != nullptr) {
     trims_ = &metrics->GetCounter("weft_process_heap_trims_total",
                                   "Times freed heap memory was handed back to the kernel (malloc_trim).");
     seconds_ = &metrics->GetCounter("weft_process_heap_trim_seconds_total", "Time spent in malloc_trim.");
   }
-  thread_ = std::thread([this] { Run(); });
-}
-
-HeapTrimmer::~HeapTrimmer() {
-  {
-    absl::MutexLock lock(&mu_);
-    stopping_ = true;
-  }
-  thread_.join();
+  task_.emplace(interval, [this] { TrimNow(); });
 }
 
 bool HeapTrimmer::TrimNow() {
@@ -31,15 +23,6 @@ bool HeapTrimmer::TrimNow() {
   }
   if (trims_ != nullptr) trims_->Inc();
   return released;
-}
-
-void HeapTrimmer::Run() {
-  absl::MutexLock lock(&mu_);
-  while (!mu_.AwaitWithTimeout(absl::Condition(&stopping_), interval_)) {
-    mu_.Unlock();
-    TrimNow();
-    mu_.Lock();
-  }
 }
 
 }  // namespace weft::common

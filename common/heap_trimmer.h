@@ -10,12 +10,11 @@
 // istiod with its background scavenger.)
 #pragma once
 
-#include <thread>
+#include <optional>
 
-#include "absl/base/thread_annotations.h"
-#include "absl/synchronization/mutex.h"
 #include "absl/time/time.h"
 #include "common/metrics.h"
+#include "common/periodic_task.h"
 
 namespace weft::common {
 
@@ -24,7 +23,6 @@ class HeapTrimmer {
   // Exports weft_process_heap_trims_total and
   // weft_process_heap_trim_seconds_total to `metrics` (may be null).
   HeapTrimmer(absl::Duration interval, MetricsRegistry* metrics);
-  ~HeapTrimmer();  // stops the thread
   HeapTrimmer(const HeapTrimmer&) = delete;
   HeapTrimmer& operator=(const HeapTrimmer&) = delete;
 
@@ -33,14 +31,9 @@ class HeapTrimmer {
   bool TrimNow();
 
  private:
-  void Run();
-
-  const absl::Duration interval_;
   Counter* trims_ = nullptr;
   Counter* seconds_ = nullptr;
-  absl::Mutex mu_;
-  bool stopping_ ABSL_GUARDED_BY(mu_) = false;
-  std::thread thread_;
+  std::optional<PeriodicTask> task_;  // last: stopped before the counters go
 };
 
 }  // namespace weft::common

@@ -11,14 +11,6 @@ XdsMemoryQuota::XdsMemoryQuota(size_t floor_bytes, size_t per_stream_bytes)
   quota_.Resize(size_);
 }
 
-XdsMemoryQuota::~XdsMemoryQuota() {
-  {
-    absl::MutexLock lock(&mu_);
-    stopping_ = true;
-  }
-  if (thread_.joinable()) thread_.join();
-}
-
 void XdsMemoryQuota::SetStreams(size_t streams) {
   const size_t want = std::max(floor_bytes_, streams * per_stream_bytes_);
   absl::MutexLock lock(&mu_);
@@ -39,14 +31,9 @@ void XdsMemoryQuota::Follow(const common::Gauge& streams, absl::Duration interva
       metrics.GetGauge("weft_xds_memory_quota_bytes",
                        "Memory gRPC may reserve for the xDS servers' connections (ResourceQuota).");
   exported.Set(static_cast<double>(size()));
-  thread_ = std::thread([this, &streams, &exported, interval] {
-    absl::MutexLock lock(&mu_);
-    while (!mu_.AwaitWithTimeout(absl::Condition(&stopping_), interval)) {
-      mu_.Unlock();
-      SetStreams(static_cast<size_t>(std::max(0.0, streams.Value())));
-      exported.Set(static_cast<double>(size()));
-      mu_.Lock();
-    }
+  follow_.emplace(interval, [this, &streams, &exported] {
+    SetStreams(static_cast<size_t>(std::max(0.0, streams.Value())));
+    exported.Set(static_cast<double>(size()));
   });
 }
 

@@ -13,12 +13,13 @@
 #include <grpcpp/resource_quota.h>
 
 #include <cstddef>
-#include <thread>
+#include <optional>
 
 #include "absl/base/thread_annotations.h"
 #include "absl/synchronization/mutex.h"
 #include "absl/time/time.h"
 #include "common/metrics.h"
+#include "common/periodic_task.h"
 
 namespace weft::server {
 
@@ -29,7 +30,6 @@ class XdsMemoryQuota {
   static constexpr size_t kPerStreamBytes = 128 << 10;
 
   XdsMemoryQuota(size_t floor_bytes, size_t per_stream_bytes = kPerStreamBytes);
-  ~XdsMemoryQuota();  // stops Follow's thread
   XdsMemoryQuota(const XdsMemoryQuota&) = delete;
   XdsMemoryQuota& operator=(const XdsMemoryQuota&) = delete;
 
@@ -50,8 +50,7 @@ class XdsMemoryQuota {
   grpc::ResourceQuota quota_;
   mutable absl::Mutex mu_;
   size_t size_ ABSL_GUARDED_BY(mu_) = 0;
-  bool stopping_ ABSL_GUARDED_BY(mu_) = false;
-  std::thread thread_;
+  std::optional<common::PeriodicTask> follow_;  // last: stopped first
 };
 
 }  // namespace weft::server

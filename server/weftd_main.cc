@@ -205,7 +205,7 @@ int Main(int argc, char** argv) {
   if (push_window_size < 0) Fail("--push-window: want 0 (no bound) or a positive number of proxies");
   const int memory_quota_mb = absl::GetFlag(FLAGS_xds_memory_quota_mb);
   if (memory_quota_mb < 0 || memory_quota_mb > (1 << 20)) {
-    Fail("--xds-memory-quota-mb: want 0 (no bound) or a number of MB up to 1048576");
+    Fail("--xds-memory-quota-mb: want 0 (no quota) or a number of MB up to 1048576");
   }
   const std::string config_dir = absl::GetFlag(FLAGS_config_dir);
   // Kubernetes mode: the API server from --kubeconfig, else the in-cluster

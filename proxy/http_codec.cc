@@ -41,13 +41,11 @@ bool IsToken(std::string_view name) {
   return true;
 }
 
-constexpr char AsciiLower(char c) { return c >= 'A' && c <= 'Z' ? static_cast<char>(c + ('a' - 'A')) : c; }
-
 // `lower` is lower case already.
 bool EqualsLower(std::string_view s, std::string_view lower) {
   if (s.size() != lower.size()) return false;
   for (size_t i = 0; i < s.size(); ++i) {
-    if (AsciiLower(s[i]) != lower[i]) return false;
+    if (absl::ascii_tolower(static_cast<unsigned char>(s[i])) != lower[i]) return false;
   }
   return true;
 }
@@ -58,11 +56,14 @@ constexpr size_t kTypicalHeaders = 8;
 
 }  // namespace
 
-// ASCII only (header names are tokens), without the C locale's tolower calls.
+// ASCII only (header names are tokens), inline (absl::EqualsIgnoreCase is an
+// out-of-line memcasecmp call).
 bool EqualsIgnoreCase(std::string_view a, std::string_view b) {
   if (a.size() != b.size()) return false;
   for (size_t i = 0; i < a.size(); ++i) {
-    if (AsciiLower(a[i]) != AsciiLower(b[i])) return false;
+    if (absl::ascii_tolower(static_cast<unsigned char>(a[i])) !=
+        absl::ascii_tolower(static_cast<unsigned char>(b[i])))
+      return false;
   }
   return true;
 }

@@ -68,9 +68,9 @@ ABSL_FLAG(std::string, root_namespace, "weft-system", "where mesh-wide policies 
 ABSL_FLAG(int, push_window, 0,
           "at most this many proxies with a pushed update they have not ACKed or NACKed yet; 0: no bound (with "
           "each proxy on its own connection the memory quota bounds the answers' buffers)");
-ABSL_FLAG(int, xds_memory_quota_mb, 256,
+ABSL_FLAG(int, xds_memory_quota_mb, 32,
           "least MB of connection buffers gRPC may hold for the xDS servers before it shrinks and reclaims them "
-          "(plus 128 KB per connected stream above that); 0: no quota");
+          "(plus 48 KB per connected stream above that); 0: no quota");
 
 namespace weft::server {
 namespace {
@@ -265,8 +265,10 @@ int Main(int argc, char** argv) {
   std::optional<XdsMemoryQuota> memory_quota;
   if (memory_quota_mb > 0) {
     memory_quota.emplace(static_cast<size_t>(memory_quota_mb) << 20);
-    memory_quota->Follow(metrics.GetGauge("weft_xds_connected_streams", "Open xDS streams."), absl::Seconds(1),
-                         metrics);
+    // Often enough that a reconnect storm (every proxy at once after a
+    // restart) finds the quota sized for it within a tenth of a second.
+    memory_quota->Follow(metrics.GetGauge("weft_xds_connected_streams", "Open xDS streams."),
+                         absl::Milliseconds(100), metrics);
   }
   auto configure_xds_server = [&](grpc::ServerBuilder& builder) {
     builder.AddChannelArgument(GRPC_ARG_HTTP2_MIN_RECV_PING_INTERVAL_WITHOUT_DATA_MS, 10000);

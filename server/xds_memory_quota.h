@@ -1,13 +1,15 @@
 // The gRPC ResourceQuota of weftd's xDS servers, sized to the mesh.
 //
-// With one connection per proxy, gRPC keeps each idle connection's last
-// read buffers (64 KB slices that held the last SotW ACK) unless a quota's
-// pressure makes it read into small buffers and free idle ones: 2,000
-// proxies held 400+ MB without a quota and 150-165 MB under 256 MB. But a
-// quota too small for the streams it serves stalls them (a 48 MB quota
-// stalled 336 of 2,000 streams for good in an earlier session). So the
-// quota is the larger of a floor (--xds-memory-quota-mb) and a share per
-// connected stream, and follows the number of streams.
+// With one connection per proxy, gRPC keeps each connection's last read
+// buffer (a 64 KB slice once a large read, such as a SotW ACK or a burst,
+// grew its estimate) unless the quota's pressure (above 80 % in use) makes
+// it read into small buffers and free idle ones. Without pressure this
+// memory grows with every push: 2,000 delta proxies went from 134 to 225 MB
+// over 1,000 changes under a 256 MB quota, and SotW held 400+ MB with no
+// quota. But a quota too small for its streams makes gRPC shed them (at
+// 16 KB a stream, 60 of 2,000 streams got RST_STREAM ENHANCE_YOUR_CALM or
+// GOAWAY). So the quota is the larger of a floor (--xds-memory-quota-mb)
+// and a share per connected stream, and follows the number of streams.
 #pragma once
 
 #include <grpcpp/resource_quota.h>
@@ -25,9 +27,12 @@ namespace weft::server {
 
 class XdsMemoryQuota {
  public:
-  // 128 KB a stream: twice the 64 KB a stream on which 4,000 proxies ran
-  // without a stall (256 MB).
-  static constexpr size_t kPerStreamBytes = 128 << 10;
+  // 48 KB a stream: three times the 16 KB at which gRPC shed streams, and
+  // small enough for pressure to keep 2,000 proxies' read buffers in check
+  // (weftd peak 139-147 MB in bench/xds_scale, against 168-201 MB at 128 KB;
+  // 32 KB ran 4,000 SotW proxies and 1,000 delta changes without a shed
+  // stream).
+  static constexpr size_t kPerStreamBytes = 48 << 10;
 
   XdsMemoryQuota(size_t floor_bytes, size_t per_stream_bytes = kPerStreamBytes);
   XdsMemoryQuota(const XdsMemoryQuota&) = delete;

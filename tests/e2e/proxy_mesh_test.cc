@@ -108,7 +108,10 @@ struct Mesh {
     w.app = Start({BinaryPath("echo-server"), absl::StrCat("--addr=", w.ip, ":", w.app_port), "--name=" + name,
                    absl::StrCat("--proxy=", w.ip, ":", w.outbound_port)},
                   name + ".log");
-    w.proxy = Start({BinaryPath("weft-proxy"), absl::StrCat("--xds=127.0.0.1:", xds_port), "--namespace=shop",
+    // weftd by name, as a cluster's proxies reach weftd.weft-system.svc: the
+    // sidecar's gRPC keeps only the native DNS resolver
+    // (proxy/grpc_core_config.cc), and this proves it resolves.
+    w.proxy = Start({BinaryPath("weft-proxy"), absl::StrCat("--xds=localhost:", xds_port), "--namespace=shop",
                      "--service-account=" + sa, "--token-file=" + dir + "/" + sa + ".token",
                      "--trust-bundle=" + ca_dir + "/root-cert.pem",
                      absl::StrCat("--outbound-addr=", w.ip, ":", w.outbound_port),

@@ -563,7 +563,6 @@ int Run(const char* argv0) {
     grpc::ChannelArguments args;
     args.SetInt("weft.bench.channel", c);  // distinct channels, distinct connections
     args.SetMaxReceiveMessageSize(64 << 20);
-    if (getenv("WEFT_CBDP")) args.SetInt(GRPC_ARG_HTTP2_BDP_PROBE, atoi(getenv("WEFT_CBDP")));
     stubs.push_back(std::make_unique<grpc::GenericStub>(grpc::CreateCustomChannel(
         absl::StrCat("127.0.0.1:", xds_port), grpc::InsecureChannelCredentials(), args)));
   }

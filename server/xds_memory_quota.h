@@ -1,12 +1,11 @@
 // The gRPC ResourceQuota of weftd's xDS servers, sized to the mesh.
 //
 // With one connection per proxy, gRPC keeps each connection's last read
-// buffer (a 64 KB slice once a large read, such as a SotW ACK or a burst,
-// grew its estimate) unless the quota's pressure (above 80 % in use) makes
-// it read into small buffers and free idle ones. Without pressure this
-// memory grows with every push: 2,000 delta proxies went from 134 to 225 MB
-// over 1,000 changes under a 256 MB quota, and SotW held 400+ MB with no
-// quota. But a quota too small for its streams makes gRPC shed them (at
+// buffer (heaptrack: one slice of about 64 KB a connection) unless the
+// quota's pressure (above 80 % in use) makes it read into small buffers and
+// free idle ones. Without pressure that memory kept growing with the
+// pushes: 2,000 delta proxies went from 134 to 225 MB over 1,000 changes
+// under a 256 MB quota, and SotW held 400+ MB with no quota. But a quota too small for its streams makes gRPC shed them (at
 // 16 KB a stream, 60 of 2,000 streams got RST_STREAM ENHANCE_YOUR_CALM or
 // GOAWAY). So the quota is the larger of a floor (--xds-memory-quota-mb)
 // and a share per connected stream, and follows the number of streams.

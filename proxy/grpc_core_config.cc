@@ -17,7 +17,9 @@
 // These registration functions are gRPC internals without a public header,
 // so they are named here by their symbols (gRPC 1.51; each takes a
 // grpc_core::CoreConfiguration::Builder*, passed through as an opaque
-// pointer). A gRPC that renames one fails to link; it cannot misbehave.
+// pointer). A gRPC that renames one fails to link. A gRPC that adds a
+// registration its channels need is not caught here: the proxy's e2e tests,
+// which run this static binary against weftd, are what would catch it.
 namespace weft::proxy::grpc_registry {
 
 struct Builder;  // grpc_core::CoreConfiguration::Builder

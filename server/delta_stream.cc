@@ -1,9 +1,9 @@
 #include "server/delta_stream.h"
 
 #include <algorithm>
+#include <cassert>
 #include <iterator>
 
-#include "absl/container/flat_hash_set.h"
 #include "policy/resource_types.h"
 
 namespace weft::server {
@@ -158,14 +158,21 @@ bool DeltaStream::MaybeRespond(const std::string& type_url, State& state, const 
     }
   }
   // Newly subscribed names are answered at once: the resource, or its absence.
+  // send and remove are each in name order (selections, diffs and initial
+  // versions all are), and so are the newly requested names: one merge
+  // finds the names neither lists yet, without hashing every name (a new
+  // stream's first request names them all).
   if (!newly_requested.empty()) {
-    remove.reserve(remove.size() + newly_requested.size());  // the views below stay valid
-    absl::flat_hash_set<std::string_view> listed;
-    listed.reserve(send.size() + remove.size());
-    for (const policy::Resource* r : send) listed.insert(r->name);
-    for (const auto& name : remove) listed.insert(name);
+    assert(std::is_sorted(send.begin(), send.end(), [](const policy::Resource* a, const policy::Resource* b) {
+      return a->name < b->name;
+    }));
+    assert(std::is_sorted(remove.begin(), remove.end()));
+    const size_t sent = send.size(), removed = remove.size();
+    size_t s = 0, d = 0;
     for (std::string_view name : newly_requested) {
-      if (listed.contains(name)) continue;
+      while (s < sent && std::string_view(send[s]->name) < name) ++s;
+      while (d < removed && std::string_view(remove[d]) < name) ++d;
+      if ((s < sent && send[s]->name == name) || (d < removed && remove[d] == name)) continue;
       if (const policy::Resource* r = base->Find(name)) {
         send.push_back(r);
       } else {

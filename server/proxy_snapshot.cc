@@ -116,6 +116,14 @@ TypeDiffConstSharedPtr TypeResources::DiffFrom(const TypeResources& older) const
   return diff;
 }
 
+const std::vector<const policy::Resource*>& TypeResources::Ordered() const {
+  std::call_once(ordered_once_, [this] {
+    ordered_.reserve(resources.size());
+    for (const auto& [name, r] : resources) ordered_.push_back(&r);
+  });
+  return ordered_;
+}
+
 std::pair<uint64_t, size_t> TypeResources::SelectedDigest(const NameSetConstSharedPtr& names) const {
   {
     absl::MutexLock lock(&memo_mu_);

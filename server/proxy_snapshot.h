@@ -70,7 +70,14 @@ struct TypeResources {
   };
   const Encoding& Encoded(bool delta) const;
 
+  // The resources in name order as one array, built once on first use:
+  // walking it costs a fraction of walking the map's nodes, and every new
+  // stream walks each type it subscribes to in full.
+  const std::vector<const policy::Resource*>& Ordered() const;
+
  private:
+  mutable std::once_flag ordered_once_;
+  mutable std::vector<const policy::Resource*> ordered_;
   mutable std::once_flag encode_once_[2];  // [0] SotW, [1] delta
   mutable Encoding encoding_[2];
   // Memos of DiffFrom (by the older set's id) and SelectedDigest, the most

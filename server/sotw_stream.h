@@ -52,19 +52,22 @@ struct Selection {
   template <typename Fn>
   void ForEach(Fn fn) const {
     if (!base) return;
-    if (wildcard) {
-      for (const auto& [name, r] : base->resources) fn(r);
+    if (wildcard || count == base->resources.size()) {
+      // Everything (a named subscription that selects every resource is
+      // the common case: Envoy names every cluster's endpoints).
+      for (const policy::Resource* r : base->Ordered()) fn(*r);
     } else if (names->size() * 8 < base->resources.size()) {
       for (const auto& name : *names) {
         if (const policy::Resource* r = base->Find(name)) fn(*r);
       }
     } else {
       // Both are ordered by name: one merge instead of a lookup per name.
+      const std::vector<const policy::Resource*>& ordered = base->Ordered();
       auto n = names->begin();
-      auto r = base->resources.begin();
-      while (n != names->end() && r != base->resources.end()) {
-        const int c = n->compare(r->first);
-        if (c == 0) fn(r->second);
+      auto r = ordered.begin();
+      while (n != names->end() && r != ordered.end()) {
+        const int c = n->compare((*r)->name);
+        if (c == 0) fn(**r);
         if (c <= 0) ++n;
         if (c >= 0) ++r;
       }

@@ -2,6 +2,8 @@
 
 #include <catch2/catch.hpp>
 
+#include <algorithm>
+
 #include "tests/server/decoded_stream.h"
 
 #include "envoy/config/cluster/v3/cluster.pb.h"
@@ -256,6 +258,20 @@ TEST_CASE("delta: a stream that missed versions gets exactly what differs from w
   REQUIRE(again.size() == 1);
   CHECK(Sent(again[0]) == Names{"b", "e"});
   CHECK(Removed(again[0]) == Names{"d"});
+}
+
+TEST_CASE("delta: a first request's names are each answered once, sent or removed", "[delta]") {
+  // Names sort between and around the existing ones, and one the client
+  // says it had (initial versions) is gone: each name appears exactly once.
+  auto snap = Snap({{"b", 80}, {"m", 81}, {"y", 82}}, 1);
+  DeltaDiscoveryRequest req = Req(kEds, {"y", "a-ghost", "m", "n-ghost", "b", "z-ghost"});
+  (*req.mutable_initial_resource_versions())["n-ghost"] = "v0";
+  TestDelta stream;
+  auto r = stream.OnRequest(req, &snap).responses.at(0);
+  CHECK(Sent(r) == Names{"b", "m", "y"});
+  Names removed = Removed(r);
+  std::sort(removed.begin(), removed.end());
+  CHECK(removed == Names{"a-ghost", "n-ghost", "z-ghost"});
 }
 
 TEST_CASE("delta: subscription lists are sets: duplicates, any order, \"*\" among other names", "[delta]") {

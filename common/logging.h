@@ -26,6 +26,12 @@ class LogMessage {
   std::ostringstream stream_;
 };
 
+// Turns a finished `<<` chain into void, so that WEFT_LOG can be one
+// conditional expression: `&` binds looser than `<<` and tighter than `?:`.
+struct LogVoidify {
+  void operator&(std::ostream&) {}
+};
+
 }  // namespace weft::common
 
 #define WEFT_LOG_LEVEL_DEBUG ::weft::common::LogLevel::kDebug
@@ -33,7 +39,10 @@ class LogMessage {
 #define WEFT_LOG_LEVEL_WARNING ::weft::common::LogLevel::kWarning
 #define WEFT_LOG_LEVEL_ERROR ::weft::common::LogLevel::kError
 
-#define WEFT_LOG(level)                                                 \
-  if (WEFT_LOG_LEVEL_##level < ::weft::common::MinLogLevel()) {         \
-  } else                                                                \
-    ::weft::common::LogMessage(WEFT_LOG_LEVEL_##level, __FILE__, __LINE__).stream()
+// One expression, not an if/else: `if (x) WEFT_LOG(ERROR) << ...;` has no
+// dangling else, and nothing is formatted below the level.
+#define WEFT_LOG(level)                                                     \
+  (WEFT_LOG_LEVEL_##level < ::weft::common::MinLogLevel())                  \
+      ? (void)0                                                             \
+      : ::weft::common::LogVoidify() &                                      \
+            ::weft::common::LogMessage(WEFT_LOG_LEVEL_##level, __FILE__, __LINE__).stream()

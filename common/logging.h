@@ -41,8 +41,8 @@ struct LogVoidify {
 
 // One expression, not an if/else: `if (x) WEFT_LOG(ERROR) << ...;` has no
 // dangling else, and nothing is formatted below the level.
-#define WEFT_LOG(level)                                                     \
-  (WEFT_LOG_LEVEL_##level < ::weft::common::MinLogLevel())                  \
-      ? (void)0                                                             \
-      : ::weft::common::LogVoidify() &                                      \
+#define WEFT_LOG(level)                                    \
+  (WEFT_LOG_LEVEL_##level < ::weft::common::MinLogLevel()) \
+      ? (void)0                                            \
+      : ::weft::common::LogVoidify() &                     \
             ::weft::common::LogMessage(WEFT_LOG_LEVEL_##level, __FILE__, __LINE__).stream()

@@ -131,23 +131,11 @@ std::pair<uint64_t, size_t> TypeResources::SelectedDigest(const NameSetConstShar
       if (auto held = weak.lock(); held == names) return value;
     }
   }
-  // One merge of the two name-ordered sequences.
   std::pair<uint64_t, size_t> value{0, 0};
-  auto n = names->begin();
-  auto r = resources.begin();
-  while (n != names->end() && r != resources.end()) {
-    const int c = n->compare(r->first);
-    if (c < 0) {
-      ++n;
-    } else if (c > 0) {
-      ++r;
-    } else {
-      value.first += ResourceDigest(r->first, r->second.hash);
-      value.second++;
-      ++n;
-      ++r;
-    }
-  }
+  ForEachNamed(*names, [&value](const policy::Resource& r) {
+    value.first += ResourceDigest(r.name, r.hash);
+    value.second++;
+  });
   absl::MutexLock lock(&memo_mu_);
   Remember(selections_, std::pair<std::weak_ptr<const NameSet>, std::pair<uint64_t, size_t>>(names, value));
   return value;

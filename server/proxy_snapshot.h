@@ -74,6 +74,20 @@ struct TypeResources {
   // walking it costs a fraction of walking the map's nodes, and every new
   // stream walks each type it subscribes to in full.
   const std::vector<const policy::Resource*>& Ordered() const;
+  // Calls fn(const policy::Resource&) for each resource `names` names, in
+  // name order: one merge of the two name-ordered sequences.
+  template <typename Fn>
+  void ForEachNamed(const NameSet& names, Fn fn) const {
+    const std::vector<const policy::Resource*>& ordered = Ordered();
+    auto n = names.begin();
+    auto r = ordered.begin();
+    while (n != names.end() && r != ordered.end()) {
+      const int c = n->compare((*r)->name);
+      if (c == 0) fn(**r);
+      if (c <= 0) ++n;
+      if (c >= 0) ++r;
+    }
+  }
 
  private:
   mutable std::once_flag ordered_once_;

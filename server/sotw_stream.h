@@ -61,16 +61,7 @@ struct Selection {
         if (const policy::Resource* r = base->Find(name)) fn(*r);
       }
     } else {
-      // Both are ordered by name: one merge instead of a lookup per name.
-      const std::vector<const policy::Resource*>& ordered = base->Ordered();
-      auto n = names->begin();
-      auto r = ordered.begin();
-      while (n != names->end() && r != ordered.end()) {
-        const int c = n->compare((*r)->name);
-        if (c == 0) fn(**r);
-        if (c <= 0) ++n;
-        if (c >= 0) ++r;
-      }
+      base->ForEachNamed(*names, fn);  // one merge instead of a lookup per name
     }
   }
 };

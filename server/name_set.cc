@@ -27,16 +27,8 @@ uint64_t HashNames(const Names& names) {
   return h.Value();
 }
 
-}  // namespace
-
-NameSetConstSharedPtr EmptyNames() {
-  static const NameSetConstSharedPtr* empty = new NameSetConstSharedPtr(std::make_shared<NameSet>());
-  return *empty;
-}
-
-NameSetConstSharedPtr InternNames(NameSet names) {
-  if (names.empty()) return EmptyNames();
-  const uint64_t key = HashNames(names);
+// `names`, non-empty, whose HashNames is `key`.
+NameSetConstSharedPtr InternHashed(uint64_t key, NameSet names) {
   Pool& pool = GetPool();
   std::lock_guard<std::mutex> lock(pool.mu);
   auto range = pool.sets.equal_range(key);
@@ -54,6 +46,19 @@ NameSetConstSharedPtr InternNames(NameSet names) {
   return fresh;
 }
 
+}  // namespace
+
+NameSetConstSharedPtr EmptyNames() {
+  static const NameSetConstSharedPtr* empty = new NameSetConstSharedPtr(std::make_shared<NameSet>());
+  return *empty;
+}
+
+NameSetConstSharedPtr InternNames(NameSet names) {
+  if (names.empty()) return EmptyNames();
+  const uint64_t key = HashNames(names);
+  return InternHashed(key, std::move(names));
+}
+
 NameSetConstSharedPtr InternSortedNames(const std::vector<std::string_view>& sorted) {
   if (sorted.empty()) return EmptyNames();
   const uint64_t key = HashNames(sorted);
@@ -69,7 +74,8 @@ NameSetConstSharedPtr InternSortedNames(const std::vector<std::string_view>& sor
       }
     }
   }
-  return InternNames(NameSet::FromSorted(sorted));
+  // The same names in the same order: the same key.
+  return InternHashed(key, NameSet::FromSorted(sorted));
 }
 
 std::vector<std::string_view> SortedUniqueNames(

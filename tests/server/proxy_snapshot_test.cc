@@ -45,6 +45,18 @@ TEST_CASE("snapshot: a diff between versions that are not neighbours", "[snapsho
   CHECK(back->removed == std::vector<std::string>{"d"});
 }
 
+TEST_CASE("names: one shared copy per distinct set, however it was interned", "[snapshot]") {
+  NameSetConstSharedPtr first = InternNames({"m", "a", "z", "a"});
+  std::vector<std::string_view> sorted{"a", "m", "z"};
+  CHECK(InternSortedNames(sorted) == first);
+  // A set first interned from sorted names is the one InternNames finds.
+  std::vector<std::string_view> fresh{"b", "c"};
+  NameSetConstSharedPtr second = InternSortedNames(fresh);
+  CHECK(*second == NameSet{"b", "c"});
+  CHECK(InternNames({"c", "b"}) == second);
+  CHECK(InternSortedNames(fresh) == second);
+}
+
 TEST_CASE("snapshot: a subscription's digest equals the sum over the resources it selects", "[snapshot]") {
   auto v = Snap({{"a", 80}, {"b", 81}, {"c", 82}, {"d", 83}});
   TypeResourcesConstSharedPtr t = v->TypePtr(kEds);

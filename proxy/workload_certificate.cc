@@ -1,7 +1,5 @@
 #include "proxy/workload_certificate.h"
 
-#include <grpcpp/grpcpp.h>
-
 #include <algorithm>
 #include <fstream>
 #include <random>
@@ -11,7 +9,8 @@
 #include "absl/strings/str_cat.h"
 #include "ca/csr_builder.h"
 #include "common/logging.h"
-#include "weft/ca/v1/ca.grpc.pb.h"
+#include "proxy/grpc_call.h"
+#include "weft/ca/v1/ca.pb.h"
 
 namespace weft::proxy {
 namespace {
@@ -54,28 +53,27 @@ absl::Status WorkloadCertificate::Refresh() {
   auto csr = ca::MakeCsrPem(key->get(), {{options_.spiffe_id}, {}, false, ""});
   if (!csr.ok()) return csr.status();
 
-  grpc::SslCredentialsOptions ssl;
-  ssl.pem_root_certs = roots;
-  if (auto cur = Current()) {  // renewal: also present the current certificate
-    ssl.pem_private_key = cur->key_pem;
-    ssl.pem_cert_chain = cur->chain_pem;
+  GrpcCallOptions call;
+  call.target = options_.xds_target;
+  call.server_name = options_.server_name;
+  call.roots_pem = roots;
+  WorkloadIdentityConstSharedPtr cur = Current();
+  if (cur != nullptr) {  // renewal: also present the current certificate
+    call.client_key = cur->key.get();
+    call.client_chain = &cur->chain;
   }
-  grpc::ChannelArguments args;
-  if (!options_.server_name.empty()) args.SetSslTargetNameOverride(options_.server_name);
-  auto channel = grpc::CreateCustomChannel(options_.xds_target, grpc::SslCredentials(ssl), args);
-  auto stub = weft::ca::v1::CertificateService::NewStub(channel);
-  grpc::ClientContext ctx;
-  ctx.set_deadline(std::chrono::system_clock::now() + std::chrono::seconds(10));
-  if (!bearer.empty()) ctx.AddMetadata("authorization", "Bearer " + bearer);
+  call.deadline = std::chrono::steady_clock::now() + std::chrono::seconds(10);
+  if (!bearer.empty()) call.metadata.emplace_back("authorization", "Bearer " + bearer);
   weft::ca::v1::CreateCertificateRequest request;
   request.set_csr(*csr);
   request.set_validity_seconds(options_.validity_seconds);
   weft::ca::v1::CreateCertificateResponse response;
-  grpc::Status status = stub->CreateCertificate(&ctx, request, &response);
+  absl::Status status =
+      GrpcUnaryCall(call, "/weft.ca.v1.CertificateService/CreateCertificate", request, &response);
   if (!status.ok()) {
     metrics_.GetCounter("weft_proxy_certificate_requests_total", "CreateCertificate calls by result",
                         {{"result", "error"}}).Inc();
-    return absl::UnavailableError(absl::StrCat("CreateCertificate: ", status.error_code(), " ", status.error_message()));
+    return absl::Status(status.code(), absl::StrCat("CreateCertificate: ", status.message()));
   }
   auto id = std::make_shared<WorkloadIdentity>();
   id->spiffe_id = options_.spiffe_id;
@@ -102,7 +100,6 @@ absl::Status WorkloadCertificate::Refresh() {
   id->not_before = ca::NotBefore(id->chain[0].get());
   id->not_after = ca::NotAfter(id->chain[0].get());
   id->obtained = std::chrono::system_clock::now();
-  id->key_pem = ca::PrivateKeyToPem(key->get());
   id->key = std::move(*key);
   std::vector<std::function<void()>> callbacks;
   {

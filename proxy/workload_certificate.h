@@ -24,7 +24,6 @@ namespace weft::proxy {
 struct WorkloadIdentity {
   std::string spiffe_id;
   ca::EvpPkeyPtr key;
-  std::string key_pem;                 // in memory only: gRPC's credentials want PEM
   std::vector<ca::X509Ptr> chain;      // leaf first
   std::string chain_pem;
   std::string bundle_pem;              // roots from CreateCertificate (falls back to --trust-bundle)

@@ -1,7 +1,5 @@
 #include "proxy/xds_client.h"
 
-#include <grpcpp/grpcpp.h>
-
 #include <random>
 
 #include "absl/strings/str_cat.h"
@@ -11,18 +9,23 @@
 #include "envoy/config/listener/v3/listener.pb.h"
 #include "envoy/config/route/v3/route.pb.h"
 #include "envoy/extensions/transport_sockets/tls/v3/secret.pb.h"
-#include "envoy/service/discovery/v3/ads.grpc.pb.h"
+#include "envoy/service/discovery/v3/discovery.pb.h"
+#include "proxy/grpc_call.h"
 
 namespace weft::proxy {
 namespace {
 
-using envoy::service::discovery::v3::AggregatedDiscoveryService;
 using envoy::service::discovery::v3::DeltaDiscoveryRequest;
 using envoy::service::discovery::v3::DeltaDiscoveryResponse;
 using envoy::service::discovery::v3::DiscoveryRequest;
 using envoy::service::discovery::v3::DiscoveryResponse;
 
 const char* const kTypes[] = {kClusterType, kEndpointType, kListenerType, kRouteType, kSecretType};
+constexpr char kDeltaMethod[] =
+    "/envoy.service.discovery.v3.AggregatedDiscoveryService/DeltaAggregatedResources";
+constexpr char kSotwMethod[] =
+    "/envoy.service.discovery.v3.AggregatedDiscoveryService/StreamAggregatedResources";
+constexpr int kInvalidArgument = static_cast<int>(absl::StatusCode::kInvalidArgument);  // gRPC's number too
 
 // The name of a resource in a state-of-the-world response.
 std::string ResourceName(const google::protobuf::Any& any) {
@@ -54,16 +57,16 @@ void XdsClient::Stop() {
   stopping_ = true;
   {
     absl::MutexLock lock(&mu_);
-    if (active_ != nullptr) active_->TryCancel();
+    if (active_ != nullptr) active_->Cancel();
     wake_.SignalAll();
   }
   if (thread_.joinable()) thread_.join();
 }
 
-void XdsClient::SetContext(grpc::ClientContext* ctx) {
+void XdsClient::SetCall(GrpcCall* call) {
   absl::MutexLock lock(&mu_);
-  active_ = ctx;
-  if (ctx != nullptr && stopping_) ctx->TryCancel();
+  active_ = call;
+  if (call != nullptr && stopping_) call->Cancel();
   status_.connected = false;
 }
 
@@ -73,19 +76,20 @@ XdsClient::Status XdsClient::GetStatus() const {
 }
 
 namespace {
-std::shared_ptr<grpc::Channel> MakeChannel(const std::string& target, const std::string& server_name,
-                                           WorkloadCertificate& certificate) {
-  grpc::SslCredentialsOptions ssl;
-  ssl.pem_root_certs = certificate.ServerTrustBundle();
-  if (auto id = certificate.Current()) {
-    ssl.pem_private_key = id->key_pem;
-    ssl.pem_cert_chain = id->chain_pem;
+// The stream's connection: weftd authenticated by the trust bundle, the
+// proxy by its mesh certificate. The identity is held until the call starts.
+GrpcCallOptions CallOptions(const std::string& target, const std::string& server_name,
+                            WorkloadCertificate& certificate, WorkloadIdentityConstSharedPtr* identity) {
+  GrpcCallOptions options;
+  options.target = target;
+  options.server_name = server_name;
+  options.roots_pem = certificate.ServerTrustBundle();
+  *identity = certificate.Current();
+  if (*identity != nullptr) {
+    options.client_key = (*identity)->key.get();
+    options.client_chain = &(*identity)->chain;
   }
-  grpc::ChannelArguments args;
-  if (!server_name.empty()) args.SetSslTargetNameOverride(server_name);
-  args.SetInt(GRPC_ARG_INITIAL_RECONNECT_BACKOFF_MS, 200);
-  args.SetInt(GRPC_ARG_MAX_RECEIVE_MESSAGE_LENGTH, 64 << 20);
-  return grpc::CreateCustomChannel(target, grpc::SslCredentials(ssl), args);
+  return options;
 }
 }  // namespace
 
@@ -141,11 +145,11 @@ absl::Status XdsClient::Apply(const std::string& type_url, const std::function<v
 }
 
 bool XdsClient::RunDelta() {
-  auto channel = MakeChannel(options_.target, options_.server_name, certificate_);
-  auto stub = AggregatedDiscoveryService::NewStub(channel);
-  grpc::ClientContext ctx;
-  SetContext(&ctx);
-  auto stream = stub->DeltaAggregatedResources(&ctx);
+  WorkloadIdentityConstSharedPtr identity;
+  GrpcCall call(CallOptions(options_.target, options_.server_name, certificate_, &identity));
+  SetCall(&call);
+  const bool started = call.Start(kDeltaMethod).ok();
+  identity.reset();
   bool first = true;
   for (const char* type : kTypes) {
     DeltaDiscoveryRequest req;
@@ -156,11 +160,11 @@ bool XdsClient::RunDelta() {
     if (const auto* held = held_.Type(type)) {
       for (const auto& [name, entry] : *held) (*req.mutable_initial_resource_versions())[name] = entry.version;
     }
-    if (!stream->Write(req)) break;
+    if (!started || !call.Write(req)) break;
   }
   bool got_any = false;
   DeltaDiscoveryResponse resp;
-  while (stream->Read(&resp)) {
+  while (started && call.Read(&resp)) {
     if (!got_any) {
       WEFT_LOG(INFO) << "xDS: delta ADS stream to " << options_.target << " established";
       absl::MutexLock lock(&mu_);
@@ -186,7 +190,7 @@ bool XdsClient::RunDelta() {
     ack.set_response_nonce(resp.nonce());
     if (!applied.ok()) {
       WEFT_LOG(WARNING) << "xDS: NACK " << ShortType(type) << " (nonce " << resp.nonce() << "): " << applied.message();
-      ack.mutable_error_detail()->set_code(static_cast<int>(grpc::StatusCode::INVALID_ARGUMENT));
+      ack.mutable_error_detail()->set_code(kInvalidArgument);
       ack.mutable_error_detail()->set_message(std::string(applied.message()));
     } else {
       WEFT_LOG(DEBUG) << "xDS: ACK " << ShortType(type) << " " << resp.resources_size() << " resources, "
@@ -194,24 +198,22 @@ bool XdsClient::RunDelta() {
       absl::MutexLock lock(&mu_);
       status_.versions[ShortType(type)] = resp.system_version_info().empty() ? resp.nonce() : resp.system_version_info();
     }
-    if (!stream->Write(ack)) break;
+    if (!call.Write(ack)) break;
   }
-  grpc::Status st = stream->Finish();
-  SetContext(nullptr);
+  absl::Status st = call.Finish();
+  SetCall(nullptr);
   metrics_.GetGauge("weft_proxy_xds_connected", "1 while the ADS stream is up").Set(0);
-  if (st.error_code() == grpc::StatusCode::UNIMPLEMENTED && !got_any) return false;
-  if (!stopping_) {
-    WEFT_LOG(WARNING) << "xDS: stream closed: " << st.error_code() << " " << st.error_message();
-  }
+  if (st.code() == absl::StatusCode::kUnimplemented && !got_any) return false;
+  if (!stopping_) WEFT_LOG(WARNING) << "xDS: stream closed: " << st;
   return true;
 }
 
 void XdsClient::RunSotw() {
-  auto channel = MakeChannel(options_.target, options_.server_name, certificate_);
-  auto stub = AggregatedDiscoveryService::NewStub(channel);
-  grpc::ClientContext ctx;
-  SetContext(&ctx);
-  auto stream = stub->StreamAggregatedResources(&ctx);
+  WorkloadIdentityConstSharedPtr identity;
+  GrpcCall call(CallOptions(options_.target, options_.server_name, certificate_, &identity));
+  SetCall(&call);
+  const bool started = call.Start(kSotwMethod).ok();
+  identity.reset();
   struct TypeState {
     std::string version, nonce;
     std::vector<std::string> names;
@@ -230,20 +232,20 @@ void XdsClient::RunSotw() {
     req.set_response_nonce(s.nonce);
     for (const auto& n : s.names) req.add_resource_names(n);
     if (!error.empty()) {
-      req.mutable_error_detail()->set_code(static_cast<int>(grpc::StatusCode::INVALID_ARGUMENT));
+      req.mutable_error_detail()->set_code(kInvalidArgument);
       req.mutable_error_detail()->set_message(error);
     }
-    return stream->Write(req);
+    return call.Write(req);
   };
   state[kSecretType].names = {"ROOTCA"};
   state[kEndpointType].names = ReferencedEndpointNames(held_);
   state[kRouteType].names = ReferencedRouteNames(held_);
-  bool ok = send(kClusterType, "") && send(kListenerType, "") && send(kSecretType, "");
+  bool ok = started && send(kClusterType, "") && send(kListenerType, "") && send(kSecretType, "");
   if (ok && !state[kEndpointType].names.empty()) ok = send(kEndpointType, "");
   if (ok && !state[kRouteType].names.empty()) ok = send(kRouteType, "");
   DiscoveryResponse resp;
   bool got_any = false;
-  while (ok && stream->Read(&resp)) {
+  while (ok && call.Read(&resp)) {
     if (!got_any) {
       WEFT_LOG(INFO) << "xDS: state-of-the-world ADS stream to " << options_.target << " established";
       absl::MutexLock lock(&mu_);
@@ -279,12 +281,10 @@ void XdsClient::RunSotw() {
       }
     }
   }
-  grpc::Status st = stream->Finish();
-  SetContext(nullptr);
+  absl::Status st = call.Finish();
+  SetCall(nullptr);
   metrics_.GetGauge("weft_proxy_xds_connected", "1 while the ADS stream is up").Set(0);
-  if (!stopping_) {
-    WEFT_LOG(WARNING) << "xDS: stream closed: " << st.error_code() << " " << st.error_message();
-  }
+  if (!stopping_) WEFT_LOG(WARNING) << "xDS: stream closed: " << st;
 }
 
 }  // namespace weft::proxy

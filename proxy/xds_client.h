@@ -1,4 +1,4 @@
-// weft-proxy's ADS client: one gRPC stream to weftd's TLS port (the mesh
+// weft-proxy's ADS client: one gRPC stream (proxy/grpc_call.h) to weftd's TLS port (the mesh
 // certificate as the client certificate), delta xDS first and
 // state-of-the-world when the server does not implement delta. Every
 // response is applied to a copy of what the proxy holds and validated as a
@@ -22,11 +22,9 @@
 #include "proxy/proxy_config.h"
 #include "proxy/workload_certificate.h"
 
-namespace grpc {
-class ClientContext;
-}
-
 namespace weft::proxy {
+
+class GrpcCall;
 
 class XdsClient {
  public:
@@ -64,7 +62,7 @@ class XdsClient {
   // Applies a change to a copy of the held resources; publishes it or
   // returns the error for the NACK.
   absl::Status Apply(const std::string& type_url, const std::function<void(XdsResources&)>& change);
-  void SetContext(grpc::ClientContext* ctx);
+  void SetCall(GrpcCall* call);
 
   Options options_;
   WorkloadCertificate& certificate_;
@@ -75,7 +73,7 @@ class XdsClient {
   std::atomic<bool> stopping_{false};
 
   mutable absl::Mutex mu_;
-  grpc::ClientContext* active_ ABSL_GUARDED_BY(mu_) = nullptr;
+  GrpcCall* active_ ABSL_GUARDED_BY(mu_) = nullptr;
   Status status_ ABSL_GUARDED_BY(mu_);
   absl::CondVar wake_;
   XdsResources held_;  // only the client thread touches it

@@ -7,7 +7,7 @@ packages=(
   build-essential cmake ninja-build ccache pkg-config git ca-certificates openssl curl
   protobuf-compiler protobuf-compiler-grpc libprotobuf-dev libgrpc++-dev libabsl-dev
   libssl-dev libcpp-httplib-dev nlohmann-json3-dev libyaml-cpp-dev libre2-dev
-  libasio-dev libhttp-parser-dev catch2
+  libasio-dev libhttp-parser-dev libnghttp2-dev catch2
 )
 # npm fetches the pinned Envoy API protos; any installed Node.js with npm will do.
 if ! command -v npm >/dev/null 2>&1; then

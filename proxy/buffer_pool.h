@@ -1,5 +1,5 @@
 // Read buffers of the data path, kept per worker and reused, so that a
-// forwarded request neither allocates nor zero-fills its 16 KB read buffer.
+// forwarded request neither allocates nor zero-fills a 16 KB read buffer.
 // Not thread-safe: one pool per worker thread, leases used on that thread.
 // A pool must outlive its leases (declare it before the io_context whose
 // coroutines hold them).
@@ -7,6 +7,7 @@
 
 #include <cstddef>
 #include <memory>
+#include <optional>
 #include <vector>
 
 namespace weft::proxy {
@@ -46,6 +47,39 @@ class BufferPool {
   const size_t buffer_size_;
   const size_t max_idle_;
   std::vector<std::vector<char>> idle_;
+};
+
+// A connection's read buffer: kSmallBytes of its own, and one of the pool's
+// once a read has filled those (a large head, a body), until Shrink(). A
+// small request and its response never take a pooled buffer, so a
+// connection waiting for its client or its upstream holds 2 KB instead of
+// 16 KB (docs/benchmarks.md, "Seventh session").
+class ReadBuffer {
+ public:
+  static constexpr size_t kSmallBytes = 2048;
+
+  explicit ReadBuffer(BufferPool& pool) : pool_(pool) {}
+  ReadBuffer(const ReadBuffer&) = delete;
+  ReadBuffer& operator=(const ReadBuffer&) = delete;
+
+  // Where the next read goes. What an earlier read put there must have been
+  // consumed: data() may move to another buffer after Filled().
+  char* data() { return lease_ ? lease_->buffer().data() : small_; }
+  size_t size() { return lease_ ? lease_->buffer().size() : kSmallBytes; }
+  // After a read of `n` bytes into data(): one that filled the small buffer
+  // sends the following reads to a pooled one. The bytes just read stay
+  // where they are until the next read.
+  void Filled(size_t n) {
+    if (!lease_ && n == kSmallBytes) lease_.emplace(pool_);
+  }
+  // Back to the small buffer (between requests).
+  void Shrink() { lease_.reset(); }
+  bool pooled() const { return lease_.has_value(); }
+
+ private:
+  BufferPool& pool_;
+  std::optional<BufferPool::Lease> lease_;
+  char small_[kSmallBytes];
 };
 
 }  // namespace weft::proxy

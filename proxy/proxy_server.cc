@@ -292,23 +292,24 @@ class ProxyServer::Impl {
                             ProxyConfigConstSharedPtr pinned, const InboundChain* chain);
   // `log` (null without --access-log) collects the request's access-log fields.
   awaitable<ForwardResult> HandleOutbound(Worker& w, ByteStream& down, HttpParser& parser,
-                                          std::string& pending, AccessLogEntry* log);
+                                          std::string& pending, ReadBuffer& rb, AccessLogEntry* log);
   awaitable<ForwardResult> HandleInbound(Worker& w, ByteStream& down, HttpParser& parser,
-                                         std::string& pending, const InboundChain& chain, uint32_t port,
-                                         AccessLogEntry* log);
+                                         std::string& pending, ReadBuffer& rb, const InboundChain& chain,
+                                         uint32_t port, AccessLogEntry* log);
   // Runs the chain's RBAC and rate-limit filters; a local reply when one stops the request.
   awaitable<std::optional<ForwardResult>> RunInboundFilters(Worker& w, ByteStream& down,
                                                             const HttpParser& parser,
                                                             const InboundChain& chain, uint32_t port);
   // `cfg` non-null: retries may pick another endpoint of up.cluster.
   awaitable<ForwardResult> Forward(Worker& w, ByteStream& down, HttpParser& parser, std::string& pending,
-                                   HttpHead head, const std::string& target, Upstream upstream,
-                                   const RouteEntry* route, const ProxyConfig* cfg, AccessLogEntry* log);
+                                   ReadBuffer& rb, HttpHead head, const std::string& target,
+                                   Upstream upstream, const RouteEntry* route, const ProxyConfig* cfg,
+                                   AccessLogEntry* log);
   // Reads more of the request body and appends it, framed for the upstream,
   // to `out`. 0 when it did; -1 when the downstream went away; 400 on a
   // malformed body.
-  awaitable<int> ReadRequestBody(ByteStream& down, HttpParser& parser, std::string& pending,
-                                 std::vector<char>& buf, bool chunked, std::string& out);
+  awaitable<int> ReadRequestBody(ByteStream& down, HttpParser& parser, std::string& pending, ReadBuffer& rb,
+                                 bool chunked, std::string& out);
   bool PickEndpoint(Worker& w, const ProxyConfig& cfg, const ClusterEntry& cluster, Upstream& up);
   // The token bucket under `key` (chain, filter and, per route, the route),
   // kept across updates while the limit keeps its shape.
@@ -562,10 +563,10 @@ awaitable<void> ProxyServer::Impl::ServeHttp(Worker& w, ByteStream& down, bool i
                                              ProxyConfigConstSharedPtr pinned, const InboundChain* chain) {
   HttpParser parser(HttpParser::Kind::kRequest);
   std::string pending;
-  // The read buffer is held while the head is read, and given back while
-  // the request is forwarded (Forward leases one, most likely this one): a
-  // connection holds one buffer at a time.
-  std::optional<BufferPool::Lease> lease;
+  // The connection's one read buffer (heads, bodies, the upstream's
+  // response): small until a read fills it, and small again between
+  // requests, so that a waiting connection holds 2 KB, not a pooled 16 KB.
+  ReadBuffer rb(w.buffers);
   // A kept-alive connection follows configuration updates: every request
   // is judged by the chain of the current configuration (a new RBAC or
   // rate-limit policy applies to pooled peer connections at once), and the
@@ -581,11 +582,11 @@ awaitable<void> ProxyServer::Impl::ServeHttp(Worker& w, ByteStream& down, bool i
     if (idle_ms > 0 && !parser.events().head_complete && pending.empty()) idle_timeout.Start(idle_ms);
     while (!parser.events().head_complete) {
       if (pending.empty()) {
-        if (!lease) lease.emplace(w.buffers);
-        std::vector<char>& buf = lease->buffer();
-        size_t n = co_await down.ReadSome(asio::buffer(buf), ec);
+        char* at = rb.data();
+        size_t n = co_await down.ReadSome(asio::buffer(at, rb.size()), ec);
         if (ec || n == 0) co_return;
-        pending.assign(buf.data(), n);
+        pending.assign(at, n);
+        rb.Filled(n);
       }
       auto consumed = parser.Feed(pending);
       if (!consumed.ok()) {
@@ -598,7 +599,6 @@ awaitable<void> ProxyServer::Impl::ServeHttp(Worker& w, ByteStream& down, bool i
       pending.erase(0, *consumed);
     }
     idle_timeout.Stop();
-    lease.reset();
     if (inbound) {
       ProxyConfigConstSharedPtr current = config();
       if (current != pinned) {
@@ -622,8 +622,9 @@ awaitable<void> ProxyServer::Impl::ServeHttp(Worker& w, ByteStream& down, bool i
       log->path = parser.head().target;
       log->authority = parser.head().Get("host").value_or("");
     }
-    ForwardResult r = inbound ? co_await HandleInbound(w, down, parser, pending, *chain, port, log)
-                              : co_await HandleOutbound(w, down, parser, pending, log);
+    ForwardResult r = inbound ? co_await HandleInbound(w, down, parser, pending, rb, *chain, port, log)
+                              : co_await HandleOutbound(w, down, parser, pending, rb, log);
+    rb.Shrink();
     if (log != nullptr) {
       log->response_code = r.status;
       log->duration_ms =
@@ -646,7 +647,8 @@ awaitable<ForwardResult> ProxyServer::Impl::LocalReply(ByteStream& down, const H
 }
 
 awaitable<ForwardResult> ProxyServer::Impl::HandleOutbound(Worker& w, ByteStream& down, HttpParser& parser,
-                                                           std::string& pending, AccessLogEntry* log) {
+                                                           std::string& pending, ReadBuffer& rb,
+                                                           AccessLogEntry* log) {
   const auto start = std::chrono::steady_clock::now();
   HttpHead head = parser.TakeHead();
   std::string authority;
@@ -815,7 +817,7 @@ awaitable<ForwardResult> ProxyServer::Impl::HandleOutbound(Worker& w, ByteStream
   // `cluster` belongs to `cfg`, which this frame holds.
   const std::string& stat_cluster = cluster != nullptr ? cluster->name : PassthroughCluster();
   if (log != nullptr) log->upstream_cluster = stat_cluster;
-  ForwardResult r = co_await Forward(w, down, parser, pending, std::move(head), up_target, std::move(up),
+  ForwardResult r = co_await Forward(w, down, parser, pending, rb, std::move(head), up_target, std::move(up),
                                      route, vhost != nullptr ? cfg.get() : nullptr, log);
   Record("outbound", stat_cluster, r.status, start);
   co_return r;
@@ -941,8 +943,9 @@ awaitable<std::optional<ForwardResult>> ProxyServer::Impl::RunInboundFilters(Wor
 }
 
 awaitable<ForwardResult> ProxyServer::Impl::HandleInbound(Worker& w, ByteStream& down, HttpParser& parser,
-                                                          std::string& pending, const InboundChain& chain,
-                                                          uint32_t port, AccessLogEntry* log) {
+                                                          std::string& pending, ReadBuffer& rb,
+                                                          const InboundChain& chain, uint32_t port,
+                                                          AccessLogEntry* log) {
   const auto start = std::chrono::steady_clock::now();
   // `chain` belongs to the configuration ServeHttp holds.
   static const std::string* const kInbound = new std::string("inbound");
@@ -997,7 +1000,7 @@ awaitable<ForwardResult> ProxyServer::Impl::HandleInbound(Worker& w, ByteStream&
   }
   std::string target = head.target;
   ForwardResult r =
-      co_await Forward(w, down, parser, pending, std::move(head), target, up, route, nullptr, log);
+      co_await Forward(w, down, parser, pending, rb, std::move(head), target, up, route, nullptr, log);
   Record("inbound", cluster, r.status, start);
   co_return r;
 }
@@ -1104,13 +1107,15 @@ awaitable<ByteStreamPtr> ProxyServer::Impl::Acquire(Worker& w, const Upstream& u
 }
 
 awaitable<int> ProxyServer::Impl::ReadRequestBody(ByteStream& down, HttpParser& parser, std::string& pending,
-                                                  std::vector<char>& buf, bool chunked, std::string& out) {
+                                                  ReadBuffer& rb, bool chunked, std::string& out) {
   parser.events().body.clear();
   if (pending.empty()) {
     std::error_code ec;
-    size_t n = co_await down.ReadSome(asio::buffer(buf), ec);
+    char* at = rb.data();
+    size_t n = co_await down.ReadSome(asio::buffer(at, rb.size()), ec);
     if (ec || n == 0) co_return -1;
-    pending.assign(buf.data(), n);
+    pending.assign(at, n);
+    rb.Filled(n);
   }
   auto consumed = parser.Feed(pending);
   if (!consumed.ok()) co_return 400;
@@ -1127,7 +1132,7 @@ awaitable<int> ProxyServer::Impl::ReadRequestBody(ByteStream& down, HttpParser& 
 }
 
 awaitable<ForwardResult> ProxyServer::Impl::Forward(Worker& w, ByteStream& down, HttpParser& parser,
-                                                    std::string& pending, HttpHead head,
+                                                    std::string& pending, ReadBuffer& rb, HttpHead head,
                                                     const std::string& target, Upstream up,
                                                     const RouteEntry* route, const ProxyConfig* cfg,
                                                     AccessLogEntry* log) {
@@ -1155,8 +1160,6 @@ awaitable<ForwardResult> ProxyServer::Impl::Forward(Worker& w, ByteStream& down,
     co_await down.Write("HTTP/1.1 100 Continue\r\n\r\n", ec);
     if (ec) co_return ForwardResult{};
   }
-  BufferPool::Lease lease(w.buffers);
-  std::vector<char>& buf = lease.buffer();
   auto bad_body = [&]() -> awaitable<ForwardResult> {
     std::error_code ignored;
     co_await down.Write(SimpleResponse(400, "text/plain", "bad request body\n", false), ignored);
@@ -1180,7 +1183,7 @@ awaitable<ForwardResult> ProxyServer::Impl::Forward(Worker& w, ByteStream& down,
   const bool mirrored = !upgrade && cfg != nullptr && route != nullptr && !route->mirrors.empty();
   while (((retry != nullptr && retry->num_retries > 0) || mirrored) && !parser.events().message_complete &&
          body.size() <= kRetryBufferLimit) {
-    int r = co_await ReadRequestBody(down, parser, pending, buf, chunked, body);
+    int r = co_await ReadRequestBody(down, parser, pending, rb, chunked, body);
     if (r < 0) co_return ForwardResult{};
     if (r == 400) co_return co_await bad_body();
   }
@@ -1192,7 +1195,7 @@ awaitable<ForwardResult> ProxyServer::Impl::Forward(Worker& w, ByteStream& down,
 
   ByteStreamPtr conn;
   std::optional<HttpParser> rp;
-  // Response bytes read but not parsed yet: a view into `buf`, which is
+  // Response bytes read but not parsed yet: a view into `rb`, which is
   // only read into again once they are all parsed.
   std::string_view up_pending;
   asio::steady_timer timer(w.io);
@@ -1261,7 +1264,7 @@ awaitable<ForwardResult> ProxyServer::Impl::Forward(Worker& w, ByteStream& down,
       std::string piece;
       while (!ec && !parser.events().message_complete) {
         piece.clear();
-        int r = co_await ReadRequestBody(down, parser, pending, buf, chunked, piece);
+        int r = co_await ReadRequestBody(down, parser, pending, rb, chunked, piece);
         if (r != 0) {
           conn->Close();
           if (r < 0) co_return ForwardResult{};
@@ -1283,13 +1286,15 @@ awaitable<ForwardResult> ProxyServer::Impl::Forward(Worker& w, ByteStream& down,
       // The response head (1xx interim responses are dropped: Expect was answered here).
       while (!ec) {
         if (up_pending.empty()) {
-          size_t n = co_await conn->ReadSome(asio::buffer(buf), ec);
+          char* at = rb.data();
+          size_t n = co_await conn->ReadSome(asio::buffer(at, rb.size()), ec);
           if (ec || n == 0) {
             if (!ec) ec = asio::error::eof;
             break;
           }
           got_bytes = true;
-          up_pending = std::string_view(buf.data(), n);
+          up_pending = std::string_view(at, n);
+          rb.Filled(n);
         }
         auto consumed = rp->Feed(up_pending);
         if (!consumed.ok()) {
@@ -1415,7 +1420,8 @@ awaitable<ForwardResult> ProxyServer::Impl::Forward(Worker& w, ByteStream& down,
   while (!dec && !rp->events().message_complete) {
     rp->events().body.clear();
     if (up_pending.empty()) {
-      size_t n = co_await conn->ReadSome(asio::buffer(buf), ec);
+      char* at = rb.data();
+      size_t n = co_await conn->ReadSome(asio::buffer(at, rb.size()), ec);
       if (ec || n == 0) {
         if (eof_body && !timed_out() &&
             (ec == asio::error::eof || n == 0 || ec == asio::ssl::error::stream_truncated)) {
@@ -1426,7 +1432,8 @@ awaitable<ForwardResult> ProxyServer::Impl::Forward(Worker& w, ByteStream& down,
           break;
         }
       } else {
-        up_pending = std::string_view(buf.data(), n);
+        up_pending = std::string_view(at, n);
+        rb.Filled(n);
       }
     }
     if (!up_pending.empty()) {

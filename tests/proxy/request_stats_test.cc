@@ -53,5 +53,27 @@ TEST_CASE("the buffer pool hands a returned buffer out again and keeps at most m
   CHECK(pool.idle() == 0);
 }
 
+TEST_CASE("a read buffer stays small until a read fills it, and is small again after Shrink",
+          "[proxy][buffers]") {
+  BufferPool pool(16 * 1024, 4);
+  ReadBuffer rb(pool);
+  char* small = rb.data();
+  CHECK(rb.size() == ReadBuffer::kSmallBytes);
+  rb.Filled(100);  // a small request: no pooled buffer
+  CHECK_FALSE(rb.pooled());
+  CHECK(rb.data() == small);
+  rb.Filled(ReadBuffer::kSmallBytes);  // a large head: the next read goes to the pool
+  CHECK(rb.pooled());
+  CHECK(rb.size() == 16 * 1024);
+  CHECK(rb.data() != small);
+  CHECK(pool.idle() == 0);
+  rb.Filled(16 * 1024);  // stays pooled
+  CHECK(rb.pooled());
+  rb.Shrink();  // between requests: the pooled buffer goes back
+  CHECK_FALSE(rb.pooled());
+  CHECK(rb.data() == small);
+  CHECK(pool.idle() == 1);
+}
+
 }  // namespace
 }  // namespace weft::proxy

@@ -7,7 +7,6 @@
 
 #include <cstddef>
 #include <memory>
-#include <optional>
 #include <vector>
 
 namespace weft::proxy {
@@ -70,15 +69,15 @@ class ReadBuffer {
   // sends the following reads to a pooled one. The bytes just read stay
   // where they are until the next read.
   void Filled(size_t n) {
-    if (!lease_ && n == kSmallBytes) lease_.emplace(pool_);
+    if (!lease_ && n == kSmallBytes) lease_ = std::make_unique<BufferPool::Lease>(pool_);
   }
   // Back to the small buffer (between requests).
   void Shrink() { lease_.reset(); }
-  bool pooled() const { return lease_.has_value(); }
+  bool pooled() const { return lease_ != nullptr; }
 
  private:
   BufferPool& pool_;
-  std::optional<BufferPool::Lease> lease_;
+  std::unique_ptr<BufferPool::Lease> lease_;  // (not std::optional: GCC 12 warns falsely of it)
   char small_[kSmallBytes];
 };
 

@@ -152,9 +152,9 @@ class GrpcCall::Impl {
 
   bool Read(google::protobuf::MessageLite* message) {
     for (;;) {
-      const size_t buffered = in_.size() - in_off_;
+      const size_t buffered = in_.size();
       if (buffered >= 5) {
-        const auto* p = reinterpret_cast<const uint8_t*>(in_.data() + in_off_);
+        const auto* p = reinterpret_cast<const uint8_t*>(in_.data());
         const size_t len = (size_t{p[1]} << 24) | (size_t{p[2]} << 16) | (size_t{p[3]} << 8) | p[4];
         if (len > options_.max_receive_message_bytes) {
           return Reset(
@@ -165,17 +165,15 @@ class GrpcCall::Impl {
           return Reset(absl::InternalError("compressed response message, but none was accepted"));
         if (buffered >= 5 + len) {
           bool parsed = message->ParseFromArray(p + 5, static_cast<int>(len));
-          in_off_ += 5 + len;
-          if (in_off_ == in_.size()) {
-            in_.clear();
-            in_off_ = 0;
-          }
+          in_.erase(0, 5 + len);  // usually all of it: weftd's messages end where reads end
           if (!parsed) return Reset(absl::InternalError("cannot parse the response message"));
           return true;
         }
       }
       if (Ended()) {
-        if (failure_.ok() && buffered > 0) Fail(absl::InternalError("the response ends inside a message"));
+        if (failure_.ok() && !cancelled_ && buffered > 0) {
+          failure_ = absl::InternalError("the response ends inside a message");
+        }
         return false;
       }
       if (!Pump()) return false;
@@ -220,18 +218,16 @@ class GrpcCall::Impl {
     if (cancelled_) return absl::CancelledError("the call was cancelled");
     if (!failure_.ok()) return failure_;
     if (!stream_closed_) return absl::OkStatus();  // still going (Start's answer)
+    if (!grpc_status_ && reset_code_ != NGHTTP2_NO_ERROR) {
+      return absl::Status(CodeForReset(reset_code_),
+                          absl::StrCat("stream reset by weftd: ", nghttp2_http2_strerror(reset_code_)));
+    }
     if (http_status_ != 200) {
       return absl::Status(GrpcCodeForHttpStatus(http_status_),
                           http_status_ == 0 ? std::string("no response headers")
                                             : absl::StrCat("HTTP status ", http_status_));
     }
-    if (!grpc_status_) {
-      if (reset_code_ != NGHTTP2_NO_ERROR) {
-        return absl::Status(CodeForReset(reset_code_),
-                            absl::StrCat("stream reset by weftd: ", nghttp2_http2_strerror(reset_code_)));
-      }
-      return absl::InternalError("the response has no grpc-status");
-    }
+    if (!grpc_status_) return absl::InternalError("the response has no grpc-status");
     if (*grpc_status_ < 0 || *grpc_status_ > 16) {
       return absl::UnknownError(absl::StrCat("grpc-status ", *grpc_status_, ": ", grpc_message_));
     }
@@ -578,7 +574,6 @@ class GrpcCall::Impl {
   size_t out_off_ = 0;
   bool writes_done_ = false;
   std::string in_;  // response DATA not yet returned by Read()
-  size_t in_off_ = 0;
 
   int http_status_ = 0;
   std::optional<int> grpc_status_;

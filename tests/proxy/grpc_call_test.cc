@@ -125,6 +125,16 @@ class TestAds final : public envoy::service::discovery::v3::AggregatedDiscoveryS
         while (!ctx->IsCancelled()) std::this_thread::sleep_for(std::chrono::milliseconds(5));
         return grpc::Status::CANCELLED;
       }
+      if (name.rfind("burst:", 0) == 0) {  // that many small responses at once, numbered
+        for (int i = 0, count = std::stoi(name.substr(6)); i < count; ++i) {
+          DeltaDiscoveryResponse r;
+          r.set_nonce(std::to_string(i));
+          r.add_resources()->mutable_resource()->set_value(std::string(100 + i % 7, 'b'));
+          if (!stream->Write(r)) break;
+        }
+        ++n;
+        continue;
+      }
       DeltaDiscoveryResponse resp;
       resp.set_type_url(req.type_url());
       resp.set_nonce(std::to_string(++n));
@@ -260,6 +270,27 @@ TEST_CASE("a bidirectional stream: round trips, messages over the windows both w
   absl::Status s = call.Finish();
   CHECK(s.code() == absl::StatusCode::kFailedPrecondition);
   CHECK(s.message() == "no more requests after 4");
+}
+
+TEST_CASE("many responses back to back arrive whole and in order", "[proxy][grpc]") {
+  Server server;
+  GrpcCall call(Options(server.port));
+  REQUIRE(call.Start(kDeltaMethod).ok());
+  DeltaDiscoveryRequest req;
+  req.add_resource_names_subscribe("burst:300");
+  REQUIRE(call.Write(req));
+  // The server queues them while nobody reads.
+  std::this_thread::sleep_for(std::chrono::milliseconds(300));
+  for (int i = 0; i < 300; ++i) {
+    DeltaDiscoveryResponse resp;
+    REQUIRE(call.Read(&resp));
+    REQUIRE(resp.nonce() == std::to_string(i));
+    REQUIRE(resp.resources(0).resource().value() == std::string(100 + i % 7, 'b'));
+  }
+  REQUIRE(call.WritesDone());
+  DeltaDiscoveryResponse resp;
+  CHECK_FALSE(call.Read(&resp));
+  CHECK(call.Finish().code() == absl::StatusCode::kFailedPrecondition);
 }
 
 TEST_CASE("a response over the receive limit ends the call with RESOURCE_EXHAUSTED", "[proxy][grpc]") {

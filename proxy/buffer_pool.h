@@ -52,7 +52,7 @@ class BufferPool {
 // once a read has filled those (a large head, a body), until Shrink(). A
 // small request and its response never take a pooled buffer, so a
 // connection waiting for its client or its upstream holds 2 KB instead of
-// 16 KB (docs/benchmarks.md, "Seventh session").
+// 16 KB (docs/benchmarks.md, "Session 7").
 class ReadBuffer {
  public:
   static constexpr size_t kSmallBytes = 2048;

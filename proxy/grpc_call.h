@@ -4,10 +4,13 @@
 // trailers) over HTTP/2 (nghttp2) over TLS 1.2+ (OpenSSL) with ALPN "h2",
 // the server's certificate verified against the given roots and name.
 //
-// It replaces gRPC's own client library in weft-proxy, which brought 3 MB of
+// It replaces gRPC's own client library in weft-proxy, which brought 3.5 MB of
 // code and seven threads to a process that makes these two calls
-// (docs/benchmarks.md, "Seventh session"). weftd and the tests still use
+// (docs/benchmarks.md, "Session 7"). weftd and the tests still use
 // gRPC; the tests run this client against a real gRPC server.
+//
+// OpenSSL writes with write(2): a program using this must ignore SIGPIPE,
+// as weft-proxy does, or a write to a connection weftd closed ends it.
 #pragma once
 
 #include <openssl/evp.h>

@@ -154,7 +154,7 @@ int Main(int argc, char** argv) {
   // reused by the others instead of staying in an arena of its own
   // thread's. With one worker, the sidecar's peak RSS under 64 busy mTLS
   // connections after a /config_dump fell by 1.0-1.3 MB, together with the
-  // dump's own descriptor pool (docs/benchmarks.md, "Seventh session").
+  // dump's own descriptor pool (docs/benchmarks.md, "Session 7").
   // Before any thread starts.
   mallopt(M_ARENA_MAX, std::max(1, absl::GetFlag(FLAGS_concurrency)));
 

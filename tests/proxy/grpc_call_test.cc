@@ -6,6 +6,7 @@
 // the HTTP/2 windows both ways, deadlines, the receive limit, cancellation
 // from another thread while blocked, and servers it must not trust.
 #include <grpcpp/grpcpp.h>
+#include <signal.h>
 
 #include <catch2/catch.hpp>
 #include <chrono>
@@ -73,6 +74,13 @@ struct Pki {
     client_chain = std::move(*chain);
   }
 };
+
+// As weft-proxy does (proxy/grpc_call.h): a write to a closed connection
+// must fail, not end the test binary.
+const bool kSigpipeIgnored = [] {
+  signal(SIGPIPE, SIG_IGN);
+  return true;
+}();
 
 const Pki& TestPki() {
   static const Pki* pki = new Pki();

@@ -41,27 +41,36 @@ std::string WorkloadCertificate::ServerTrustBundle() const {
   return bundle;
 }
 
+GrpcCallOptions WorkloadCertificate::CallOptions(const std::string& target, const std::string& server_name,
+                                                 WorkloadIdentityConstSharedPtr* identity) const {
+  GrpcCallOptions options;
+  options.target = target;
+  options.server_name = server_name;
+  options.roots_pem = ServerTrustBundle();
+  *identity = Current();
+  if (*identity != nullptr) {
+    options.client_key = (*identity)->key.get();
+    options.client_chain = &(*identity)->chain;
+  }
+  return options;
+}
+
 absl::Status WorkloadCertificate::Refresh() {
   auto token = ReadWholeFile(options_.token_file);
   if (!token.ok()) return absl::FailedPreconditionError("--token-file: " + std::string(token.status().message()));
   std::string bearer(absl::StripAsciiWhitespace(*token));
-  std::string roots = ServerTrustBundle();
-  if (roots.empty()) return absl::FailedPreconditionError("--trust-bundle: cannot read " + options_.trust_bundle_path);
+  // Renewal: the current certificate is presented too.
+  WorkloadIdentityConstSharedPtr cur;
+  GrpcCallOptions call = CallOptions(options_.xds_target, options_.server_name, &cur);
+  if (call.roots_pem.empty()) {
+    return absl::FailedPreconditionError("--trust-bundle: cannot read " + options_.trust_bundle_path);
+  }
 
   auto key = ca::GenerateEcP256Key();
   if (!key.ok()) return key.status();
   auto csr = ca::MakeCsrPem(key->get(), {{options_.spiffe_id}, {}, false, ""});
   if (!csr.ok()) return csr.status();
 
-  GrpcCallOptions call;
-  call.target = options_.xds_target;
-  call.server_name = options_.server_name;
-  call.roots_pem = roots;
-  WorkloadIdentityConstSharedPtr cur = Current();
-  if (cur != nullptr) {  // renewal: also present the current certificate
-    call.client_key = cur->key.get();
-    call.client_chain = &cur->chain;
-  }
   call.deadline = std::chrono::steady_clock::now() + std::chrono::seconds(10);
   if (!bearer.empty()) call.metadata.emplace_back("authorization", "Bearer " + bearer);
   weft::ca::v1::CreateCertificateRequest request;
@@ -96,7 +105,7 @@ absl::Status WorkloadCertificate::Refresh() {
     id->bundle_pem += pem;
     if (!pem.empty() && pem.back() != '\n') id->bundle_pem += '\n';
   }
-  if (id->bundle_pem.empty()) id->bundle_pem = roots;
+  if (id->bundle_pem.empty()) id->bundle_pem = call.roots_pem;
   id->not_before = ca::NotBefore(id->chain[0].get());
   id->not_after = ca::NotAfter(id->chain[0].get());
   id->obtained = std::chrono::system_clock::now();

@@ -18,6 +18,7 @@
 #include "absl/synchronization/mutex.h"
 #include "ca/x509.h"
 #include "common/metrics.h"
+#include "proxy/grpc_call.h"
 
 namespace weft::proxy {
 
@@ -65,6 +66,11 @@ class WorkloadCertificate {
   // Roots that authenticate weftd: --trust-bundle (re-read) plus the last
   // bundle weftd sent.
   std::string ServerTrustBundle() const;
+  // A call to weftd at `target` (`server_name` in its certificate):
+  // authenticated by ServerTrustBundle(), with the current certificate, if
+  // any, as the client's. *identity holds it until the call has started.
+  GrpcCallOptions CallOptions(const std::string& target, const std::string& server_name,
+                              WorkloadIdentityConstSharedPtr* identity) const;
   void OnChange(std::function<void()> callback);
 
  private:

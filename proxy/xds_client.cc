@@ -75,24 +75,6 @@ XdsClient::Status XdsClient::GetStatus() const {
   return status_;
 }
 
-namespace {
-// The stream's connection: weftd authenticated by the trust bundle, the
-// proxy by its mesh certificate. The identity is held until the call starts.
-GrpcCallOptions CallOptions(const std::string& target, const std::string& server_name,
-                            WorkloadCertificate& certificate, WorkloadIdentityConstSharedPtr* identity) {
-  GrpcCallOptions options;
-  options.target = target;
-  options.server_name = server_name;
-  options.roots_pem = certificate.ServerTrustBundle();
-  *identity = certificate.Current();
-  if (*identity != nullptr) {
-    options.client_key = (*identity)->key.get();
-    options.client_chain = &(*identity)->chain;
-  }
-  return options;
-}
-}  // namespace
-
 void XdsClient::Run() {
   std::mt19937 rng(std::random_device{}());
   auto backoff = std::chrono::milliseconds(250);
@@ -146,7 +128,7 @@ absl::Status XdsClient::Apply(const std::string& type_url, const std::function<v
 
 bool XdsClient::RunDelta() {
   WorkloadIdentityConstSharedPtr identity;
-  GrpcCall call(CallOptions(options_.target, options_.server_name, certificate_, &identity));
+  GrpcCall call(certificate_.CallOptions(options_.target, options_.server_name, &identity));
   SetCall(&call);
   const bool started = call.Start(kDeltaMethod).ok();
   identity.reset();
@@ -210,7 +192,7 @@ bool XdsClient::RunDelta() {
 
 void XdsClient::RunSotw() {
   WorkloadIdentityConstSharedPtr identity;
-  GrpcCall call(CallOptions(options_.target, options_.server_name, certificate_, &identity));
+  GrpcCall call(certificate_.CallOptions(options_.target, options_.server_name, &identity));
   SetCall(&call);
   const bool started = call.Start(kSotwMethod).ok();
   identity.reset();

@@ -15,10 +15,8 @@
 
 #include <openssl/evp.h>
 
-#include <atomic>
 #include <chrono>
 #include <memory>
-#include <mutex>
 #include <optional>
 #include <string>
 #include <string_view>

@@ -2,11 +2,14 @@
 
 #include <openssl/err.h>
 #include <openssl/ssl.h>
+#include <sys/epoll.h>
 #include <sys/socket.h>
 #include <sys/uio.h>
+#include <unistd.h>
 
 #include <algorithm>
 #include <cerrno>
+#include <utility>
 
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_join.h"
@@ -65,43 +68,207 @@ absl::StatusOr<TlsContextsConstSharedPtr> TlsContexts::Build(const WorkloadIdent
   return TlsContextsConstSharedPtr(std::move(out));
 }
 
-void ByteStream::WatchIdle() {
-  // One watch per stream, reused once the last wait's handler has let go of it.
-  if (!idle_watch_ || idle_watch_.use_count() > 1) idle_watch_ = std::make_shared<IdleWatch>();
-  IdleWatch& watch = *idle_watch_;
-  watch.readable = false;
-  watch.since = std::chrono::steady_clock::now();
-  watching_ = true;
-  // A peeking receive rather than a readiness wait: Asio starts a wait with
-  // an epoll_ctl call, a receive after a short read (the response's end)
-  // only queues, as the socket is registered for input already.
-  socket().async_receive(asio::buffer(&watch.peeked, 1), tcp::socket::message_peek,
-                         [watch = idle_watch_](std::error_code ec, size_t) {
-                           if (ec != asio::error::operation_aborted) watch->readable = true;
-                         });
+StreamReadiness::~StreamReadiness() {
+  // A reader still suspended on a stream being destroyed (only when the
+  // io_context shuts down) is destroyed with it.
+  if (waiter && loop != nullptr) loop->RemoveWaiting(this);
+}
+
+ByteStream::ByteStream() : readiness_(std::make_unique<StreamReadiness>()) {}
+
+ByteStream::~ByteStream() = default;
+
+void ByteStream::Close() {
+  std::error_code ignored;
+  socket().shutdown(tcp::socket::shutdown_both, ignored);
+  socket().close(ignored);  // a reader waiting through Asio fails now
+  StreamReadiness& r = *readiness_;
+  r.ready = true;  // a read from now on fails at once (EBADF)
+  if (r.loop != nullptr && r.waiter) {
+    // The closed socket left the loop's epoll set: its reader is woken here,
+    // from the queue (Close() may be called from the middle of anything).
+    r.loop->RemoveWaiting(&r);
+    StreamReadiness::Waiter waiter = std::move(*r.waiter);
+    r.waiter.reset();
+    auto executor = waiter.get_executor();  // before the lambda takes `waiter`
+    asio::post(executor, [w = std::move(waiter)]() mutable { std::move(w)(ECANCELED); });
+  }
+}
+
+void ByteStream::Drained() {
+  StreamReadiness& r = *readiness_;
+  r.ready = false;
+  if (r.looked_up) return;
+  r.looked_up = true;
+  asio::execution_context& context = asio::query(socket().get_executor(), asio::execution::context);
+  if (asio::has_service<ReadinessLoop>(context)) {
+    auto& loop = asio::use_service<ReadinessLoop>(context);
+    // From now on the socket's next event makes it ready.
+    if (loop.Watch(socket().native_handle(), &r)) r.loop = &loop;
+  }
+}
+
+asio::awaitable<int> ByteStream::WaitReadable() {
+  return asio::async_initiate<const asio::use_awaitable_t<>&, void(int)>(
+      [this](StreamReadiness::Waiter waiter) {
+        StreamReadiness* r = readiness_.get();
+        if (r->loop == nullptr) {
+          // Through Asio: its wait re-arms the socket in the reactor's epoll
+          // set (an epoll_ctl), which reports data that came meanwhile.
+          socket().async_wait(tcp::socket::wait_read, [w = std::move(waiter)](std::error_code ec) mutable {
+            std::move(w)(ec.value());
+          });
+          return;
+        }
+        if (r->ready) {
+          // Nothing to wait for: resumed from the queue, as a handler must
+          // not run inside its own initiation.
+          auto executor = waiter.get_executor();  // before the lambda takes `waiter`
+          asio::post(executor, [w = std::move(waiter)]() mutable { std::move(w)(0); });
+          return;
+        }
+        r->waiter.emplace(std::move(waiter));
+        r->loop->AddWaiting(r);
+      },
+      asio::use_awaitable);
 }
 
 bool ByteStream::IdleAndOpen() {
-  if (watching_) {
-    watching_ = false;
-    std::error_code ignored;
-    socket().cancel(ignored);  // no syscall: the receive leaves the reactor's queue
-    if (idle_watch_->readable) return false;
-    // A wait armed a moment ago has seen every event since; an edge that
-    // came before it (while the response's last bytes were being written
-    // downstream) is caught by the peek below after long idling, else by
-    // the caller's retry of a request whose reused connection failed.
-    if (std::chrono::steady_clock::now() - idle_watch_->since < kIdleWatchTrusted) return true;
-  }
+  // Nothing arrived since a receive drained the socket (the response's last
+  // bytes): open, as far as anything can tell without writing to it. An
+  // event that is in the kernel but not yet handled is the caller's retry
+  // of a request whose reused connection failed. Without a loop nothing
+  // watched the socket meanwhile: it is peeked.
+  if (readiness_->loop != nullptr && !readable() && !Buffered()) return true;
   char c;
   ssize_t n = ::recv(socket().native_handle(), &c, 1, MSG_PEEK | MSG_DONTWAIT);
-  return n < 0 && (errno == EAGAIN || errno == EWOULDBLOCK);
+  if (n < 0 && (errno == EAGAIN || errno == EWOULDBLOCK) && !Buffered()) {
+    Drained();
+    return true;
+  }
+  return false;
 }
 
 asio::awaitable<size_t> TcpStream::ReadSome(asio::mutable_buffer buffer, std::error_code& ec) {
-  // Asio's own awaitable, not a coroutine around it: one frame and one
-  // resumption fewer on every read.
-  return socket_.async_read_some(buffer, redirect_error(use_awaitable, ec));
+  ec.clear();
+  if (buffer.size() == 0) co_return 0;
+  for (;;) {
+    if (readable()) {
+      ssize_t n = ::recv(socket_.native_handle(), buffer.data(), buffer.size(), MSG_DONTWAIT);
+      if (n > 0) {
+        if (static_cast<size_t>(n) < buffer.size()) Drained();
+        co_return static_cast<size_t>(n);
+      }
+      if (n == 0) {
+        ec = asio::error::eof;
+        co_return 0;
+      }
+      if (errno == EINTR) continue;
+      if (errno != EAGAIN && errno != EWOULDBLOCK) {
+        ec = std::error_code(errno, asio::error::get_system_category());
+        co_return 0;
+      }
+      Drained();
+    }
+    // When the stream is closed meanwhile the wait fails, and `this` is not
+    // touched again (the stream may be gone).
+    if (int err = co_await WaitReadable(); err != 0) {
+      ec = std::error_code(err, asio::error::get_system_category());
+      co_return 0;
+    }
+    Readable();
+  }
+}
+
+asio::execution_context::id ReadinessLoop::id;
+
+ReadinessLoop::ReadinessLoop(asio::execution_context& context)
+    : asio::execution_context::service(context), epoll_fd_(::epoll_create1(EPOLL_CLOEXEC)) {
+  if (epoll_fd_ < 0) return;  // Watch() then declines: streams wait through Asio
+  std::error_code ec;
+  wake_.emplace(static_cast<asio::io_context&>(context));  // installed on io_contexts only
+  wake_->assign(epoll_fd_, ec);
+  if (ec) {
+    wake_.reset();
+    ::close(epoll_fd_);
+    epoll_fd_ = -1;
+    return;
+  }
+  woken_.reserve(kMaxEvents);
+  Arm();
+}
+
+ReadinessLoop::~ReadinessLoop() { shutdown(); }
+
+void ReadinessLoop::shutdown() {
+  // Readers still suspended (the io_context is shutting down): destroyed,
+  // and with them the coroutines and streams they hold.
+  while (waiting_ != nullptr) {
+    StreamReadiness* r = waiting_;
+    RemoveWaiting(r);
+    std::optional<StreamReadiness::Waiter> dropped = std::move(r->waiter);
+    r->waiter.reset();
+  }
+  if (wake_) {
+    std::error_code ignored;
+    wake_->close(ignored);  // closes epoll_fd_
+    wake_.reset();
+    epoll_fd_ = -1;
+  }
+}
+
+bool ReadinessLoop::Watch(int fd, StreamReadiness* r) {
+  if (epoll_fd_ < 0 || fd < 0) return false;
+  epoll_event ev{};
+  ev.events = EPOLLIN | EPOLLRDHUP | EPOLLET;
+  ev.data.ptr = r;
+  return ::epoll_ctl(epoll_fd_, EPOLL_CTL_ADD, fd, &ev) == 0;
+}
+
+void ReadinessLoop::AddWaiting(StreamReadiness* r) {
+  r->prev = nullptr;
+  r->next = waiting_;
+  if (waiting_ != nullptr) waiting_->prev = r;
+  waiting_ = r;
+}
+
+void ReadinessLoop::RemoveWaiting(StreamReadiness* r) {
+  if (r->prev != nullptr) {
+    r->prev->next = r->next;
+  } else if (waiting_ == r) {
+    waiting_ = r->next;
+  }
+  if (r->next != nullptr) r->next->prev = r->prev;
+  r->prev = r->next = nullptr;
+}
+
+void ReadinessLoop::Arm() {
+  wake_->async_wait(asio::posix::stream_descriptor::wait_read, [this](std::error_code ec) {
+    if (!ec) Harvest();
+  });
+}
+
+void ReadinessLoop::Harvest() {
+  // A closed socket has left the epoll set, so every event names a live
+  // stream; none is destroyed before the readers run below.
+  epoll_event events[kMaxEvents];
+  for (;;) {
+    const int n = ::epoll_wait(epoll_fd_, events, kMaxEvents, 0);
+    for (int i = 0; i < n; ++i) {
+      auto* r = static_cast<StreamReadiness*>(events[i].data.ptr);
+      r->ready = true;
+      if (r->waiter) {
+        RemoveWaiting(r);
+        woken_.push_back(std::move(*r->waiter));
+        r->waiter.reset();
+      }
+    }
+    if (n < kMaxEvents) break;
+  }
+  Arm();
+  // The readers run last: one may close or destroy any stream.
+  for (auto& waiter : woken_) std::move(waiter)(0);
+  woken_.clear();
 }
 
 namespace {
@@ -152,14 +319,23 @@ namespace {
 int BioRead(BIO* bio, char* data, size_t size, size_t* read) {
   auto* stream = static_cast<TlsStream*>(BIO_get_data(bio));
   BIO_clear_retry_flags(bio);
+  if (!stream->readable()) {  // drained, and no event since: no receive
+    BIO_set_retry_read(bio);
+    return 0;
+  }
   ssize_t n = ::recv(stream->socket().native_handle(), data, size, MSG_DONTWAIT);
   if (n > 0) {
+    // Read-ahead asks for a whole buffer: short means drained.
+    if (static_cast<size_t>(n) < size) stream->Drained();
     *read = static_cast<size_t>(n);
     return 1;
   }
   if (n == 0) {
     stream->set_saw_eof();
-  } else if (errno == EAGAIN || errno == EWOULDBLOCK || errno == EINTR) {
+  } else if (errno == EAGAIN || errno == EWOULDBLOCK) {
+    stream->Drained();
+    BIO_set_retry_read(bio);
+  } else if (errno == EINTR) {
     BIO_set_retry_read(bio);
   }
   return 0;
@@ -292,7 +468,7 @@ asio::awaitable<void> TlsStream::Handshake(const std::string& sni,
     if (ret == 1) break;
     auto wait = Retry(ret, ec);
     if (!wait) break;
-    co_await socket_.async_wait(*wait, redirect_error(use_awaitable, ec));
+    co_await Await(*wait, ec);
     if (ec) break;
   }
   if (ec) {
@@ -338,10 +514,33 @@ asio::awaitable<size_t> TlsStream::ReadSome(asio::mutable_buffer buffer, std::er
     // while the connection waits (for a response, the next request):
     // released here unless it holds part of a record.
     SSL_free_buffers(ssl_.get());
-    co_await socket_.async_wait(*wait, redirect_error(use_awaitable, ec));
-    if (ec) co_return 0;
+    if (*wait == tcp::socket::wait_write) {
+      co_await socket_.async_wait(*wait, redirect_error(use_awaitable, ec));
+      if (ec) co_return 0;
+    } else if (!readable()) {
+      // As in TcpStream::ReadSome: on failure `this` may be gone.
+      if (int err = co_await WaitReadable(); err != 0) {
+        ec = std::error_code(err, asio::error::get_system_category());
+        co_return 0;
+      }
+      Readable();
+    }
   }
 }
+
+asio::awaitable<void> TlsStream::Await(tcp::socket::wait_type wait, std::error_code& ec) {
+  if (wait == tcp::socket::wait_write) {
+    co_await socket_.async_wait(wait, redirect_error(use_awaitable, ec));
+  } else if (!readable()) {
+    if (int err = co_await WaitReadable(); err != 0) {
+      ec = std::error_code(err, asio::error::get_system_category());
+      co_return;
+    }
+    Readable();
+  }
+}
+
+bool TlsStream::Buffered() const { return ssl_ && SSL_has_pending(ssl_.get()) == 1; }
 
 asio::awaitable<void> TlsStream::WriteAll(const char* data, size_t size, std::error_code& ec) {
   ec.clear();
@@ -362,7 +561,7 @@ asio::awaitable<void> TlsStream::WriteAll(const char* data, size_t size, std::er
     }
     auto wait = Retry(ret, ec);
     if (!wait) co_return;
-    co_await socket_.async_wait(*wait, redirect_error(use_awaitable, ec));
+    co_await Await(*wait, ec);
     if (ec) co_return;
   }
 }
@@ -381,7 +580,7 @@ asio::awaitable<void> TlsStream::ShutdownWrite(std::error_code& ec) {
     if (ret >= 0) break;
     auto wait = Retry(ret, ec);
     if (!wait) co_return;
-    co_await socket_.async_wait(*wait, redirect_error(use_awaitable, ec));
+    co_await Await(*wait, ec);
     if (ec) co_return;
   }
   socket_.shutdown(tcp::socket::shutdown_send, ec);

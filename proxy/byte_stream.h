@@ -42,9 +42,28 @@ struct TlsContexts {
 };
 using TlsContextsConstSharedPtr = std::shared_ptr<const TlsContexts>;
 
+class ReadinessLoop;
+
+// A stream's read readiness (see ByteStream::Drained), which the worker's
+// ReadinessLoop updates.
+struct StreamReadiness {
+  using Waiter = asio::async_result<asio::use_awaitable_t<>, void(int)>::handler_type;
+  StreamReadiness() = default;
+  StreamReadiness(const StreamReadiness&) = delete;  // the loop's epoll set points at it
+  StreamReadiness& operator=(const StreamReadiness&) = delete;
+  ~StreamReadiness();
+
+  bool ready = true;                // a receive may return data or the end of stream
+  bool looked_up = false;           // `loop` was searched for
+  ReadinessLoop* loop = nullptr;    // the epoll set watching the socket (none: Asio waits)
+  std::optional<Waiter> waiter;     // a reader suspended in WaitReadable()
+  StreamReadiness* prev = nullptr;  // in loop->waiting_ while `waiter` is set
+  StreamReadiness* next = nullptr;
+};
+
 class ByteStream {
  public:
-  virtual ~ByteStream() = default;
+  virtual ~ByteStream();
   virtual asio::awaitable<size_t> ReadSome(asio::mutable_buffer buffer, std::error_code& ec) = 0;
   virtual asio::awaitable<void> Write(std::string_view data, std::error_code& ec) = 0;
   virtual asio::awaitable<void> Write2(std::string_view a, std::string_view b, std::error_code& ec) = 0;
@@ -55,40 +74,87 @@ class ByteStream {
   virtual asio::awaitable<void> ShutdownWrite(std::error_code& ec) = 0;
   // The peer certificate's URI SAN after a TLS handshake ("" otherwise).
   const std::string& peer_principal() const { return peer_principal_; }
-  void Close() {
-    std::error_code ignored;
-    socket().shutdown(tcp::socket::shutdown_both, ignored);
-    socket().close(ignored);
-  }
+  // Data received by the stream but not yet read from it (OpenSSL's buffer).
+  virtual bool Buffered() const { return false; }
+  // Closes the socket; a reader suspended in WaitReadable() gets ECANCELED.
+  void Close();
   // For pooled idle connections: false when the peer closed it or sent
-  // something unexpected meanwhile.
+  // something unexpected meanwhile. Without a syscall when nothing arrived
+  // since the response's last byte was read (the readiness wait below has
+  // not fired); a peeking receive otherwise.
   bool IdleAndOpen();
-  // Called when the connection goes into the idle pool: a peeking receive
-  // then answers IdleAndOpen() without a syscall when the
-  // connection comes back out soon (kIdleWatchTrusted); after longer idling
-  // the socket is peeked as well.
-  void WatchIdle();
 
   // Held for the stream's lifetime (e.g. a circuit-breaker connection slot).
   void Attach(std::shared_ptr<void> token) { attachment_ = std::move(token); }
   // When the stream went into an idle pool (pool idle timeout).
   std::chrono::steady_clock::time_point idle_since{};
 
+  // Read readiness, kept as nginx keeps its `ready` flag. A receive that
+  // comes back short or with EAGAIN has drained the socket: Drained()
+  // records that, and the socket is readable() again once the io_context's
+  // ReadinessLoop sees its next event, which also wakes a reader suspended
+  // in WaitReadable(). So a read does not try a receive that cannot return
+  // data, and a pooled connection learns that its peer closed or wrote
+  // without a syscall of its own. (A read through Asio 1.22 tries a receive
+  // first whenever any event came since the last end of stream, as Asio
+  // does not count a short read as draining: an EAGAIN receive before
+  // almost every read, 2.65 a proxied request with the idle pool's peek;
+  // nginx has none. Asio's readiness wait is no cheaper: it re-arms the
+  // socket with an epoll_ctl.) Without a loop, WaitReadable() is Asio's
+  // wait. Relies on one thread running the io_context. Public for
+  // TlsStream's socket BIO.
+  bool readable() const { return readiness_->ready; }
+  void Drained();
+  // Waits until the socket may be readable: 0, or the errno the wait failed
+  // with (ECANCELED when the stream was closed meanwhile, in which case the
+  // stream may be gone). The caller then calls Readable().
+  asio::awaitable<int> WaitReadable();
+  void Readable() { readiness_->ready = true; }
+
  protected:
+  ByteStream();
+
   std::string peer_principal_;
   std::shared_ptr<void> attachment_;
 
  private:
-  struct IdleWatch {
-    bool readable = false;  // the peer sent data or closed while pooled
-    char peeked = 0;        // the peeking receive's target
-    std::chrono::steady_clock::time_point since;
-  };
-  static constexpr std::chrono::milliseconds kIdleWatchTrusted{1000};
-  std::shared_ptr<IdleWatch> idle_watch_;
-  bool watching_ = false;
+  std::unique_ptr<StreamReadiness> readiness_;  // heap: its address is in the loop's epoll set
 };
 using ByteStreamPtr = std::unique_ptr<ByteStream>;
+
+// One worker's readiness events for its streams, as nginx gets them: the
+// streams' sockets are in an edge-triggered epoll set of its own, which the
+// io_context's reactor watches as one descriptor. A batch of events costs
+// one epoll_wait and one re-arm (Asio's epoll_ctl) for all its streams,
+// where a read through Asio costs a receive that fails with EAGAIN or an
+// epoll_ctl for each stream. Installed with asio::make_service on the
+// worker's io_context before its first stream; streams on an io_context
+// without one wait through Asio. Its own wait is always pending, so the
+// io_context's run() returns only once it is stopped.
+class ReadinessLoop : public asio::execution_context::service {
+ public:
+  using key_type = ReadinessLoop;
+  static asio::execution_context::id id;
+
+  explicit ReadinessLoop(asio::execution_context& context);
+  ~ReadinessLoop() override;
+
+  // For ByteStream: watches `fd` for `r` from now on (false: it cannot).
+  bool Watch(int fd, StreamReadiness* r);
+  void AddWaiting(StreamReadiness* r);
+  void RemoveWaiting(StreamReadiness* r);
+
+ private:
+  void shutdown() override;
+  void Arm();
+  void Harvest();
+
+  static constexpr int kMaxEvents = 128;
+  int epoll_fd_ = -1;
+  std::optional<asio::posix::stream_descriptor> wake_;  // epoll_fd_ in the reactor
+  StreamReadiness* waiting_ = nullptr;                  // streams with a suspended reader
+  std::vector<StreamReadiness::Waiter> woken_;          // Harvest()'s scratch
+};
 
 class TcpStream final : public ByteStream {
  public:
@@ -129,6 +195,7 @@ class TlsStream final : public ByteStream {
   asio::awaitable<void> Write2(std::string_view a, std::string_view b, std::error_code& ec) override;
   tcp::socket& socket() override { return socket_; }
   bool tls() const override { return true; }
+  bool Buffered() const override;
   asio::awaitable<void> ShutdownWrite(std::error_code& ec) override;
 
   // For the socket BIO (byte_stream.cc).
@@ -143,6 +210,8 @@ class TlsStream final : public ByteStream {
   // retried; nullopt with `ec` set when it failed.
   std::optional<tcp::socket::wait_type> Retry(int ret, std::error_code& ec);
   asio::awaitable<void> WriteAll(const char* data, size_t size, std::error_code& ec);
+  // Waits for what Retry() asked for.
+  asio::awaitable<void> Await(tcp::socket::wait_type wait, std::error_code& ec);
 
   static constexpr size_t kCoalesceLimit = 16 * 1024;  // one TLS record's plaintext
   TlsContextsConstSharedPtr contexts_;                 // outlives ssl_

@@ -160,17 +160,27 @@ struct Deadline {
 };
 using DeadlinePtr = std::shared_ptr<Deadline>;
 
-DeadlinePtr Arm(asio::steady_timer& timer, uint64_t ms, tcp::socket* socket) {
+// Closes `socket` (a connect in progress) or `stream` when it fires: what
+// is waiting on it fails with operation_aborted.
+DeadlinePtr Arm(asio::steady_timer& timer, uint64_t ms, tcp::socket* socket, ByteStream* stream = nullptr) {
   auto d = std::make_shared<Deadline>();
   timer.expires_after(std::chrono::milliseconds(ms));
-  timer.async_wait([socket, d](std::error_code ec) {
+  timer.async_wait([socket, stream, d](std::error_code ec) {
     if (ec || d->disarmed) return;
     d->fired = true;
+    if (stream != nullptr) {
+      stream->Close();  // also wakes a reader waiting for readiness
+      return;
+    }
     std::error_code ignored;
     socket->cancel(ignored);
     socket->close(ignored);
   });
   return d;
+}
+
+DeadlinePtr Arm(asio::steady_timer& timer, uint64_t ms, ByteStream* stream) {
+  return Arm(timer, ms, nullptr, stream);
 }
 
 void Disarm(asio::steady_timer& timer, const DeadlinePtr& d) {
@@ -186,8 +196,8 @@ void Disarm(asio::steady_timer& timer, const DeadlinePtr& d) {
 // of the current idle period, or not at all while a request is in progress.
 class IdleTimeout {
  public:
-  IdleTimeout(asio::io_context& io, tcp::socket* socket) : timer_(io), state_(std::make_shared<State>()) {
-    state_->socket = socket;
+  IdleTimeout(asio::io_context& io, ByteStream* stream) : timer_(io), state_(std::make_shared<State>()) {
+    state_->stream = stream;
   }
   ~IdleTimeout() {
     state_->done = true;  // a handler already queued must not touch the socket
@@ -208,7 +218,7 @@ class IdleTimeout {
 
  private:
   struct State {
-    tcp::socket* socket = nullptr;
+    ByteStream* stream = nullptr;
     bool idle = false;
     bool armed = false;
     bool done = false;
@@ -225,9 +235,7 @@ class IdleTimeout {
         Arm(timer, state);
         return;
       }
-      std::error_code ignored;
-      state->socket->cancel(ignored);
-      state->socket->close(ignored);
+      state->stream->Close();
     });
   }
 
@@ -246,7 +254,10 @@ class ProxyServer::Impl {
     std::unordered_map<std::string, uint32_t> in_flight;
   };
   struct Worker {
-    explicit Worker(common::MetricsRegistry& metrics) : stats(metrics) {}
+    explicit Worker(common::MetricsRegistry& metrics) : stats(metrics) {
+      // Before any stream: the streams' readiness events (ByteStream::Drained).
+      asio::make_service<ReadinessLoop>(io);
+    }
     BufferPool buffers{kReadBuffer, kMaxIdleBuffers};  // outlives io's coroutines
     // One thread runs it and its sockets are only touched from that thread,
     // so the reactor's per-socket locks are off (posting stays locked: the
@@ -544,7 +555,7 @@ awaitable<void> ProxyServer::Impl::InboundSession(Worker& w, tcp::socket socket)
   TlsStream down(std::move(socket), tls, true);
   std::string error;
   asio::steady_timer timer(w.io);
-  DeadlinePtr deadline = Arm(timer, 10000, &down.socket());
+  DeadlinePtr deadline = Arm(timer, 10000, &down);
   co_await down.Handshake("", {}, ec, error);
   Disarm(timer, deadline);
   if (ec) {
@@ -574,7 +585,7 @@ awaitable<void> ProxyServer::Impl::ServeHttp(Worker& w, ByteStream& down, bool i
   // plaintext). The chain was chosen from `pinned` at accept time; a
   // configuration that arrived during the TLS handshake is picked up here
   // before the first request.
-  IdleTimeout idle_timeout(w.io, &down.socket());
+  IdleTimeout idle_timeout(w.io, &down);
   for (;;) {
     std::error_code ec;
     // The downstream idle timeout runs while no request is in progress.
@@ -1087,7 +1098,7 @@ awaitable<ByteStreamPtr> ProxyServer::Impl::Acquire(Worker& w, const Upstream& u
     co_return nullptr;
   }
   auto stream = std::make_unique<TlsStream>(std::move(socket), tls, false);
-  deadline = Arm(timer, u.connect_timeout_ms, &stream->socket());
+  deadline = Arm(timer, u.connect_timeout_ms, stream.get());
   std::string why;
   co_await stream->Handshake(u.sni, u.expected_sans, ec, why);
   Disarm(timer, deadline);
@@ -1282,7 +1293,7 @@ awaitable<ForwardResult> ProxyServer::Impl::Forward(Worker& w, ByteStream& down,
         arm_ms = per_try_ms;
         per_try_limited = true;
       }
-      if (arm_ms > 0) deadline = Arm(timer, arm_ms, &conn->socket());
+      if (arm_ms > 0) deadline = Arm(timer, arm_ms, conn.get());
       // The response head (1xx interim responses are dropped: Expect was answered here).
       while (!ec) {
         if (up_pending.empty()) {
@@ -1314,7 +1325,7 @@ awaitable<ForwardResult> ProxyServer::Impl::Forward(Worker& w, ByteStream& down,
         if (per_try_limited) {
           // The head is in: from here only the route timeout bounds the body.
           Disarm(timer, deadline);
-          deadline = route_deadline ? Arm(timer, ms_until(*route_deadline), &conn->socket()) : nullptr;
+          deadline = route_deadline ? Arm(timer, ms_until(*route_deadline), conn.get()) : nullptr;
         }
       } else {
         const bool fired = timed_out();
@@ -1460,7 +1471,6 @@ awaitable<ForwardResult> ProxyServer::Impl::Forward(Worker& w, ByteStream& down,
     auto& idle = IdlePool(w, up);
     if (idle.size() < kMaxIdlePerUpstream) {
       conn->idle_since = std::chrono::steady_clock::now();
-      conn->WatchIdle();
       idle.push_back(std::move(conn));
     } else {
       conn->Close();
@@ -1631,7 +1641,7 @@ awaitable<void> ProxyServer::Impl::Mirror(Worker& w, Upstream up, std::string re
   int status = 0;
   if (conn) {
     asio::steady_timer timer(w.io);
-    DeadlinePtr deadline = Arm(timer, kMirrorTimeoutMs, &conn->socket());
+    DeadlinePtr deadline = Arm(timer, kMirrorTimeoutMs, conn.get());
     status = co_await SendAndDrain(*conn, request, is_head);
     Disarm(timer, deadline);
     conn->Close();

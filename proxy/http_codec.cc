@@ -97,23 +97,22 @@ void HttpHead::Add(std::string_view name, std::string value) {
 
 // ------------------------------------------------------------------ parser
 
-HttpParser::HttpParser(Kind kind, HttpLimits limits)
-    : kind_(kind), limits_(limits), parser_(std::make_unique<http_parser>()) {
-  http_parser_init(parser_.get(), kind == Kind::kRequest ? HTTP_REQUEST : HTTP_RESPONSE);
-  parser_->data = this;
+HttpParser::HttpParser(Kind kind, HttpLimits limits) : kind_(kind), limits_(limits) {
+  http_parser_init(&parser_, kind == Kind::kRequest ? HTTP_REQUEST : HTTP_RESPONSE);
+  parser_.data = this;
 }
 
 HttpParser::~HttpParser() = default;
 
 void HttpParser::Reset() {
-  http_parser_pause(parser_.get(), 0);
+  http_parser_pause(&parser_, 0);
   events_ = Events{};
   in_message_ = false;
 }
 
 bool HttpParser::eof_delimited() const {
   return kind_ == Kind::kResponse && !head_.chunked && !head_.content_length.has_value() &&
-         http_message_needs_eof(parser_.get());
+         http_message_needs_eof(&parser_);
 }
 
 namespace {
@@ -138,8 +137,8 @@ absl::StatusOr<size_t> HttpParser::Feed(std::string_view data) {
     return s;
   }();
   if (data.empty()) return 0;
-  size_t n = http_parser_execute(parser_.get(), &settings, data.data(), data.size());
-  http_errno err = HTTP_PARSER_ERRNO(parser_.get());
+  size_t n = http_parser_execute(&parser_, &settings, data.data(), data.size());
+  http_errno err = HTTP_PARSER_ERRNO(&parser_);
   if (err == HPE_PAUSED) return n;  // a message completed
   if (err != HPE_OK) {
     std::string why = error_.empty() ? http_errno_description(err) : error_;
@@ -155,7 +154,7 @@ absl::Status HttpParser::FeedEof() {
   http_parser_settings settings = MakeSettings();
   settings.on_message_complete = &HttpParser::OnMessageComplete;
   settings.on_body = &HttpParser::OnBody;
-  http_parser_execute(parser_.get(), &settings, nullptr, 0);
+  http_parser_execute(&parser_, &settings, nullptr, 0);
   if (events_.message_complete) return absl::OkStatus();
   return absl::UnavailableError("connection closed in the middle of a message");
 }

@@ -15,10 +15,10 @@
 #include <utility>
 #include <vector>
 
+#include <http_parser.h>
+
 #include "absl/status/status.h"
 #include "absl/status/statusor.h"
-
-struct http_parser;
 
 namespace weft::proxy {
 
@@ -109,7 +109,7 @@ class HttpParser {
 
   Kind kind_;
   HttpLimits limits_;
-  std::unique_ptr<http_parser> parser_;
+  http_parser parser_;  // by value: a response parser is made for every forwarded request
   HttpHead head_;
   Events events_;
   size_t head_bytes_ = 0;

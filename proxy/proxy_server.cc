@@ -332,7 +332,9 @@ class ProxyServer::Impl {
   // A pooled connection to `u`'s destination that is still usable, or null
   // (the pool's stale connections are closed on the way). Not a coroutine:
   // the common case of a forwarded request allocates no frame for it.
-  ByteStreamPtr TakeIdle(Worker& w, const Upstream& u);
+  // A pooled connection to `u`'s destination; `pool` (when given) is set to
+  // its idle pool, where the connection goes back after the request.
+  ByteStreamPtr TakeIdle(Worker& w, const Upstream& u, std::vector<ByteStreamPtr>** pool = nullptr);
   // An upgrade request (`head`, taken from `parser`, has upgrade set):
   // nullopt when `hcm` and the route enable its type (the tunnel's idle
   // timeout is then set on `up`), else Envoy's answer, 403 and the
@@ -1016,8 +1018,9 @@ awaitable<ForwardResult> ProxyServer::Impl::HandleInbound(Worker& w, ByteStream&
   co_return r;
 }
 
-ByteStreamPtr ProxyServer::Impl::TakeIdle(Worker& w, const Upstream& u) {
+ByteStreamPtr ProxyServer::Impl::TakeIdle(Worker& w, const Upstream& u, std::vector<ByteStreamPtr>** pool) {
   auto& idle = IdlePool(w, u);
+  if (pool != nullptr) *pool = &idle;  // pools are never erased
   while (!idle.empty()) {
     ByteStreamPtr c = std::move(idle.back());
     idle.pop_back();
@@ -1240,6 +1243,7 @@ awaitable<ForwardResult> ProxyServer::Impl::Forward(Worker& w, ByteStream& down,
   } in_flight;
 
   bool free_retry_used = false;
+  std::vector<ByteStreamPtr>* pool = nullptr;  // the last attempt's upstream's
   BreakerSlot retry_slot;  // the retry in progress counts against the cluster
   for (uint32_t attempt = 0;;) {
     if (attempt > 0 && cfg != nullptr && !up.cluster.empty()) {
@@ -1258,7 +1262,7 @@ awaitable<ForwardResult> ProxyServer::Impl::Forward(Worker& w, ByteStream& down,
     ec.clear();
     if (log != nullptr) log->upstream_host = absl::StrCat(up.host, ":", up.port);
     bool overflow = false;
-    conn = upgrade ? nullptr : TakeIdle(w, up);
+    conn = upgrade ? nullptr : TakeIdle(w, up, &pool);
     if (conn) {
       reused = true;
     } else {
@@ -1468,7 +1472,7 @@ awaitable<ForwardResult> ProxyServer::Impl::Forward(Worker& w, ByteStream& down,
     co_return ForwardResult{status, false};
   }
   if (upstream_keep && up_pending.empty() && !upgrade) {
-    auto& idle = IdlePool(w, up);
+    auto& idle = pool != nullptr ? *pool : IdlePool(w, up);
     if (idle.size() < kMaxIdlePerUpstream) {
       conn->idle_since = std::chrono::steady_clock::now();
       idle.push_back(std::move(conn));

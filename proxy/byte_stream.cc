@@ -97,6 +97,10 @@ void ByteStream::Close() {
 
 void ByteStream::Drained() {
   StreamReadiness& r = *readiness_;
+  // A short read that left the peer's FIN behind: the FIN's event has been
+  // seen already and none follows, so the next read must try (and get the
+  // end of stream). nginx's pending_eof.
+  if (r.peer_closed) return;
   r.ready = false;
   if (r.looked_up) return;
   r.looked_up = true;
@@ -257,6 +261,7 @@ void ReadinessLoop::Harvest() {
     for (int i = 0; i < n; ++i) {
       auto* r = static_cast<StreamReadiness*>(events[i].data.ptr);
       r->ready = true;
+      if (events[i].events & (EPOLLRDHUP | EPOLLHUP | EPOLLERR)) r->peer_closed = true;
       if (r->waiter) {
         RemoveWaiting(r);
         woken_.push_back(std::move(*r->waiter));

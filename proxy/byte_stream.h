@@ -54,6 +54,7 @@ struct StreamReadiness {
   ~StreamReadiness();
 
   bool ready = true;                // a receive may return data or the end of stream
+  bool peer_closed = false;         // the loop saw the peer's FIN (or an error): never drained again
   bool looked_up = false;           // `loop` was searched for
   ReadinessLoop* loop = nullptr;    // the epoll set watching the socket (none: Asio waits)
   std::optional<Waiter> waiter;     // a reader suspended in WaitReadable()
@@ -79,9 +80,9 @@ class ByteStream {
   // Closes the socket; a reader suspended in WaitReadable() gets ECANCELED.
   void Close();
   // For pooled idle connections: false when the peer closed it or sent
-  // something unexpected meanwhile. Without a syscall when nothing arrived
-  // since the response's last byte was read (the readiness wait below has
-  // not fired); a peeking receive otherwise.
+  // something unexpected meanwhile. Without a syscall when the
+  // ReadinessLoop saw no event since a receive drained the socket (the
+  // response's last bytes); a peeking receive otherwise.
   bool IdleAndOpen();
 
   // Held for the stream's lifetime (e.g. a circuit-breaker connection slot).

@@ -330,10 +330,10 @@ class ProxyServer::Impl {
   awaitable<ByteStreamPtr> Acquire(Worker& w, const Upstream& u, bool& reused, std::string& error,
                                    bool& overflow, bool fresh = false);
   // A pooled connection to `u`'s destination that is still usable, or null
-  // (the pool's stale connections are closed on the way). Not a coroutine:
-  // the common case of a forwarded request allocates no frame for it.
-  // A pooled connection to `u`'s destination; `pool` (when given) is set to
-  // its idle pool, where the connection goes back after the request.
+  // (the pool's stale connections are closed on the way); `pool` (when
+  // given) is set to that idle pool, where the connection goes back after
+  // the request. Not a coroutine: the common case of a forwarded request
+  // allocates no frame for it.
   ByteStreamPtr TakeIdle(Worker& w, const Upstream& u, std::vector<ByteStreamPtr>** pool = nullptr);
   // An upgrade request (`head`, taken from `parser`, has upgrade set):
   // nullopt when `hcm` and the route enable its type (the tunnel's idle

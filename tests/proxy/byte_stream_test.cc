@@ -134,6 +134,34 @@ TEST_CASE("data that came while nobody read is not missed", "[proxy][stream]") {
   CHECK(rest->data == "456789");
 }
 
+TEST_CASE("the end of stream that came with the last bytes is read", "[proxy][stream]") {
+  // The peer writes and closes at once (an app ending a WebSocket): one
+  // readiness event covers both, the read that gets the bytes is short,
+  // and no further event will come for the FIN.
+  const bool with_loop = GENERATE(false, true);
+  const bool reader_waiting = GENERATE(false, true);
+  CAPTURE(with_loop, reader_waiting);
+  Connected c(with_loop);
+  ReadResponse(c);  // drained: the socket is in the loop's epoll set
+  std::shared_ptr<Read> r;
+  if (reader_waiting) {
+    r = StartRead(c);
+    c.Settle();
+    REQUIRE_FALSE(r->done);
+  }
+  c.Send("bye");
+  c.server.shutdown(tcp::socket::shutdown_send);
+  c.Settle();
+  if (!reader_waiting) r = StartRead(c);
+  RunUntil(c, r);
+  REQUIRE(r->done);
+  CHECK(r->data == "bye");
+  auto eof = StartRead(c);
+  RunUntil(c, eof);
+  REQUIRE(eof->done);
+  CHECK(eof->ec == asio::error::eof);
+}
+
 TEST_CASE("closing a stream wakes its waiting reader with operation_aborted", "[proxy][stream]") {
   const bool with_loop = GENERATE(false, true);
   CAPTURE(with_loop);

@@ -4,6 +4,7 @@
 #include <openssl/ssl.h>
 #include <sys/epoll.h>
 #include <sys/socket.h>
+#include <sys/syscall.h>
 #include <sys/uio.h>
 #include <unistd.h>
 
@@ -19,6 +20,18 @@ namespace {
 
 using asio::redirect_error;
 using asio::use_awaitable;
+
+// recv(2), send(2) and sendmsg(2) without glibc's wrappers: those are
+// cancellation points, which in a threaded program bracket every call with
+// pthread bookkeeping (0.9 % of the sidecar's samples); the proxy never
+// cancels threads.
+ssize_t RecvRaw(int fd, void* data, size_t size, int flags) {
+  return ::syscall(SYS_recvfrom, fd, data, size, flags, nullptr, nullptr);
+}
+ssize_t SendRaw(int fd, const void* data, size_t size, int flags) {
+  return ::syscall(SYS_sendto, fd, data, size, flags, nullptr, 0);
+}
+ssize_t SendMsgRaw(int fd, const msghdr* msg, int flags) { return ::syscall(SYS_sendmsg, fd, msg, flags); }
 
 absl::Status Configure(asio::ssl::context& ctx, const WorkloadIdentity& id,
                        const std::vector<ca::X509Ptr>& roots, bool server) {
@@ -145,7 +158,7 @@ bool ByteStream::IdleAndOpen() {
   // watched the socket meanwhile: it is peeked.
   if (readiness_->loop != nullptr && !readable() && !Buffered()) return true;
   char c;
-  ssize_t n = ::recv(socket().native_handle(), &c, 1, MSG_PEEK | MSG_DONTWAIT);
+  ssize_t n = RecvRaw(socket().native_handle(), &c, 1, MSG_PEEK | MSG_DONTWAIT);
   if (n < 0 && (errno == EAGAIN || errno == EWOULDBLOCK) && !Buffered()) {
     Drained();
     return true;
@@ -158,7 +171,7 @@ asio::awaitable<size_t> TcpStream::ReadSome(asio::mutable_buffer buffer, std::er
   if (buffer.size() == 0) co_return 0;
   for (;;) {
     if (readable()) {
-      ssize_t n = ::recv(socket_.native_handle(), buffer.data(), buffer.size(), MSG_DONTWAIT);
+      ssize_t n = RecvRaw(socket_.native_handle(), buffer.data(), buffer.size(), MSG_DONTWAIT);
       if (n > 0) {
         if (static_cast<size_t>(n) < buffer.size()) Drained();
         co_return static_cast<size_t>(n);
@@ -287,7 +300,7 @@ size_t SendNow(tcp::socket& socket, std::string_view a, std::string_view b, std:
   msg.msg_iov = iov;
   msg.msg_iovlen = b.empty() ? 1 : 2;
   for (;;) {
-    ssize_t n = ::sendmsg(socket.native_handle(), &msg, MSG_DONTWAIT | MSG_NOSIGNAL);
+    ssize_t n = SendMsgRaw(socket.native_handle(), &msg, MSG_DONTWAIT | MSG_NOSIGNAL);
     if (n >= 0) return static_cast<size_t>(n);
     if (errno == EINTR) continue;
     if (errno != EAGAIN && errno != EWOULDBLOCK)
@@ -328,7 +341,7 @@ int BioRead(BIO* bio, char* data, size_t size, size_t* read) {
     BIO_set_retry_read(bio);
     return 0;
   }
-  ssize_t n = ::recv(stream->socket().native_handle(), data, size, MSG_DONTWAIT);
+  ssize_t n = RecvRaw(stream->socket().native_handle(), data, size, MSG_DONTWAIT);
   if (n > 0) {
     // Read-ahead asks for a whole buffer: short means drained.
     if (static_cast<size_t>(n) < size) stream->Drained();
@@ -349,7 +362,7 @@ int BioRead(BIO* bio, char* data, size_t size, size_t* read) {
 int BioWrite(BIO* bio, const char* data, size_t size, size_t* written) {
   auto* stream = static_cast<TlsStream*>(BIO_get_data(bio));
   BIO_clear_retry_flags(bio);
-  ssize_t n = ::send(stream->socket().native_handle(), data, size, MSG_DONTWAIT | MSG_NOSIGNAL);
+  ssize_t n = SendRaw(stream->socket().native_handle(), data, size, MSG_DONTWAIT | MSG_NOSIGNAL);
   if (n >= 0) {
     *written = static_cast<size_t>(n);
     return 1;

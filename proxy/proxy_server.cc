@@ -594,14 +594,16 @@ awaitable<void> ProxyServer::Impl::ServeHttp(Worker& w, ByteStream& down, bool i
     const uint64_t idle_ms = idle_timeout_ms_.load(std::memory_order_relaxed);
     if (idle_ms > 0 && !parser.events().head_complete && pending.empty()) idle_timeout.Start(idle_ms);
     while (!parser.events().head_complete) {
-      if (pending.empty()) {
+      const bool fresh = pending.empty();
+      std::string_view input = pending;
+      if (fresh) {
         char* at = rb.data();
         size_t n = co_await down.ReadSome(asio::buffer(at, rb.size()), ec);
         if (ec || n == 0) co_return;
-        pending.assign(at, n);
         rb.Filled(n);
+        input = std::string_view(at, n);  // parsed where it was read
       }
-      auto consumed = parser.Feed(pending);
+      auto consumed = parser.Feed(input);
       if (!consumed.ok()) {
         metrics_.GetCounter("weft_proxy_malformed_requests_total", "requests answered 400 for bad framing")
             .Inc();
@@ -609,7 +611,13 @@ awaitable<void> ProxyServer::Impl::ServeHttp(Worker& w, ByteStream& down, bool i
         co_await down.Write(SimpleResponse(400, "text/plain", "bad request\n", false), ec);
         co_return;
       }
-      pending.erase(0, *consumed);
+      // What the parser left (a body, a pipelined request) is kept: the
+      // next read reuses `rb`.
+      if (fresh) {
+        pending.assign(input.substr(*consumed));
+      } else {
+        pending.erase(0, *consumed);
+      }
     }
     idle_timeout.Stop();
     if (inbound) {
@@ -1123,17 +1131,23 @@ awaitable<ByteStreamPtr> ProxyServer::Impl::Acquire(Worker& w, const Upstream& u
 awaitable<int> ProxyServer::Impl::ReadRequestBody(ByteStream& down, HttpParser& parser, std::string& pending,
                                                   ReadBuffer& rb, bool chunked, std::string& out) {
   parser.events().body.clear();
-  if (pending.empty()) {
+  const bool fresh = pending.empty();
+  std::string_view input = pending;
+  if (fresh) {
     std::error_code ec;
     char* at = rb.data();
     size_t n = co_await down.ReadSome(asio::buffer(at, rb.size()), ec);
     if (ec || n == 0) co_return -1;
-    pending.assign(at, n);
     rb.Filled(n);
+    input = std::string_view(at, n);  // parsed where it was read, as in ServeHttp
   }
-  auto consumed = parser.Feed(pending);
+  auto consumed = parser.Feed(input);
   if (!consumed.ok()) co_return 400;
-  pending.erase(0, *consumed);
+  if (fresh) {
+    pending.assign(input.substr(*consumed));
+  } else {
+    pending.erase(0, *consumed);
+  }
   const std::string& body = parser.events().body;
   if (chunked) {
     if (!body.empty()) out += ChunkOf(body);

@@ -68,48 +68,10 @@ fi
 k apply -f "https://github.com/kubernetes-sigs/gateway-api/releases/download/$GATEWAY_API_VERSION/standard-install.yaml"
 k wait --for=condition=Established crd --all --timeout=60s
 
-# A service account for weftd with exactly what it needs.
-cat <<'RBAC' | k apply -f -
-apiVersion: v1
-kind: Namespace
-metadata: {name: weft-system}
----
-apiVersion: v1
-kind: ServiceAccount
-metadata: {name: weftd, namespace: weft-system}
----
-apiVersion: rbac.authorization.k8s.io/v1
-kind: ClusterRole
-metadata: {name: weftd}
-rules:
-- apiGroups: [""]
-  resources: [namespaces, services, pods]
-  verbs: [get, list, watch]
-- apiGroups: [discovery.k8s.io]
-  resources: [endpointslices]
-  verbs: [get, list, watch]
-- apiGroups: [gateway.networking.k8s.io]
-  resources: [httproutes]
-  verbs: [get, list, watch]
-- apiGroups: [gateway.networking.k8s.io]
-  resources: [httproutes/status]
-  verbs: [get, update, patch]
-- apiGroups: [weft.io]
-  resources: [workloads, trafficpolicies, authorizationpolicies, ratelimitpolicies, mtlspolicies]
-  verbs: [get, list, watch]
-- apiGroups: [weft.io]
-  resources: [workloads/status, trafficpolicies/status, authorizationpolicies/status, ratelimitpolicies/status, mtlspolicies/status]
-  verbs: [get, update, patch]
-- apiGroups: [authentication.k8s.io]
-  resources: [tokenreviews]
-  verbs: [create]
----
-apiVersion: rbac.authorization.k8s.io/v1
-kind: ClusterRoleBinding
-metadata: {name: weftd}
-roleRef: {apiGroup: rbac.authorization.k8s.io, kind: ClusterRole, name: weftd}
-subjects: [{kind: ServiceAccount, name: weftd, namespace: weft-system}]
-RBAC
+# A service account for weftd with exactly what it needs: the same
+# Namespace, ServiceAccount and RBAC as the in-cluster install (deploy/weftd/).
+k apply -f "$ROOT/deploy/weftd/namespace.yaml" -f "$ROOT/deploy/weftd/serviceaccount.yaml" \
+  -f "$ROOT/deploy/weftd/rbac.yaml"
 
 # The example mesh, as kubectl applies it (the same YAML as file mode).
 k apply -f "$ROOT/examples/mesh/greeter.yaml"

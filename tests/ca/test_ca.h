@@ -1,5 +1,6 @@
-// Shared fixtures for the CA tests: a fresh authority, CSRs, and OpenSSL's
-// own verification of an issued chain against a root.
+// Shared fixtures for the CA tests (and the proxy's TLS tests): a fresh
+// authority, CSRs, issued workload certificates, and OpenSSL's own
+// verification of an issued chain against a root.
 #pragma once
 
 #include <openssl/x509v3.h>
@@ -7,8 +8,11 @@
 #include <string>
 #include <vector>
 
+#include "absl/strings/str_join.h"
 #include "ca/authority_factory.h"
 #include "ca/csr_builder.h"
+#include "ca/csr_signer.h"
+#include "ca/spiffe_id.h"
 #include "ca/x509.h"
 
 namespace weft::ca::testing {
@@ -28,6 +32,25 @@ inline std::string Csr(EVP_PKEY* key, CsrFields fields) { return MakeCsrPem(key,
 inline std::string CsrFor(const std::string& uri) {
   EvpPkeyPtr key = NewKey();
   return Csr(key.get(), CsrFields{{uri}, {}, false, ""});
+}
+
+// What a workload holds after CreateCertificate: its own key and the chain
+// the CA issued for `spiffe_id` (the CA's default lifetime).
+struct IssuedWorkload {
+  EvpPkeyPtr key;
+  std::vector<X509Ptr> chain;
+};
+inline IssuedWorkload IssueWorkload(const SigningAuthority& authority, const std::string& spiffe_id,
+                                    WallTime now) {
+  IssuedWorkload out;
+  out.key = NewKey();
+  const SpiffeId id = SpiffeId::Parse(spiffe_id).value();
+  auto issued = CsrSigner()
+                    .SignCsr(Csr(out.key.get(), CsrFields{{spiffe_id}, {}, false, ""}), id,
+                             std::chrono::seconds(0), authority, now)
+                    .value();
+  out.chain = ParseCertificatesPem(absl::StrJoin(issued.chain_pem, "")).value();
+  return out;
 }
 
 // X509_verify_cert of chain[0] against `roots`, chain[1..] untrusted, at `at`.

@@ -17,12 +17,11 @@
 #include "absl/strings/str_join.h"
 #include "absl/synchronization/notification.h"
 #include "ca/authority_factory.h"
-#include "ca/csr_builder.h"
 #include "ca/csr_signer.h"
-#include "ca/spiffe_id.h"
 #include "ca/x509.h"
 #include "envoy/service/discovery/v3/ads.grpc.pb.h"
 #include "proxy/grpc_call.h"
+#include "tests/ca/test_ca.h"
 #include "weft/ca/v1/ca.grpc.pb.h"
 
 namespace weft::proxy {
@@ -60,18 +59,9 @@ struct Pki {
     server_key_pem = ca::PrivateKeyToPem(key->get());
     server_chain_pem = absl::StrJoin(serving->chain_pem, "");
 
-    auto ckey = ca::GenerateEcP256Key();
-    REQUIRE(ckey.ok());
-    auto csr = ca::MakeCsrPem(ckey->get(), {{kClientId}, {}, false, ""});
-    REQUIRE(csr.ok());
-    auto id = ca::SpiffeId::Parse(kClientId);
-    REQUIRE(id.ok());
-    auto issued = ca::CsrSigner().SignCsr(*csr, *id, std::chrono::seconds(0), *authority, now);
-    REQUIRE(issued.ok());
-    auto chain = ca::ParseCertificatesPem(absl::StrJoin(issued->chain_pem, ""));
-    REQUIRE(chain.ok());
-    client_key = std::move(*ckey);
-    client_chain = std::move(*chain);
+    ca::testing::IssuedWorkload client = ca::testing::IssueWorkload(*authority, kClientId, now);
+    client_key = std::move(client.key);
+    client_chain = std::move(client.chain);
   }
 };
 

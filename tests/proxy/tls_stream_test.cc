@@ -9,13 +9,10 @@
 #include <memory>
 #include <string>
 
-#include "absl/strings/str_join.h"
 #include "ca/authority_factory.h"
-#include "ca/csr_builder.h"
-#include "ca/csr_signer.h"
-#include "ca/spiffe_id.h"
 #include "ca/x509.h"
 #include "proxy/byte_stream.h"
+#include "tests/ca/test_ca.h"
 
 namespace weft::proxy {
 namespace {
@@ -37,21 +34,12 @@ struct Mesh {
   }
 
   TlsContextsConstSharedPtr Contexts(const std::string& spiffe_id) const {
-    auto key = ca::GenerateEcP256Key();
-    REQUIRE(key.ok());
-    auto csr = ca::MakeCsrPem(key->get(), {{spiffe_id}, {}, false, ""});
-    REQUIRE(csr.ok());
-    auto id = ca::SpiffeId::Parse(spiffe_id);
-    REQUIRE(id.ok());
-    auto issued = ca::CsrSigner().SignCsr(*csr, *id, std::chrono::seconds(0), *authority,
-                                          std::chrono::system_clock::now());
-    REQUIRE(issued.ok());
+    ca::testing::IssuedWorkload issued =
+        ca::testing::IssueWorkload(*authority, spiffe_id, std::chrono::system_clock::now());
     WorkloadIdentity identity;
     identity.spiffe_id = spiffe_id;
-    identity.key = std::move(*key);
-    auto chain = ca::ParseCertificatesPem(absl::StrJoin(issued->chain_pem, ""));
-    REQUIRE(chain.ok());
-    identity.chain = std::move(*chain);
+    identity.key = std::move(issued.key);
+    identity.chain = std::move(issued.chain);
     auto tls = TlsContexts::Build(identity, roots_pem);
     REQUIRE(tls.ok());
     return *tls;

@@ -532,17 +532,9 @@ asio::awaitable<size_t> TlsStream::ReadSome(asio::mutable_buffer buffer, std::er
     // while the connection waits (for a response, the next request):
     // released here unless it holds part of a record.
     SSL_free_buffers(ssl_.get());
-    if (*wait == tcp::socket::wait_write) {
-      co_await socket_.async_wait(*wait, redirect_error(use_awaitable, ec));
-      if (ec) co_return 0;
-    } else if (!readable()) {
-      // As in TcpStream::ReadSome: on failure `this` may be gone.
-      if (int err = co_await WaitReadable(); err != 0) {
-        ec = std::error_code(err, asio::error::get_system_category());
-        co_return 0;
-      }
-      Readable();
-    }
+    // As in TcpStream::ReadSome: on failure `this` may be gone.
+    co_await Await(*wait, ec);
+    if (ec) co_return 0;
   }
 }
 

@@ -211,7 +211,8 @@ class TlsStream final : public ByteStream {
   // retried; nullopt with `ec` set when it failed.
   std::optional<tcp::socket::wait_type> Retry(int ret, std::error_code& ec);
   asio::awaitable<void> WriteAll(const char* data, size_t size, std::error_code& ec);
-  // Waits for what Retry() asked for.
+  // Waits for what Retry() asked for (a failed wait touches nothing of the
+  // stream after it: the stream may be gone).
   asio::awaitable<void> Await(tcp::socket::wait_type wait, std::error_code& ec);
 
   static constexpr size_t kCoalesceLimit = 16 * 1024;  // one TLS record's plaintext

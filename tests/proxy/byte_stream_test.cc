@@ -70,6 +70,14 @@ void RunUntil(Connected& c, const std::shared_ptr<Read>& r,
   }
 }
 
+// One ReadSome started and run to completion.
+std::shared_ptr<Read> ReadOnce(Connected& c, size_t size = 4096) {
+  auto r = StartRead(c, size);
+  RunUntil(c, r);
+  REQUIRE(r->done);
+  return r;
+}
+
 // A response read whole: the socket is drained, as when a connection goes
 // back to the pool.
 void ReadResponse(Connected& c) {
@@ -77,9 +85,7 @@ void ReadResponse(Connected& c) {
   // Its readiness event handled first: one that came before the read is
   // reported (and, stale by then, costs one receive) after it.
   c.Settle();
-  auto r = StartRead(c);
-  RunUntil(c, r);
-  REQUIRE(r->done);
+  auto r = ReadOnce(c);
   REQUIRE(r->n == 38);
   CHECK_FALSE(c.client->readable());  // short read: nothing more to receive
 }
@@ -98,9 +104,7 @@ TEST_CASE("a read waits for data and gets it when it comes", "[proxy][stream]") 
   CHECK(r->data == "hello");
   // The peer's close: the end of stream.
   c.server.close();
-  auto eof = StartRead(c);
-  RunUntil(c, eof);
-  REQUIRE(eof->done);
+  auto eof = ReadOnce(c);
   CHECK(eof->ec == asio::error::eof);
 }
 
@@ -117,20 +121,14 @@ TEST_CASE("data that came while nobody read is not missed", "[proxy][stream]") {
   // The loop saw the event (without one, Asio's wait re-arms the socket and
   // is told of the data then).
   if (with_loop) CHECK(c.client->readable());
-  auto r = StartRead(c);
-  RunUntil(c, r);
-  REQUIRE(r->done);
+  auto r = ReadOnce(c);
   CHECK(r->data == "second");
   // A read that fills the buffer leaves the rest readable.
   c.Send("0123456789");
   c.Settle();
-  auto part = StartRead(c, 4);
-  RunUntil(c, part);
-  REQUIRE(part->done);
+  auto part = ReadOnce(c, 4);
   CHECK(part->data == "0123");
-  auto rest = StartRead(c);
-  RunUntil(c, rest);
-  REQUIRE(rest->done);
+  auto rest = ReadOnce(c);
   CHECK(rest->data == "456789");
 }
 
@@ -156,9 +154,7 @@ TEST_CASE("the end of stream that came with the last bytes is read", "[proxy][st
   RunUntil(c, r);
   REQUIRE(r->done);
   CHECK(r->data == "bye");
-  auto eof = StartRead(c);
-  RunUntil(c, eof);
-  REQUIRE(eof->done);
+  auto eof = ReadOnce(c);
   CHECK(eof->ec == asio::error::eof);
 }
 
@@ -176,9 +172,7 @@ TEST_CASE("closing a stream wakes its waiting reader with operation_aborted", "[
   REQUIRE(r->done);
   CHECK(r->ec == asio::error::operation_aborted);
   // Reading a closed stream fails at once.
-  auto again = StartRead(c);
-  RunUntil(c, again);
-  REQUIRE(again->done);
+  auto again = ReadOnce(c);
   CHECK(again->ec);
 }
 

@@ -258,14 +258,16 @@ std::string MutualTlsHandshake(const v1::CreateCertificateResponse& server, EVP_
   return error;
 }
 
-absl::Status VerifyAgainst(const std::string& bundle, const v1::CreateCertificateResponse& chain) {
+// X509_verify_cert of the issued chain under `bundle`, at `at` (now by default).
+absl::Status VerifyAgainst(const std::string& bundle, const v1::CreateCertificateResponse& chain,
+                           ca::WallTime at = std::chrono::system_clock::now()) {
   auto store = ca::MakeTrustStore(ca::ParseCertificatesPem(bundle).value()).value();
   std::vector<ca::X509Ptr> intermediates;
   for (int i = 1; i < chain.cert_chain_size(); ++i) {
     intermediates.push_back(ca::ParseCertificatePem(chain.cert_chain(i)).value());
   }
   return ca::VerifyCertificate(store.get(), ca::ParseCertificatePem(chain.cert_chain(0)).value().get(),
-                               intermediates, std::chrono::system_clock::now());
+                               intermediates, at);
 }
 
 TEST_CASE(
@@ -324,7 +326,18 @@ TEST_CASE(
   REQUIRE(WaitFor([&] { return phase() == "stable"; }, absl::Seconds(180)));
   const std::string final_bundle = weftd.Bundle();
   REQUIRE(ca::ParseCertificatesPem(final_bundle).value().size() == 1);
-  CHECK(VerifyAgainst(final_bundle, b).ok());
+  // b was issued as draining began and lives a minute, as long as draining
+  // lasts at most: it may expire just as the old root leaves. Its chain is
+  // checked within its lifetime; a leaf issued now is checked now.
+  const ca::WallTime b_expires = ca::NotAfter(ca::ParseCertificatePem(b.cert_chain(0)).value().get());
+  CHECK(VerifyAgainst(final_bundle, b, b_expires - std::chrono::seconds(10)).ok());
+  ca::EvpPkeyPtr key_c = ca::GenerateEcP256Key().value();
+  v1::CreateCertificateResponse c;
+  REQUIRE(Create(*weftd.Client(final_bundle), "orders-secret",
+                 ca::MakeCsrPem(key_c.get(), {{kOrders}, {}, false, ""}).value(), &c)
+              .ok());
+  CHECK(VerifyAgainst(final_bundle, c).ok());
+  CHECK_FALSE(VerifyAgainst(old_bundle, c).ok());
   CHECK(ca::NotAfter(ca::ParseCertificatePem(a.cert_chain(0)).value().get()) <
         std::chrono::system_clock::now());
   weftd.process->Stop();

@@ -9,6 +9,8 @@
 #   weft      wrk -> one weft-proxy (outbound, plaintext pass-through) -> upstream
 #   nginx     wrk -> nginx as a reverse proxy (same worker count) -> upstream
 #   pair      wrk -> client sidecar -> mTLS -> server sidecar -> upstream
+#   npair     the same path through two nginx (client certificates both ways,
+#             kept-alive TLS between them): the baseline for the pair
 #   policies  the pair with RBAC (ALLOW the client's SPIFFE ID), a local rate
 #             limit far above the offered load and retries on 5xx configured
 # and prints requests/s, p50, p99 per run, weft/nginx, what the pair adds over
@@ -30,7 +32,8 @@ connections=64
 build="${root}/build/release"
 keep=0
 repeat=3
-only="direct weft nginx pair"
+all_cases="direct weft nginx pair npair"
+only="${all_cases}"
 proxy_bin=""
 for arg in "$@"; do
   case "${arg}" in
@@ -80,12 +83,13 @@ free_port() {
 }
 
 # 127.0.0.2: the client workload (its sidecar only); 127.0.0.3: the server
-# workload (the upstream app and its sidecar); 127.0.0.4: nginx as a proxy.
-a_ip=127.0.0.2 b_ip=127.0.0.3 n_ip=127.0.0.4
+# workload (the upstream app and its sidecar); 127.0.0.4: nginx as a proxy;
+# 127.0.0.5 and 127.0.0.6: the nginx pair's client and server sides.
+a_ip=127.0.0.2 b_ip=127.0.0.3 n_ip=127.0.0.4 na_ip=127.0.0.5 nb_ip=127.0.0.6
 xds_port=$(free_port) weftd_admin=$(free_port)
 a_out=$(free_port) a_in=$(free_port) a_admin=$(free_port) a_app=$(free_port)
 b_out=$(free_port) b_in=$(free_port) b_admin=$(free_port) b_app=$(free_port)
-n_port=$(free_port)
+n_port=$(free_port) na_port=$(free_port) nb_port=$(free_port)
 
 wait_http() {  # url [expected-code] [host]
   local url=$1 want=${2:-200} hdr=() code
@@ -135,6 +139,37 @@ nginx_conf upstream "${b_ip}:${b_app}" "" 'return 200 "hello, world\n";'
 nginx_conf proxy "${n_ip}:${n_port}" \
   "upstream app { server ${b_ip}:${b_app}; keepalive 256; keepalive_requests 100000000; }" \
   'proxy_pass http://app; proxy_http_version 1.1; proxy_set_header Connection "";'
+# The nginx pair: the sidecar pair's path with nginx on both sides, mTLS
+# between them with P-256 keys as the sidecars have (certificates from a
+# throw-away CA made here; the server side requires and verifies the client
+# certificate, the client side verifies the server's name; TLS 1.3 as the
+# sidecars negotiate, where nginx 1.22 would stop at 1.2), the TLS
+# connections kept alive as the sidecars pool theirs.
+pki="${dir}/nginx-pki"
+mkdir -p "${pki}"
+(
+  cd "${pki}"
+  openssl ecparam -name prime256v1 -genkey -noout -out ca.key
+  openssl req -x509 -new -key ca.key -subj /CN=bench-ca -days 2 -out ca.crt
+  for n in a b; do
+    openssl ecparam -name prime256v1 -genkey -noout -out "${n}.key"
+    openssl req -new -key "${n}.key" -subj "/CN=${n}" -out "${n}.csr"
+    printf 'subjectAltName=DNS:%s.bench,URI:spiffe://cluster.local/ns/bench/sa/%s\nextendedKeyUsage=serverAuth,clientAuth\n' \
+      "${n}" "${n}" >"${n}.ext"
+    openssl x509 -req -in "${n}.csr" -CA ca.crt -CAkey ca.key -CAcreateserial -days 2 -extfile "${n}.ext" -out "${n}.crt"
+  done
+) >"${pki}/openssl.log" 2>&1 || { echo "bench/proxy.sh: openssl failed; see ${pki}/openssl.log" >&2; keep=1; exit 1; }
+nginx_conf npair-b "${nb_ip}:${nb_port} ssl" \
+  "upstream app { server ${b_ip}:${b_app}; keepalive 256; keepalive_requests 100000000; }
+  ssl_certificate ${pki}/b.crt; ssl_certificate_key ${pki}/b.key;
+  ssl_client_certificate ${pki}/ca.crt; ssl_verify_client on; ssl_protocols TLSv1.2 TLSv1.3;" \
+  'proxy_pass http://app; proxy_http_version 1.1; proxy_set_header Connection "";'
+nginx_conf npair-a "${na_ip}:${na_port}" \
+  "upstream peer { server ${nb_ip}:${nb_port}; keepalive 256; keepalive_requests 100000000; }" \
+  "proxy_pass https://peer; proxy_http_version 1.1; proxy_set_header Connection \"\";
+    proxy_ssl_certificate ${pki}/a.crt; proxy_ssl_certificate_key ${pki}/a.key;
+    proxy_ssl_trusted_certificate ${pki}/ca.crt; proxy_ssl_verify on; proxy_ssl_name b.bench;
+    proxy_ssl_protocols TLSv1.2 TLSv1.3;"
 
 # weftd in file mode with the two workloads and their tokens.
 mkdir -p "${dir}/config"
@@ -193,9 +228,11 @@ direct_url="http://${b_ip}:${b_app}/"
 weft_url="http://${a_ip}:${a_out}/"
 weft_host="${b_ip}:${b_app}"  # not a mesh service: passed through in plaintext
 nginx_url="http://${n_ip}:${n_port}/"
+npair_url="http://${na_ip}:${na_port}/"
 pair_host="b.bench"           # the mesh service: mTLS to b's sidecar
 wait_http "${direct_url}"
 wait_http "${nginx_url}"
+wait_http "${npair_url}"
 hwm() { awk '/VmHWM/ { printf "%.1f", $2 / 1024 }' "/proc/$1/status"; }
 idle_rss="client sidecar $(hwm "${a_pid}") MB, server sidecar $(hwm "${b_pid}") MB"
 wait_http "${weft_url}" 200 "${weft_host}"
@@ -225,7 +262,7 @@ run_wrk() {  # out conns threads url [host]
 # CPU time (utime + stime, in clock ticks) of the given processes.
 cpu_ticks() { for p in "$@"; do cut -d' ' -f14-15 "/proc/${p}/stat"; done | awk '{ t += $1 + $2 } END { print t + 0 }'; }
 clk_tck=$(getconf CLK_TCK)
-nginx_proxy_master=${pids[1]}
+nginx_proxy_master=${pids[1]} npair_masters=("${pids[2]}" "${pids[3]}")
 
 # Each case's figures over the repetitions, medians reported; CPU per
 # request of the proxies in the path (load on the machine does not change
@@ -237,6 +274,7 @@ measure() {  # name conns threads url host
   case $1 in
     weft) procs=("${a_pid}") ;;
     nginx) procs=($(pgrep -P "${nginx_proxy_master}")) ;;
+    npair) procs=($(pgrep -P "${npair_masters[0]}") $(pgrep -P "${npair_masters[1]}")) ;;
     pair | policies) procs=("${a_pid}" "${b_pid}") ;;
   esac
   before=$(cpu_ticks "${procs[@]}")
@@ -264,19 +302,28 @@ cases() {  # conns name...
       direct) measure direct "${c}" "${t}" "${direct_url}" ;;
       weft) measure weft "${c}" "${t}" "${weft_url}" "${weft_host}" ;;
       nginx) measure nginx "${c}" "${t}" "${nginx_url}" ;;
+      npair) measure npair "${c}" "${t}" "${npair_url}" ;;
       pair | policies) measure "${name}" "${c}" "${t}" "${weft_url}" "${pair_host}" ;;
     esac
   done
 }
 
 echo "bench/proxy: ${workers} worker(s) per proxy, wrk ${duration} per run, medians of ${repeat}; load before: $(cut -d' ' -f1-3 /proc/loadavg)"
+# At one connection a request is mostly processes waking each other. On a
+# virtual machine whose idle CPUs halt at once (guest halt polling off), a
+# wake-up on an idle CPU goes through the hypervisor, and that sets the
+# latencies at one connection (docs/benchmarks.md). Printed so that figures
+# from different machines can be compared.
+idle_driver=$(cat /sys/devices/system/cpu/cpuidle/current_driver 2>/dev/null || echo unknown)
+halt_poll=/sys/module/haltpoll/parameters/guest_halt_poll_ns
+echo "  cpuidle driver ${idle_driver}$([[ -r ${halt_poll} ]] && echo ", guest_halt_poll_ns $(cat ${halt_poll})"), $(nproc) CPUs"
 for ((rep = 1; rep <= repeat; ++rep)); do
   for c in "${connections}" 1; do cases "${c}" ${only}; done
 done
 for c in "${connections}" 1; do
   for name in ${only}; do report "${name}" "${c}"; done
 done
-[[ "${only}" == "direct weft nginx pair" ]] || exit 0  # a partial run (profiling): no policies, no summary
+[[ "${only}" == "${all_cases}" ]] || exit 0  # a partial run (profiling): no policies, no summary
 
 # Policies (issue 8): RBAC allowing only a's SPIFFE ID at b, a local rate
 # limit far above the offered load, retries on 5xx from a.
@@ -327,7 +374,9 @@ awk -v w="${rps[weft/$c]}" -v n="${rps[nginx/$c]}" -v cw="${cpu[weft/$c]}" -v cn
   'BEGIN { printf "  weft-proxy / nginx: throughput %.2f, CPU per request %.2f\n", w / n, cw / cn }'
 awk -v d="${rps[direct/$c]}" -v w="${rps[weft/$c]}" -v n="${rps[nginx/$c]}" -v p="${rps[pair/$c]}" \
   'BEGIN { printf "  share of direct throughput: weft-proxy %.2f, nginx %.2f, sidecar pair %.2f\n", w / d, n / d, p / d }'
-for m in weft nginx pair; do
+awk -v p="${rps[pair/$c]}" -v q="${rps[npair/$c]}" -v cp="${cpu[pair/$c]}" -v cq="${cpu[npair/$c]}" \
+  'BEGIN { printf "  sidecar pair / nginx pair: throughput %.2f, CPU per request %.2f\n", p / q, cp / cq }'
+for m in weft nginx pair npair; do
   awk -v m="${m}" -v a50="${p50[$m/1]}" -v a99="${p99[$m/1]}" -v d50="${p50[direct/1]}" -v d99="${p99[direct/1]}" \
     'BEGIN { printf "  added over direct at 1 connection, %-5s p50 %+.3f ms, p99 %+.3f ms\n", m, a50 - d50, a99 - d99 }'
 done

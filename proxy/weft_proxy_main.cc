@@ -25,6 +25,7 @@
 #include "google/protobuf/util/type_resolver_util.h"
 #include "proxy/admin_server.h"
 #include "proxy/byte_stream.h"
+#include "proxy/openssl_memory.h"
 #include "proxy/proxy_server.h"
 #include "proxy/workload_certificate.h"
 #include "proxy/xds_client.h"
@@ -144,6 +145,9 @@ std::string ConfigDump(const ProxyConfigConstSharedPtr& config, const XdsClient:
 }
 
 int Main(int argc, char** argv) {
+  // Before anything uses OpenSSL (proxy/openssl_memory.h).
+  if (!InstallOpenSslMemoryCache())
+    WEFT_LOG(WARNING) << "OpenSSL allocated before its memory cache was installed";
   common::DisableMutexDeadlockDetection();
   absl::SetProgramUsageMessage("weft-proxy: Weft's reference sidecar");
   common::NormalizeFlagNames(argc, argv);

@@ -12,10 +12,14 @@ namespace weft::proxy {
 namespace {
 
 bool IsLowerHex(std::string_view s) {
+  // Without a branch per character: on random ids those mispredict about
+  // every other digit (1 % of the server sidecar's samples, per request).
+  bool hex = true;
   for (char c : s) {
-    if (!((c >= '0' && c <= '9') || (c >= 'a' && c <= 'f'))) return false;
+    const auto u = static_cast<unsigned char>(c);
+    hex &= (static_cast<unsigned char>(u - '0') < 10) | (static_cast<unsigned char>(u - 'a') < 6);
   }
-  return true;
+  return hex;
 }
 
 bool AllZero(std::string_view s) { return s.find_first_not_of('0') == std::string_view::npos; }
@@ -26,20 +30,26 @@ std::string TraceContext::Format() const {
   return absl::StrCat(version, "-", trace_id, "-", span_id, "-", flags);
 }
 
-std::optional<TraceContext> ParseTraceparent(std::string_view v) {
+bool ValidTraceparent(std::string_view v) {
   // version "-" trace-id "-" parent-id "-" trace-flags = 2+1+32+1+16+1+2 = 55
-  if (v.size() < 55) return std::nullopt;
-  if (v[2] != '-' || v[35] != '-' || v[52] != '-') return std::nullopt;
+  if (v.size() < 55) return false;
+  if (v[2] != '-' || v[35] != '-' || v[52] != '-') return false;
+  const std::string_view version = v.substr(0, 2), trace_id = v.substr(3, 32), span_id = v.substr(36, 16),
+                         flags = v.substr(53, 2);
+  if (!IsLowerHex(version) || version == "ff") return false;
+  if (!IsLowerHex(trace_id) || AllZero(trace_id)) return false;
+  if (!IsLowerHex(span_id) || AllZero(span_id)) return false;
+  if (!IsLowerHex(flags)) return false;
+  return version == "00" ? v.size() == 55 : (v.size() == 55 || v[55] == '-');
+}
+
+std::optional<TraceContext> ParseTraceparent(std::string_view v) {
+  if (!ValidTraceparent(v)) return std::nullopt;
   TraceContext t;
   t.version = std::string(v.substr(0, 2));
   t.trace_id = std::string(v.substr(3, 32));
   t.span_id = std::string(v.substr(36, 16));
   t.flags = std::string(v.substr(53, 2));
-  if (!IsLowerHex(t.version) || t.version == "ff") return std::nullopt;
-  if (!IsLowerHex(t.trace_id) || AllZero(t.trace_id)) return std::nullopt;
-  if (!IsLowerHex(t.span_id) || AllZero(t.span_id)) return std::nullopt;
-  if (!IsLowerHex(t.flags)) return std::nullopt;
-  if (t.version == "00" ? v.size() != 55 : (v.size() > 55 && v[55] != '-')) return std::nullopt;
   return t;
 }
 

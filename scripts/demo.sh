@@ -17,7 +17,7 @@ cd "${root}"
 
 scripts/install_deps.sh
 echo "== building (the first build takes several minutes)"
-scripts/build.sh release weftd weft-proxy shop-service greeter-server greeter-client >/dev/null
+scripts/build.sh release weftd weft-proxy weftctl shop-service greeter-server greeter-client >/dev/null
 echo "== part 1 of 2: proxyless gRPC, routed by weftd over xDS"
 scripts/demo_grpc.sh --no-setup
 echo "== part 2 of 2: the shop, every workload behind a weft-proxy sidecar"

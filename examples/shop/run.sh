@@ -36,6 +36,7 @@ net="${WEFT_SHOP_NET:-127.0.10}"
 weftd="${bin}/server/weftd"
 proxy="${bin}/proxy/weft-proxy"
 app="${bin}/examples/shop-service"
+weftctl="${bin}/cli/weftctl"  # optional: shows what each sidecar holds
 for b in "${weftd}" "${proxy}" "${app}"; do
   [[ -x "${b}" ]] || { echo "run.sh: ${b} is not built (scripts/build.sh release)" >&2; exit 1; }
 done
@@ -108,6 +109,16 @@ cat <<EOF
    policies (examples/shop/mesh/policies.yaml): STRICT mTLS mesh-wide; orders 90% v1 / 10% v2;
    retries on inventory (inventory-1 fails every 3rd call); inventory limited to 15 req/s per instance;
    payments-1 (always failing) ejected after 3 failures; only orders may call payments.
+EOF
+if [[ -x "${weftctl}" ]]; then
+  echo "== weftctl proxies: what weftd sent each sidecar and what it acknowledged"
+  for _ in $(seq 50); do  # until every sidecar has acknowledged its configuration
+    "${weftctl}" --admin-addr="${net}.1:15014" proxies 2>/dev/null | grep -q 'STALE\|NACKED' || break
+    sleep 0.1
+  done
+  "${weftctl}" --admin-addr="${net}.1:15014" proxies | sed 's/^/   /' || true
+fi
+cat <<EOF
 == the shopper buys for ${seconds} seconds (20 a second, and a flash sale of 40 at once in second 3):
 EOF
 "${app}" --role=shopper --proxy="${net}.10:15001" --seconds="${seconds}" --rps=20 \

@@ -221,7 +221,9 @@ void AdminServer::Route() {
     res.set_content(RenderProxies(tracker_.List()), "application/json");
   });
   http.Get(R"(/api/v1/proxies/(.+)/config)", [this](const httplib::Request& req, httplib::Response& res) {
-    std::string id = httplib::detail::decode_url(req.matches[1], false);
+    // cpp-httplib has percent-decoded the path already: decoding again
+    // would turn an id's own "%41" into "A".
+    const std::string id = req.matches[1];
     auto proxy = tracker_.Find(id);
     if (!proxy) {
       SendError(res, 404, "no connected proxy with id " + id);

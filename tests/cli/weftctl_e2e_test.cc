@@ -147,6 +147,10 @@ TEST_CASE("weftctl against a real weftd and weft-proxy", "[e2e][weftctl]") {
     CHECK(unknown.exit_code == 1);
     CHECK(absl::StrContains(unknown.output, "HTTP 404"));
     CHECK(absl::StrContains(unknown.output, "no connected proxy with id no/such~proxy"));
+    // The id reaches weftd as it was typed: escaped once, decoded once.
+    Run percent = Weftctl(mesh.dir, {admin, "proxy-config", "odd%41id"});
+    CHECK(percent.exit_code == 1);
+    CHECK(absl::StrContains(percent.output, "no connected proxy with id odd%41id"));
   }
 
   {  // services and policies, as tables and as JSON

@@ -31,9 +31,9 @@ absl::StatusOr<std::string> RenderPolicies(absl::string_view body, OutputFormat 
 // intermediate, and the recently issued certificates.
 absl::StatusOr<std::string> RenderCertificates(absl::string_view body, OutputFormat format);
 
-// The config-dump section names weftctl proxy-config --type accepts (weftd's
-// dump has no secrets section: certificates and trust bundles stay out of it).
-inline constexpr absl::string_view kConfigSections[] = {"listeners", "routes", "clusters", "endpoints"};
+// The config-dump section names weftctl proxy-config --type accepts.
+inline constexpr absl::string_view kConfigSections[] = {"listeners", "routes", "clusters", "endpoints",
+                                                        "secrets"};
 bool IsConfigSection(absl::string_view section);
 
 // GET /api/v1/proxies/{id}/config: the whole Envoy config dump, or with a

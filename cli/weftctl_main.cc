@@ -30,7 +30,8 @@ ABSL_FLAG(std::string, token_file, "",
           "file holding the admin API bearer token (weftd's --admin-token-file)");
 ABSL_FLAG(std::string, output, "table", "table|json");
 ABSL_FLAG(absl::Duration, timeout, absl::Seconds(5), "how long to wait for weftd to connect and answer");
-ABSL_FLAG(std::string, type, "", "proxy-config: only this section: listeners|routes|clusters|endpoints");
+ABSL_FLAG(std::string, type, "",
+          "proxy-config: only this section: listeners|routes|clusters|endpoints|secrets");
 
 namespace weft::cli {
 namespace {
@@ -50,7 +51,7 @@ Commands:
   proxies                connected proxies and, per resource type, SYNCED / STALE / NACKED
                          with the versions; NACK messages below the table
   proxy-config ID        the configuration proxy ID holds (an Envoy config dump, JSON);
-                         --type=listeners|routes|clusters|endpoints prints one section
+                         --type=listeners|routes|clusters|endpoints|secrets prints one section
   services               services, their ports and endpoints
   policies               policies with their status; errors name the file and the field
   certificates           the CA's roots, intermediate, rotation and recently issued certificates
@@ -229,7 +230,7 @@ int Main(int argc, char** argv) {
     return Usage("--type applies only to proxy-config");
   }
   if (!section.empty() && !IsConfigSection(section)) {
-    return Usage("--type: want listeners, routes, clusters or endpoints, got \"" + section + "\"");
+    return Usage("--type: want listeners, routes, clusters, endpoints or secrets, got \"" + section + "\"");
   }
 
   const std::string output = absl::GetFlag(FLAGS_output);

@@ -12,6 +12,7 @@
 #include "common/logging.h"
 #include "envoy/admin/v3/config_dump.pb.h"
 #include "envoy/admin/v3/config_dump_shared.pb.h"
+#include "envoy/extensions/transport_sockets/tls/v3/secret.pb.h"
 #include "policy/endpoints.h"
 #include "policy/resource_types.h"
 
@@ -104,6 +105,7 @@ std::string RenderConfigDump(const ProxyStatus& proxy) {
   envoy::admin::v3::EndpointsConfigDump endpoints;
   envoy::admin::v3::ListenersConfigDump listeners;
   envoy::admin::v3::RoutesConfigDump routes;
+  envoy::admin::v3::SecretsConfigDump secrets;
   for (const auto& [type_url, t] : proxy.types) {
     std::vector<const policy::Resource*> held;
     t.acked.ForEach([&](const policy::Resource& r) { held.push_back(&r); });
@@ -128,6 +130,20 @@ std::string RenderConfigDump(const ProxyStatus& proxy) {
         auto* rc = routes.add_dynamic_route_configs();
         rc->set_version_info(t.acked_version);
         *rc->mutable_route_config() = *r.body;
+      } else if (type_url == policy::kSecretType) {
+        // weftd sends trust bundles (ROOTCA), never workload keys; a private
+        // key would still be redacted, as Envoy's own dump does.
+        auto* s = secrets.add_dynamic_active_secrets();
+        s->set_name(r.name);
+        s->set_version_info(t.acked_version);
+        envoy::extensions::transport_sockets::tls::v3::Secret secret;
+        if (r.body->UnpackTo(&secret) && secret.has_tls_certificate() &&
+            secret.tls_certificate().has_private_key()) {
+          secret.mutable_tls_certificate()->mutable_private_key()->set_inline_string("[redacted]");
+          s->mutable_secret()->PackFrom(secret);
+        } else {
+          *s->mutable_secret() = *r.body;
+        }
       }
     }
   }
@@ -135,6 +151,7 @@ std::string RenderConfigDump(const ProxyStatus& proxy) {
   dump.add_configs()->PackFrom(endpoints);
   dump.add_configs()->PackFrom(listeners);
   dump.add_configs()->PackFrom(routes);
+  dump.add_configs()->PackFrom(secrets);
   std::string out;
   google::protobuf::util::JsonPrintOptions options;
   options.add_whitespace = true;

@@ -143,6 +143,21 @@ TEST_CASE("weftctl against a real weftd and weft-proxy", "[e2e][weftctl]") {
     CHECK(section.value("@type", "") == "type.googleapis.com/envoy.admin.v3.ListenersConfigDump");
     CHECK(section["dynamic_listeners"][0]["active_state"]["listener"].contains("name"));
 
+    // The trust bundle the sidecar acknowledged over SDS, and no key.
+    Run secrets = Weftctl(mesh.dir, {admin, "proxy-config", "--type=secrets", id});
+    INFO(secrets.output);
+    json sds = json::parse(secrets.output, nullptr, false);
+    REQUIRE_FALSE(sds.is_discarded());
+    CHECK(sds.value("@type", "") == "type.googleapis.com/envoy.admin.v3.SecretsConfigDump");
+    bool rootca = false;
+    for (const json& s : sds.value("dynamic_active_secrets", json::array())) {
+      if (s.value("name", "") != "ROOTCA") continue;
+      rootca = absl::StrContains(s["secret"]["validation_context"]["trusted_ca"].value("inline_string", ""),
+                                 "BEGIN CERTIFICATE");
+    }
+    CHECK(rootca);
+    CHECK_FALSE(absl::StrContains(secrets.output, "PRIVATE KEY"));
+
     Run unknown = Weftctl(mesh.dir, {admin, "proxy-config", "no/such~proxy"});
     CHECK(unknown.exit_code == 1);
     CHECK(absl::StrContains(unknown.output, "HTTP 404"));
@@ -202,7 +217,7 @@ TEST_CASE("weftctl against a real weftd and weft-proxy", "[e2e][weftctl]") {
     for (const std::vector<std::string>& args :
          std::vector<std::vector<std::string>>{{"bogus"},
                                                {},
-                                               {"proxy-config", "x", "--type=secrets"},
+                                               {"proxy-config", "x", "--type=keys"},
                                                {"proxies", "--output=yaml"},
                                                {"proxy-config"},
                                                {"--nope", "status"}}) {

@@ -18,8 +18,8 @@
 #
 # usage: bench/proxy.sh [--duration=10s] [--repeat=3] [--workers=1] [--wrk-threads=2] [--connections=64]
 #                       [--build=build/release] [--proxy=PATH to another weft-proxy]
-#                       [--only=weft,pair (profiling: these cases only)] [--keep]
-# Needs wrk and nginx (installed with apt-get when missing and run as root;
+#                       [--only=weft,pair (profiling: these cases only; direct weft nginx pair npair)] [--keep]
+# Needs wrk, nginx and openssl (installed with apt-get when missing and run as root;
 # nothing else needs root). Builds nothing: run `scripts/build.sh release
 # weftd weft-proxy` first.
 set -euo pipefail
@@ -60,6 +60,7 @@ install_missing() {
   local missing=()
   command -v wrk >/dev/null || missing+=(wrk)
   command -v nginx >/dev/null || [[ -x /usr/sbin/nginx ]] || missing+=(nginx-light)
+  command -v openssl >/dev/null || missing+=(openssl)  # the nginx pair's certificates
   ((${#missing[@]} == 0)) && return
   echo "installing ${missing[*]} with apt-get" >&2
   local sudo=()

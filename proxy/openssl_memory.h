@@ -9,8 +9,8 @@
 // the arena's bins with their coalescing (about 2 % of a sidecar's CPU in
 // the pair benchmark, docs/benchmarks.md "Session 9"). Kept here instead,
 // the few blocks a worker cycles through are reused as they are; memory a
-// waiting connection holds stays as small as before, and a thread keeps at
-// most kSlots blocks (under 0.5 MB).
+// waiting connection holds stays as small as before, and a thread keeps no
+// more than kSlots blocks (0.5 MB).
 #pragma once
 
 #include <cstddef>

@@ -34,6 +34,10 @@ RootCertConfigMaps::~RootCertConfigMaps() { Stop(); }
 void RootCertConfigMaps::SetNamespaces(std::set<std::string> namespaces) {
   absl::MutexLock lock(&mu_);
   if (namespaces == namespaces_) return;
+  for (const auto& ns : namespaces_) {
+    if (namespaces.count(ns) == 0) left_.insert(ns);
+  }
+  for (const auto& ns : namespaces) left_.erase(ns);
   namespaces_ = std::move(namespaces);
   dirty_ = true;
 }
@@ -87,27 +91,72 @@ absl::Status RootCertConfigMaps::SyncNamespace(const std::string& ns, const std:
   return absl::OkStatus();
 }
 
+absl::Status RootCertConfigMaps::RemoveFromNamespace(const std::string& ns) {
+  const std::string path = absl::StrCat(Collection(ns), "/", kName);
+  const std::string what = absl::StrCat("ConfigMap ", ns, "/", kName);
+  ASSIGN_OR_RETURN(KubeHttpResponse got, http_("GET", path, ""));
+  if (got.status == 404) return absl::OkStatus();  // none, or the namespace is gone
+  if (got.status != 200) return ApiFailure("reading " + what, got);
+  json current = json::parse(got.body, nullptr, false);
+  const json* metadata = current.is_object() && current.contains("metadata") ? &current["metadata"] : nullptr;
+  if (metadata == nullptr || !metadata->is_object()) {
+    return absl::InternalError(absl::StrCat("reading ", what, ": not a ConfigMap object"));
+  }
+  const json labels = metadata->value("labels", json::object());
+  if (!labels.is_object() || labels.value("app.kubernetes.io/managed-by", "") != "weftd") {
+    return absl::OkStatus();  // someone else's: left alone
+  }
+  // Only the object read above: one rewritten or replaced meanwhile (409)
+  // is looked at again on the next pass.
+  json options = {{"apiVersion", "v1"}, {"kind", "DeleteOptions"}, {"preconditions", json::object()}};
+  if (metadata->contains("uid")) options["preconditions"]["uid"] = (*metadata)["uid"];
+  if (metadata->contains("resourceVersion")) {
+    options["preconditions"]["resourceVersion"] = (*metadata)["resourceVersion"];
+  }
+  ASSIGN_OR_RETURN(KubeHttpResponse deleted, http_("DELETE", path, options.dump()));
+  if (deleted.status == 404) return absl::OkStatus();
+  if (deleted.status != 200 && deleted.status != 202) return ApiFailure("deleting " + what, deleted);
+  metrics_
+      .GetCounter("weft_ca_root_cert_configmap_writes_total", "ConfigMaps weft-ca-root-cert written",
+                  {{"op", "delete"}})
+      .Inc();
+  WEFT_LOG(INFO) << "CA: deleted " << what << " (the namespace left the mesh)";
+  return absl::OkStatus();
+}
+
 absl::Status RootCertConfigMaps::Sync() {
   std::set<std::string> namespaces;
+  std::set<std::string> left;
   std::string bundle;
   {
     absl::MutexLock lock(&mu_);
     namespaces = namespaces_;
+    left = left_;
     bundle = bundle_;
     dirty_ = false;
   }
-  if (bundle.empty()) return absl::OkStatus();
   absl::Status first;
+  auto failed = [&](const absl::Status& s) {
+    metrics_
+        .GetCounter("weft_ca_root_cert_configmap_errors_total",
+                    "failed reads or writes of ConfigMaps weft-ca-root-cert")
+        .Inc();
+    WEFT_LOG(WARNING) << "CA: " << s.message() << " (retried at the next sync)";
+    if (first.ok()) first = s;
+  };
+  for (const auto& ns : left) {
+    absl::Status s = RemoveFromNamespace(ns);
+    if (!s.ok()) {
+      failed(s);
+      continue;
+    }
+    absl::MutexLock lock(&mu_);
+    left_.erase(ns);  // if it came back meanwhile, SetNamespaces took it out already
+  }
+  if (bundle.empty()) return first;
   for (const auto& ns : namespaces) {
     absl::Status s = SyncNamespace(ns, bundle);
-    if (!s.ok()) {
-      metrics_
-          .GetCounter("weft_ca_root_cert_configmap_errors_total",
-                      "failed reads or writes of ConfigMaps weft-ca-root-cert")
-          .Inc();
-      WEFT_LOG(WARNING) << "CA: " << s.message() << " (retried at the next sync)";
-      if (first.ok()) first = s;
-    }
+    if (!s.ok()) failed(s);
   }
   return first;
 }

@@ -3,9 +3,13 @@
 // --namespace-selector selects, or all), which sidecars mount as
 // --trust-bundle (DESIGN.md §3). Creates missing ones, rewrites stale or
 // edited ones, and recreates deleted ones: on every bundle or namespace
-// change and every `resync` interval. ConfigMaps in namespaces that leave
-// the mesh are left alone. weftd feeds it from the mesh snapshots and the
-// RootRotator; the HTTP call is injected like KubeSecretCaStore's.
+// change and every `resync` interval. When a namespace leaves the mesh its
+// ConfigMap is deleted, if weftd made it (label
+// app.kubernetes.io/managed-by=weftd), as istiod deletes istio-ca-root-cert
+// from namespaces its discoverySelectors no longer select; one that was
+// there before weftd started and left while it was down stays. weftd feeds
+// it from the mesh snapshots and the RootRotator; the HTTP call is injected
+// like KubeSecretCaStore's.
 #pragma once
 
 #include <chrono>
@@ -42,6 +46,9 @@ class RootCertConfigMaps {
 
  private:
   absl::Status SyncNamespace(const std::string& ns, const std::string& bundle);
+  // Deletes weftd's ConfigMap in `ns` (which left the mesh); OK when there
+  // is none or it is not weftd's.
+  absl::Status RemoveFromNamespace(const std::string& ns);
   void Loop();
 
   const KubeHttp http_;
@@ -50,6 +57,7 @@ class RootCertConfigMaps {
 
   absl::Mutex mu_;
   std::set<std::string> namespaces_ ABSL_GUARDED_BY(mu_);
+  std::set<std::string> left_ ABSL_GUARDED_BY(mu_);  // left the mesh; ConfigMap not yet deleted
   std::string bundle_ ABSL_GUARDED_BY(mu_);
   bool dirty_ ABSL_GUARDED_BY(mu_) = false;
   bool stop_ ABSL_GUARDED_BY(mu_) = false;

@@ -4,6 +4,7 @@
 #include "ca/root_cert_config_maps.h"
 
 #include <catch2/catch.hpp>
+#include <nlohmann/json.hpp>
 
 #include "tests/ca/kube_http.h"
 #include "tests/fake_kube/kube_test_support.h"
@@ -69,6 +70,28 @@ TEST_CASE("ConfigMaps weft-ca-root-cert follow the bundle and the meshed namespa
     maps.SetNamespaces({"shop", "ops", "outside"});
     REQUIRE(maps.Sync().ok());
     CHECK(f.Bundle("outside") == "ROOT-A\n");
+  }
+  SECTION("a namespace leaving the mesh loses weftd's ConfigMap, never someone else's") {
+    maps.SetNamespaces({"shop"});  // ops leaves
+    REQUIRE(maps.Sync().ok());
+    CHECK_FALSE(f.api.Get("v1", "ConfigMap", "ops", "weft-ca-root-cert").has_value());
+    CHECK(f.Bundle("shop") == "ROOT-A\n");
+    CHECK(f.metrics.GetCounter("weft_ca_root_cert_configmap_writes_total", "", {{"op", "delete"}}).Value() ==
+          1);
+    // Back in the mesh: recreated.
+    maps.SetNamespaces({"shop", "ops"});
+    REQUIRE(maps.Sync().ok());
+    CHECK(f.Bundle("ops") == "ROOT-A\n");
+    // A ConfigMap of that name that weftd did not make stays when shop leaves.
+    REQUIRE(f.api.Delete("v1", "ConfigMap", "shop", "weft-ca-root-cert").ok());
+    REQUIRE(f.api
+                .Create(nlohmann::json::parse(R"({"apiVersion": "v1", "kind": "ConfigMap",
+        "metadata": {"name": "weft-ca-root-cert", "namespace": "shop"}, "data": {"root-cert.pem": "MINE"}})"))
+                .ok());
+    maps.SetNamespaces({"ops"});
+    REQUIRE(maps.Sync().ok());
+    CHECK(f.Bundle("shop") == "MINE");
+    CHECK(f.Bundle("ops") == "ROOT-A\n");
   }
   SECTION("a namespace that does not exist is an error naming it; the others still sync") {
     maps.SetNamespaces({"gone", "shop"});

@@ -470,7 +470,7 @@ TEST_CASE("deploy: the RBAC grants exactly what weftd's Kubernetes client does",
   const std::string kConfigMap = ca::RootCertConfigMaps::kName;
   const std::map<std::string, std::string> kNonWatchCalls = {
       {"tokenreviews", "ca/token_review_authenticator.cc via server/weftd_main.cc: POST"},
-      {"configmaps", "ca/root_cert_config_maps.cc: GET, POST, PUT of " + kConfigMap},
+      {"configmaps", "ca/root_cert_config_maps.cc: GET, POST, PUT, DELETE of " + kConfigMap},
       {"secrets", "ca/kube_secret_ca_store.cc (--ca-secret): GET, POST, PUT"},
   };
   const std::map<std::string, std::string> in_sources = ApiResourcesInSources();
@@ -500,6 +500,7 @@ TEST_CASE("deploy: the RBAC grants exactly what weftd's Kubernetes client does",
   expected.emplace("", "configmaps", "", "create");
   expected.emplace("", "configmaps", kConfigMap, "get");
   expected.emplace("", "configmaps", kConfigMap, "update");
+  expected.emplace("", "configmaps", kConfigMap, "delete");
   json cluster_role = FindOne(objects, "ClusterRole");
   CheckGrantsExactly(cluster_role, expected);
 

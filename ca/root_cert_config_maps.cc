@@ -23,6 +23,13 @@ absl::Status ApiFailure(const std::string& what, const KubeHttpResponse& r) {
       absl::StrCat(what, ": HTTP ", r.status, message.empty() ? "" : ": ", message));
 }
 
+void CountWrite(common::MetricsRegistry& metrics, const char* op) {
+  metrics
+      .GetCounter("weft_ca_root_cert_configmap_writes_total", "ConfigMaps weft-ca-root-cert written",
+                  {{"op", op}})
+      .Inc();
+}
+
 }  // namespace
 
 RootCertConfigMaps::RootCertConfigMaps(KubeHttp http, common::MetricsRegistry& metrics,
@@ -62,10 +69,7 @@ absl::Status RootCertConfigMaps::SyncNamespace(const std::string& ns, const std:
   if (got.status == 404) {
     ASSIGN_OR_RETURN(KubeHttpResponse created, http_("POST", Collection(ns), desired.dump()));
     if (created.status != 201 && created.status != 200) return ApiFailure("creating " + what, created);
-    metrics_
-        .GetCounter("weft_ca_root_cert_configmap_writes_total", "ConfigMaps weft-ca-root-cert written",
-                    {{"op", "create"}})
-        .Inc();
+    CountWrite(metrics_, "create");
     WEFT_LOG(INFO) << "CA: created " << what;
     return absl::OkStatus();
   }
@@ -83,10 +87,7 @@ absl::Status RootCertConfigMaps::SyncNamespace(const std::string& ns, const std:
   ASSIGN_OR_RETURN(KubeHttpResponse updated, http_("PUT", path, desired.dump()));
   // 409: someone else wrote in between; the next pass reads it again.
   if (updated.status != 200) return ApiFailure("updating " + what, updated);
-  metrics_
-      .GetCounter("weft_ca_root_cert_configmap_writes_total", "ConfigMaps weft-ca-root-cert written",
-                  {{"op", "update"}})
-      .Inc();
+  CountWrite(metrics_, "update");
   WEFT_LOG(INFO) << "CA: updated " << what << " to the current trust bundle";
   return absl::OkStatus();
 }
@@ -116,10 +117,7 @@ absl::Status RootCertConfigMaps::RemoveFromNamespace(const std::string& ns) {
   ASSIGN_OR_RETURN(KubeHttpResponse deleted, http_("DELETE", path, options.dump()));
   if (deleted.status == 404) return absl::OkStatus();
   if (deleted.status != 200 && deleted.status != 202) return ApiFailure("deleting " + what, deleted);
-  metrics_
-      .GetCounter("weft_ca_root_cert_configmap_writes_total", "ConfigMaps weft-ca-root-cert written",
-                  {{"op", "delete"}})
-      .Inc();
+  CountWrite(metrics_, "delete");
   WEFT_LOG(INFO) << "CA: deleted " << what << " (the namespace left the mesh)";
   return absl::OkStatus();
 }

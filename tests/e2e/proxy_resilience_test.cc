@@ -12,8 +12,6 @@
 // shadow as "-shadow" copies without changing the answers; every request is
 // one JSON access-log line; a W3C traceparent is generated or propagated
 // and x-request-id kept.
-#include <sys/stat.h>
-
 #include <httplib.h>
 
 #include <catch2/catch.hpp>
@@ -30,7 +28,7 @@
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_split.h"
 #include "tests/e2e/harness/process.h"
-#include "tests/e2e/harness/sidecar.h"
+#include "tests/e2e/harness/sidecar_mesh.h"
 
 namespace weft::e2e {
 namespace {
@@ -38,12 +36,12 @@ namespace {
 struct Workload : SidecarWorkload {
   Workload(std::string n, std::string svc, std::string addr, std::string account) : service(std::move(svc)) {
     name = std::move(n);
+    ns = "shop";
     ip = std::move(addr);
-    sa = std::move(account);
+    service_account = std::move(account);
   }
-  std::string service;
+  std::string service;  // its Service (payments-0 and payments-1 share one)
   std::vector<std::string> app_flags;
-  std::vector<std::string> proxy_flags;
 };
 
 struct Reply {
@@ -61,29 +59,30 @@ struct Reply {
 class Mesh {
  public:
   Mesh() {
-    REQUIRE(mkdir(config_dir.c_str(), 0755) == 0);
     orders.proxy_flags = {"--access-log=" + access_log};
     payments1.app_flags = {"--fail-every=1"};
-    std::string tokens = "tokens:\n";
     std::string manifests;
+    std::vector<const SidecarWorkload*> one_per_account;  // a token each
     std::map<std::string, bool> services;
     for (Workload* w : all()) {
       if (services.emplace(w->service, true).second) {
-        absl::StrAppend(&tokens, "- {token: ", w->sa, "-secret, namespace: shop, serviceAccount: ", w->sa,
-                        "}\n");
-        WriteFile(dir + "/" + w->sa + ".token", w->sa + "-secret\n");
+        one_per_account.push_back(w);
         absl::StrAppend(&manifests, "---\napiVersion: v1\nkind: Service\nmetadata: {name: ", w->service,
                         ", namespace: shop}\nspec:\n  selector: {app: ", w->service,
                         "}\n  ports: [{name: http, port: 80}]\n");
       }
-      manifests += w->WorkloadManifest(w->name, w->service);
+      absl::StrAppend(&manifests,
+                      "---\napiVersion: weft.io/v1alpha1\nkind: Workload\nmetadata: {name: ", w->name,
+                      ", namespace: shop, labels: {app: ", w->service, "}}\nspec: {address: ", w->ip,
+                      ", ports: {http: ", w->inbound_port, "}, serviceAccount: ", w->service_account, "}\n");
     }
-    WriteFile(config_dir + "/tokens.yaml", tokens);
-    WriteFile(config_dir + "/mesh.yaml", manifests);
-    weftd = Start(WeftdFileModeArgv(config_dir, ca_dir, xds_port, admin_port), "weftd.log");
-    REQUIRE(WaitFor([&] { return HttpGet("127.0.0.1", admin_port, "/readyz").status == 200; },
-                    absl::Seconds(15)));
-    for (Workload* w : all()) StartWorkload(*w);
+    base.Apply("mesh.yaml", manifests);
+    REQUIRE(base.StartWeftd(one_per_account).ok());
+    for (Workload* w : all()) {
+      absl::Status s = base.StartEcho(*w, w->app_flags);
+      INFO(s.message());
+      REQUIRE(s.ok());
+    }
   }
 
   std::vector<Workload*> all() { return {&orders, &payments0, &payments1, &inventory, &shadow}; }
@@ -111,37 +110,15 @@ class Mesh {
   nlohmann::json AppStats(const Workload& w) {
     return nlohmann::json::parse(HttpGet(w.ip, w.app_port, "/echo-stats").body, nullptr, false);
   }
-  void Apply(const std::string& file, const std::string& yaml) { WriteFile(config_dir + "/" + file, yaml); }
+  void Apply(const std::string& file, const std::string& yaml) { base.Apply(file, yaml); }
 
-  std::string dir = MakeTempDir("weft-e2e-resilience-");
-  std::string config_dir = dir + "/config";
-  std::string ca_dir = dir + "/ca";
-  std::string access_log = dir + "/orders-access.log";
-  int xds_port = PickFreePort();
-  int admin_port = PickFreePort();
-  SubprocessPtr weftd;
+  SidecarMesh base{"weft-e2e-resilience-"};
+  std::string access_log = base.dir + "/orders-access.log";
   Workload orders{"orders-0", "orders", "127.0.0.2", "orders"};
   Workload payments0{"payments-0", "payments", "127.0.0.3", "payments"};
   Workload payments1{"payments-1", "payments", "127.0.0.4", "payments"};
   Workload inventory{"inventory-0", "inventory", "127.0.0.5", "inventory"};
   Workload shadow{"shadow-0", "shadow", "127.0.0.6", "shadow"};
-
- private:
-  void StartWorkload(Workload& w) {
-    std::vector<std::string> argv = w.AppArgv();
-    argv.insert(argv.end(), w.app_flags.begin(), w.app_flags.end());
-    w.app = Start(argv, w.name + ".log");
-    std::vector<std::string> proxy = w.ProxyArgv(xds_port, dir + "/" + w.sa + ".token", ca_dir);
-    proxy.insert(proxy.end(), w.proxy_flags.begin(), w.proxy_flags.end());
-    w.proxy = Start(proxy, w.name + "-proxy.log");
-    REQUIRE(WaitFor([&] { return HttpGet(w.ip, w.admin_port, "/ready").status == 200; }, absl::Seconds(20)));
-  }
-
-  SubprocessPtr Start(std::vector<std::string> argv, const std::string& log) {
-    SubprocessPtr p = StartProcess(std::move(argv), dir + "/" + log);
-    REQUIRE(p);
-    return p;
-  }
 };
 
 std::string Name(const Reply& r) {

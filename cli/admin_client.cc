@@ -5,7 +5,6 @@
 #include <chrono>
 
 #include "absl/strings/match.h"
-#include "absl/strings/numbers.h"
 #include "absl/strings/str_cat.h"
 #include "absl/strings/strip.h"
 
@@ -15,25 +14,9 @@ absl::StatusOr<AdminAddress> ParseAdminAddress(absl::string_view text) {
   absl::string_view rest = text;
   absl::ConsumePrefix(&rest, "http://");
   absl::ConsumeSuffix(&rest, "/");
-  auto bad = [&](absl::string_view why) {
-    return absl::InvalidArgumentError(absl::StrCat("want HOST:PORT, got \"", text, "\": ", why));
-  };
-  AdminAddress address;
-  absl::string_view port;
-  if (absl::ConsumePrefix(&rest, "[")) {
-    size_t close = rest.find("]:");
-    if (close == absl::string_view::npos) return bad("an IPv6 address goes in brackets, [::1]:15014");
-    address.host = std::string(rest.substr(0, close));
-    port = rest.substr(close + 2);
-  } else {
-    size_t colon = rest.rfind(':');
-    if (colon == absl::string_view::npos) return bad("no port");
-    address.host = std::string(rest.substr(0, colon));
-    port = rest.substr(colon + 1);
-  }
-  if (address.host.empty()) return bad("no host");
-  if (!absl::SimpleAtoi(port, &address.port) || address.port <= 0 || address.port > 65535) {
-    return bad("the port must be a number from 1 to 65535");
+  absl::StatusOr<AdminAddress> address = common::ParseHostPort(std::string(rest));
+  if (address.ok() && address->port == 0) {
+    return absl::InvalidArgumentError(absl::StrCat("\"", text, "\": port 0 is not one to connect to"));
   }
   return address;
 }

@@ -9,15 +9,15 @@
 #include "absl/status/statusor.h"
 #include "absl/strings/string_view.h"
 #include "absl/time/time.h"
+#include "common/address.h"
 
 namespace weft::cli {
 
-struct AdminAddress {
-  std::string host;
-  int port = 0;
-};
+using AdminAddress = common::HostPort;
 
-// "HOST:PORT" or "[V6]:PORT", optionally with an "http://" prefix.
+// "HOST:PORT" or "[V6]:PORT" as weftd's --admin-addr takes it
+// (common::ParseHostPort), optionally with an "http://" prefix; port 0 is
+// not one to connect to.
 absl::StatusOr<AdminAddress> ParseAdminAddress(absl::string_view text);
 
 struct AdminResponse {

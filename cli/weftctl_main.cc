@@ -3,13 +3,9 @@
 // proxies are connected and in sync (and why not), what a proxy holds, the
 // services, the policies and their errors, the CA's certificates.
 // docs/weftctl.md is its manual; the exit codes there are a contract.
-#include <cerrno>
 #include <cstdio>
 #include <cstdlib>
-#include <cstring>
-#include <fstream>
 #include <set>
-#include <sstream>
 #include <string>
 #include <vector>
 
@@ -23,6 +19,7 @@
 #include "absl/time/time.h"
 #include "cli/admin_client.h"
 #include "cli/admin_views.h"
+#include "common/token_file.h"
 
 ABSL_FLAG(std::string, admin_addr, "",
           "weftd's admin API as HOST:PORT (default: $WEFT_ADMIN_ADDR, else 127.0.0.1:15014)");
@@ -132,23 +129,6 @@ absl::StatusOr<CommandLine> ParseCommandLine(int argc, char** argv) {
   return line;
 }
 
-// The token as weftd's --admin-token-file reads it (server/weftd_main.cc):
-// the file's content without trailing newlines, carriage returns and spaces.
-// Leading whitespace stays, as weftd keeps it.
-absl::StatusOr<std::string> ReadToken(const std::string& path) {
-  std::ifstream in(path, std::ios::binary);
-  if (!in)
-    return absl::InvalidArgumentError("--token-file: cannot read " + path + ": " + std::strerror(errno));
-  std::stringstream content;
-  content << in.rdbuf();
-  std::string token = content.str();
-  while (!token.empty() && (token.back() == '\n' || token.back() == '\r' || token.back() == ' ')) {
-    token.pop_back();
-  }
-  if (token.empty()) return absl::InvalidArgumentError("--token-file: " + path + " is empty");
-  return token;
-}
-
 class Commands {
  public:
   Commands(AdminClient client, std::string token_file, OutputFormat format)
@@ -253,8 +233,8 @@ int Main(int argc, char** argv) {
   const std::string token_file = absl::GetFlag(FLAGS_token_file);
   std::string token;
   if (!token_file.empty()) {
-    auto read = ReadToken(token_file);
-    if (!read.ok()) return Usage(std::string(read.status().message()));
+    auto read = common::ReadTokenFile(token_file);  // as weftd reads --admin-token-file
+    if (!read.ok()) return Usage("--token-file: " + std::string(read.status().message()));
     token = *std::move(read);
   }
 

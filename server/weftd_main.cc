@@ -20,28 +20,29 @@
 #include "absl/flags/parse.h"
 #include "absl/flags/usage.h"
 #include "absl/strings/match.h"
-#include "absl/strings/str_cat.h"
 #include "absl/strings/numbers.h"
+#include "absl/strings/str_cat.h"
 #include "absl/strings/str_join.h"
 #include "absl/strings/str_split.h"
 #include "absl/time/time.h"
 #include "ca/certificate_authority.h"
 #include "ca/kube_secret_ca_store.h"
+#include "ca/mesh_cert_authenticator.h"
 #include "ca/root_cert_config_maps.h"
+#include "ca/token_review_authenticator.h"
+#include "common/address.h"
 #include "common/flags.h"
 #include "common/heap_trimmer.h"
-#include "common/runtime.h"
 #include "common/logging.h"
 #include "common/metrics.h"
+#include "common/runtime.h"
+#include "common/token_file.h"
 #include "discovery/file_registry.h"
 #include "discovery/kube_client.h"
 #include "discovery/kube_config.h"
 #include "discovery/kube_registry.h"
-#include "ca/mesh_cert_authenticator.h"
-#include "ca/token_review_authenticator.h"
 #include "envoy/extensions/transport_sockets/tls/v3/secret.pb.h"
 #include "policy/resource_types.h"
-#include "server/address.h"
 #include "server/admin_server.h"
 #include "server/ads_service.h"
 #include "server/config_publisher.h"
@@ -75,6 +76,9 @@ ABSL_FLAG(int, xds_memory_quota_mb, 32,
 namespace weft::server {
 namespace {
 
+using common::IsLoopback;
+using common::ParseHostPort;
+
 [[noreturn]] void Fail(const std::string& message) {
   std::fprintf(stderr, "weftd: %s\n", message.c_str());
   std::exit(2);
@@ -83,20 +87,6 @@ namespace {
 bool IsDirectory(const std::string& path) {
   struct stat st{};
   return stat(path.c_str(), &st) == 0 && S_ISDIR(st.st_mode);
-}
-
-std::string ReadToken(const std::string& path) {
-  FILE* f = std::fopen(path.c_str(), "r");
-  if (f == nullptr) Fail("--admin-token-file: cannot read " + path);
-  char buf[4096];
-  size_t n = std::fread(buf, 1, sizeof(buf), f);
-  std::fclose(f);
-  std::string token(buf, n);
-  while (!token.empty() && (token.back() == '\n' || token.back() == '\r' || token.back() == ' ')) {
-    token.pop_back();
-  }
-  if (token.empty()) Fail("--admin-token-file: " + path + " is empty");
-  return token;
 }
 
 // The CA's Kubernetes calls (the Secret store, the root-cert ConfigMaps)
@@ -239,7 +229,9 @@ int Main(int argc, char** argv) {
   if (!admin_addr.ok()) Fail("--admin-addr: " + std::string(admin_addr.status().message()));
   AdminOptions admin_options{admin_addr->host, admin_addr->port, ""};
   if (!absl::GetFlag(FLAGS_admin_token_file).empty()) {
-    admin_options.token = ReadToken(absl::GetFlag(FLAGS_admin_token_file));
+    auto token = common::ReadTokenFile(absl::GetFlag(FLAGS_admin_token_file));
+    if (!token.ok()) Fail("--admin-token-file: " + std::string(token.status().message()));
+    admin_options.token = *std::move(token);
   } else if (!IsLoopback(admin_addr->host)) {
     Fail("--admin-addr: " + admin_addr->host + " is not a loopback address; --admin-token-file is required");
   }

@@ -1,8 +1,8 @@
-#include "server/address.h"
+#include "common/address.h"
 
 #include <catch2/catch.hpp>
 
-namespace weft::server {
+namespace weft::common {
 namespace {
 
 TEST_CASE("HOST:PORT flag values parse; bad ones give a reason", "[address]") {
@@ -29,4 +29,4 @@ TEST_CASE("only loopback addresses count as loopback", "[address]") {
 }
 
 }  // namespace
-}  // namespace weft::server
+}  // namespace weft::common

@@ -1,11 +1,11 @@
-#include "server/address.h"
+#include "common/address.h"
 
 #include <arpa/inet.h>
 
 #include "absl/strings/numbers.h"
 #include "absl/strings/str_cat.h"
 
-namespace weft::server {
+namespace weft::common {
 
 absl::StatusOr<HostPort> ParseHostPort(const std::string& value) {
   size_t colon = value.rfind(':');
@@ -33,4 +33,4 @@ bool IsLoopback(const std::string& host) {
   return false;
 }
 
-}  // namespace weft::server
+}  // namespace weft::common

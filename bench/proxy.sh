@@ -8,20 +8,27 @@
 #   direct    wrk -> upstream (nginx answering a small static body)
 #   weft      wrk -> one weft-proxy (outbound, plaintext pass-through) -> upstream
 #   nginx     wrk -> nginx as a reverse proxy (same worker count) -> upstream
+#   nginxeq   the same nginx configured to do to each request what weft-proxy
+#             does: keep the Host header, add X-Request-ID when absent, set
+#             X-Forwarded-Proto (weft-proxy also adds a traceparent, which
+#             stock nginx cannot make: nginx still does less)
 #   pair      wrk -> client sidecar -> mTLS -> server sidecar -> upstream
 #   npair     the same path through two nginx (client certificates both ways,
 #             kept-alive TLS between them): the baseline for the pair
 #   policies  the pair with RBAC (ALLOW the client's SPIFFE ID), a local rate
 #             limit far above the offered load and retries on 5xx configured
 # and prints requests/s, p50, p99 per run, weft/nginx, what the pair adds over
-# direct, and each weft-proxy's peak RSS (VmHWM).
+# direct, and each weft-proxy's peak RSS (VmHWM). Then bench/latency_interleave
+# takes direct, weft, nginx, pair and npair in turn at one connection each, so
+# that every path sees the same moments of the machine (its tail at one
+# connection moves by more than the differences between paths).
 #
 # usage: bench/proxy.sh [--duration=10s] [--repeat=3] [--workers=1] [--wrk-threads=2] [--connections=64]
 #                       [--build=build/release] [--proxy=PATH to another weft-proxy]
 #                       [--only=weft,pair (profiling: these cases only; direct weft nginx pair npair)] [--keep]
 # Needs wrk, nginx and openssl (installed with apt-get when missing and run as root;
 # nothing else needs root). Builds nothing: run `scripts/build.sh release
-# weftd weft-proxy` first.
+# weftd weft-proxy latency_interleave` first.
 set -euo pipefail
 
 root="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
@@ -32,7 +39,7 @@ connections=64
 build="${root}/build/release"
 keep=0
 repeat=3
-all_cases="direct weft nginx pair npair"
+all_cases="direct weft nginx nginxeq pair npair"
 only="${all_cases}"
 proxy_bin=""
 for arg in "$@"; do
@@ -52,8 +59,13 @@ done
 
 weftd_bin="${build}/server/weftd"
 proxy_bin="${proxy_bin:-${build}/proxy/weft-proxy}"
-for b in "${weftd_bin}" "${proxy_bin}"; do
-  [[ -x "${b}" ]] || { echo "bench/proxy.sh: ${b} not built (scripts/build.sh release weftd weft-proxy)" >&2; exit 1; }
+interleave_bin="${build}/bench/latency_interleave"
+[[ "${duration}" =~ ^[0-9]+s?$ ]] || { echo "bench/proxy.sh: --duration takes seconds (5s or 5)" >&2; exit 2; }
+for b in "${weftd_bin}" "${proxy_bin}" "${interleave_bin}"; do
+  [[ -x "${b}" ]] || {
+    echo "bench/proxy.sh: ${b} not built (scripts/build.sh release weftd weft-proxy latency_interleave)" >&2
+    exit 1
+  }
 done
 
 install_missing() {
@@ -84,13 +96,14 @@ free_port() {
 }
 
 # 127.0.0.2: the client workload (its sidecar only); 127.0.0.3: the server
-# workload (the upstream app and its sidecar); 127.0.0.4: nginx as a proxy;
+# workload (the upstream app and its sidecar); 127.0.0.4: nginx as a proxy
+# (both configurations);
 # 127.0.0.5 and 127.0.0.6: the nginx pair's client and server sides.
 a_ip=127.0.0.2 b_ip=127.0.0.3 n_ip=127.0.0.4 na_ip=127.0.0.5 nb_ip=127.0.0.6
 xds_port=$(free_port) weftd_admin=$(free_port)
 a_out=$(free_port) a_in=$(free_port) a_admin=$(free_port) a_app=$(free_port)
 b_out=$(free_port) b_in=$(free_port) b_admin=$(free_port) b_app=$(free_port)
-n_port=$(free_port) na_port=$(free_port) nb_port=$(free_port)
+n_port=$(free_port) neq_port=$(free_port) na_port=$(free_port) nb_port=$(free_port)
 
 wait_http() {  # url [expected-code] [host]
   local url=$1 want=${2:-200} hdr=() code
@@ -140,6 +153,19 @@ nginx_conf upstream "${b_ip}:${b_app}" "" 'return 200 "hello, world\n";'
 nginx_conf proxy "${n_ip}:${n_port}" \
   "upstream app { server ${b_ip}:${b_app}; keepalive 256; keepalive_requests 100000000; }" \
   'proxy_pass http://app; proxy_http_version 1.1; proxy_set_header Connection "";'
+nginx_proxy_master=${pids[-1]}
+# The same with the request headers weft-proxy adds or keeps by default (as
+# Envoy does): the client's Host (nginx would send the upstream block's
+# name), X-Request-ID kept or generated ($request_id: 16 random bytes in hex),
+# X-Forwarded-Proto. The comparison of equal work; "nginx" above forwards
+# less.
+nginx_conf nginxeq "${n_ip}:${neq_port}" \
+  "upstream app { server ${b_ip}:${b_app}; keepalive 256; keepalive_requests 100000000; }
+  map \$http_x_request_id \$bench_request_id { '' \$request_id; default \$http_x_request_id; }" \
+  'proxy_pass http://app; proxy_http_version 1.1; proxy_set_header Connection "";
+    proxy_set_header Host $http_host; proxy_set_header X-Request-ID $bench_request_id;
+    proxy_set_header X-Forwarded-Proto $scheme;'
+nginxeq_master=${pids[-1]}
 # The nginx pair: the sidecar pair's path with nginx on both sides, mTLS
 # between them with P-256 keys as the sidecars have (certificates from a
 # throw-away CA made here; the server side requires and verifies the client
@@ -171,6 +197,7 @@ nginx_conf npair-a "${na_ip}:${na_port}" \
     proxy_ssl_certificate ${pki}/a.crt; proxy_ssl_certificate_key ${pki}/a.key;
     proxy_ssl_trusted_certificate ${pki}/ca.crt; proxy_ssl_verify on; proxy_ssl_name b.bench;
     proxy_ssl_protocols TLSv1.2 TLSv1.3;"
+npair_masters=("${pids[-2]}" "${pids[-1]}")
 
 # weftd in file mode with the two workloads and their tokens.
 mkdir -p "${dir}/config"
@@ -229,10 +256,12 @@ direct_url="http://${b_ip}:${b_app}/"
 weft_url="http://${a_ip}:${a_out}/"
 weft_host="${b_ip}:${b_app}"  # not a mesh service: passed through in plaintext
 nginx_url="http://${n_ip}:${n_port}/"
+nginxeq_url="http://${n_ip}:${neq_port}/"
 npair_url="http://${na_ip}:${na_port}/"
 pair_host="b.bench"           # the mesh service: mTLS to b's sidecar
 wait_http "${direct_url}"
 wait_http "${nginx_url}"
+wait_http "${nginxeq_url}" 200 "${weft_host}"
 wait_http "${npair_url}"
 hwm() { awk '/VmHWM/ { printf "%.1f", $2 / 1024 }' "/proc/$1/status"; }
 idle_rss="client sidecar $(hwm "${a_pid}") MB, server sidecar $(hwm "${b_pid}") MB"
@@ -263,7 +292,6 @@ run_wrk() {  # out conns threads url [host]
 # CPU time (utime + stime, in clock ticks) of the given processes.
 cpu_ticks() { for p in "$@"; do cut -d' ' -f14-15 "/proc/${p}/stat"; done | awk '{ t += $1 + $2 } END { print t + 0 }'; }
 clk_tck=$(getconf CLK_TCK)
-nginx_proxy_master=${pids[1]} npair_masters=("${pids[2]}" "${pids[3]}")
 
 # Each case's figures over the repetitions, medians reported; CPU per
 # request of the proxies in the path (load on the machine does not change
@@ -275,6 +303,7 @@ measure() {  # name conns threads url host
   case $1 in
     weft) procs=("${a_pid}") ;;
     nginx) procs=($(pgrep -P "${nginx_proxy_master}")) ;;
+    nginxeq) procs=($(pgrep -P "${nginxeq_master}")) ;;
     npair) procs=($(pgrep -P "${npair_masters[0]}") $(pgrep -P "${npair_masters[1]}")) ;;
     pair | policies) procs=("${a_pid}" "${b_pid}") ;;
   esac
@@ -303,6 +332,7 @@ cases() {  # conns name...
       direct) measure direct "${c}" "${t}" "${direct_url}" ;;
       weft) measure weft "${c}" "${t}" "${weft_url}" "${weft_host}" ;;
       nginx) measure nginx "${c}" "${t}" "${nginx_url}" ;;
+      nginxeq) measure nginxeq "${c}" "${t}" "${nginxeq_url}" "${weft_host}" ;;  # the Host weft gets
       npair) measure npair "${c}" "${t}" "${npair_url}" ;;
       pair | policies) measure "${name}" "${c}" "${t}" "${weft_url}" "${pair_host}" ;;
     esac
@@ -324,6 +354,28 @@ done
 for c in "${connections}" 1; do
   for name in ${only}; do report "${name}" "${c}"; done
 done
+# One connection per path, the paths in turn (bench/latency_interleave.cc):
+# every path sees the same moments. The upstream serves every request of
+# every path, the proxies only their own, so this favours direct; compare
+# the proxies with each other here, and with direct in the wrk runs above.
+target() {  # name url [host]
+  local hp=${2#http://}
+  hp=${hp%/}
+  echo "--target=$1,${hp}${3:+,$3}"
+}
+interleave_targets=()
+for name in ${only}; do
+  case ${name} in
+    direct) interleave_targets+=("$(target direct "${direct_url}")") ;;
+    weft) interleave_targets+=("$(target weft "${weft_url}" "${weft_host}")") ;;
+    nginx) interleave_targets+=("$(target nginx "${nginx_url}")") ;;
+    nginxeq) interleave_targets+=("$(target nginxeq "${nginxeq_url}" "${weft_host}")") ;;
+    pair) interleave_targets+=("$(target pair "${weft_url}" "${pair_host}")") ;;
+    npair) interleave_targets+=("$(target npair "${npair_url}")") ;;
+  esac
+done
+echo
+"${interleave_bin}" --duration=$((${duration%s} * repeat)) "${interleave_targets[@]}" | tee "${dir}/interleave.txt"
 [[ "${only}" == "${all_cases}" ]] || exit 0  # a partial run (profiling): no policies, no summary
 
 # Policies (issue 8): RBAC allowing only a's SPIFFE ID at b, a local rate
@@ -373,14 +425,17 @@ echo
 echo "summary (${c} connections unless said):"
 awk -v w="${rps[weft/$c]}" -v n="${rps[nginx/$c]}" -v cw="${cpu[weft/$c]}" -v cn="${cpu[nginx/$c]}" \
   'BEGIN { printf "  weft-proxy / nginx: throughput %.2f, CPU per request %.2f\n", w / n, cw / cn }'
+awk -v w="${rps[weft/$c]}" -v n="${rps[nginxeq/$c]}" -v cw="${cpu[weft/$c]}" -v cn="${cpu[nginxeq/$c]}" \
+  'BEGIN { printf "  weft-proxy / nginx with the same request headers (nginxeq): throughput %.2f, CPU per request %.2f\n", w / n, cw / cn }'
 awk -v d="${rps[direct/$c]}" -v w="${rps[weft/$c]}" -v n="${rps[nginx/$c]}" -v p="${rps[pair/$c]}" \
   'BEGIN { printf "  share of direct throughput: weft-proxy %.2f, nginx %.2f, sidecar pair %.2f\n", w / d, n / d, p / d }'
 awk -v p="${rps[pair/$c]}" -v q="${rps[npair/$c]}" -v cp="${cpu[pair/$c]}" -v cq="${cpu[npair/$c]}" \
   'BEGIN { printf "  sidecar pair / nginx pair: throughput %.2f, CPU per request %.2f\n", p / q, cp / cq }'
-for m in weft nginx pair npair; do
+for m in weft nginx nginxeq pair npair; do
   awk -v m="${m}" -v a50="${p50[$m/1]}" -v a99="${p99[$m/1]}" -v d50="${p50[direct/1]}" -v d99="${p99[direct/1]}" \
-    'BEGIN { printf "  added over direct at 1 connection, %-5s p50 %+.3f ms, p99 %+.3f ms\n", m, a50 - d50, a99 - d99 }'
+    'BEGIN { printf "  added over direct at 1 connection, %-7s p50 %+.3f ms, p99 %+.3f ms\n", m, a50 - d50, a99 - d99 }'
 done
+sed -n 's/^  added over direct: /  interleaved at 1 connection, added over direct: /p' "${dir}/interleave.txt"
 awk -v p="${rps[pair/$c]}" -v q="${rps[policies/$c]}" -v a="${p50[pair/1]}" -v b="${p50[policies/1]}" \
   -v a9="${p99[pair/1]}" -v b9="${p99[policies/1]}" \
   'BEGIN { printf "  policies vs plain pair: throughput %.2f, p50 at 1 connection %+.3f ms, p99 %+.3f ms\n", q / p, b - a, b9 - a9 }'

@@ -23,7 +23,7 @@
 # that every path sees the same moments of the machine (its tail at one
 # connection moves by more than the differences between paths).
 #
-# usage: bench/proxy.sh [--duration=10s] [--repeat=3] [--workers=1] [--wrk-threads=2] [--connections=64]
+# usage: bench/proxy.sh [--duration=10s] [--warmup=3s] [--repeat=3] [--workers=1] [--wrk-threads=2] [--connections=64]
 #                       [--build=build/release] [--proxy=PATH to another weft-proxy]
 #                       [--only=weft,pair (profiling: these cases only; direct weft nginx pair npair)] [--keep]
 # Needs wrk, nginx and openssl (installed with apt-get when missing and run as root;
@@ -33,6 +33,7 @@ set -euo pipefail
 
 root="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 duration=10s
+warmup=3s
 workers=1
 wrk_threads=2
 connections=64
@@ -45,6 +46,7 @@ proxy_bin=""
 for arg in "$@"; do
   case "${arg}" in
     --duration=*) duration="${arg#*=}" ;;
+    --warmup=*) warmup="${arg#*=}" ;;
     --workers=*) workers="${arg#*=}" ;;
     --wrk-threads=*) wrk_threads="${arg#*=}" ;;
     --connections=*) connections="${arg#*=}" ;;
@@ -60,7 +62,8 @@ done
 weftd_bin="${build}/server/weftd"
 proxy_bin="${proxy_bin:-${build}/proxy/weft-proxy}"
 interleave_bin="${build}/bench/latency_interleave"
-[[ "${duration}" =~ ^[0-9]+s?$ ]] || { echo "bench/proxy.sh: --duration takes seconds (5s or 5)" >&2; exit 2; }
+[[ "${duration}" =~ ^[0-9]+s?$ && "${warmup}" =~ ^[0-9]+s?$ ]] ||
+  { echo "bench/proxy.sh: --duration and --warmup take seconds (5s or 5)" >&2; exit 2; }
 for b in "${weftd_bin}" "${proxy_bin}" "${interleave_bin}"; do
   [[ -x "${b}" ]] || {
     echo "bench/proxy.sh: ${b} not built (scripts/build.sh release weftd weft-proxy latency_interleave)" >&2
@@ -307,6 +310,14 @@ measure() {  # name conns threads url host
     npair) procs=($(pgrep -P "${npair_masters[0]}") $(pgrep -P "${npair_masters[1]}")) ;;
     pair | policies) procs=("${a_pid}" "${b_pid}") ;;
   esac
+  # Unmeasured first: on this machine the first 2-4 s of load on a path,
+  # after idling or after another path, run ~10 % slower (docs/benchmarks.md,
+  # Session 10), which penalised whichever case came right after direct.
+  if [[ "${warmup%s}" != 0 ]]; then
+    local hdr=()
+    [[ -n "${5:-}" ]] && hdr=(-H "Host: $5")
+    wrk -c"$2" -t"$3" -d"${warmup%s}s" "${hdr[@]}" "$4" >/dev/null 2>&1
+  fi
   before=$(cpu_ticks "${procs[@]}")
   r=($(run_wrk "${dir}/wrk-$1-c$2-${rep}.txt" "$2" "$3" "$4" "${5:-}"))
   after=$(cpu_ticks "${procs[@]}")
@@ -339,7 +350,7 @@ cases() {  # conns name...
   done
 }
 
-echo "bench/proxy: ${workers} worker(s) per proxy, wrk ${duration} per run, medians of ${repeat}; load before: $(cut -d' ' -f1-3 /proc/loadavg)"
+echo "bench/proxy: ${workers} worker(s) per proxy, wrk ${duration} per run after ${warmup} unmeasured, medians of ${repeat}; load before: $(cut -d' ' -f1-3 /proc/loadavg)"
 # At one connection a request is mostly processes waking each other. On a
 # virtual machine whose idle CPUs halt at once (guest halt polling off), a
 # wake-up on an idle CPU goes through the hypervisor, and that sets the

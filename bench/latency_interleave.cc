@@ -35,6 +35,8 @@
 #include <string_view>
 #include <vector>
 
+#include "common/address.h"
+
 namespace {
 
 using Clock = std::chrono::steady_clock;
@@ -63,14 +65,10 @@ std::optional<Target> ParseTarget(std::string_view spec) {
   size_t c2 = rest.find(',');
   std::string_view hostport = rest.substr(0, c2);
   std::string host = c2 == std::string_view::npos ? std::string(hostport) : std::string(rest.substr(c2 + 1));
-  size_t colon = hostport.rfind(':');
-  if (colon == std::string_view::npos || colon == 0) return std::nullopt;
-  t.addr = std::string(hostport.substr(0, colon));
-  const std::string port(hostport.substr(colon + 1));
-  char* end = nullptr;
-  long p = std::strtol(port.c_str(), &end, 10);
-  if (port.empty() || *end != '\0' || p <= 0 || p > 65535 || host.empty()) return std::nullopt;
-  t.port = static_cast<uint16_t>(p);
+  auto hp = weft::common::ParseHostPort(std::string(hostport));
+  if (!hp.ok() || hp->port == 0 || host.empty()) return std::nullopt;
+  t.addr = hp->host;
+  t.port = static_cast<uint16_t>(hp->port);
   t.request = "GET / HTTP/1.1\r\nHost: " + host + "\r\n\r\n";
   return t;
 }

@@ -19,13 +19,13 @@
 #             limit far above the offered load and retries on 5xx configured
 # and prints requests/s, p50, p99 per run, weft/nginx, what the pair adds over
 # direct, and each weft-proxy's peak RSS (VmHWM). Then bench/latency_interleave
-# takes direct, weft, nginx, pair and npair in turn at one connection each, so
-# that every path sees the same moments of the machine (its tail at one
-# connection moves by more than the differences between paths).
+# takes the same paths in turn at one connection each, so that every path
+# sees the same moments of the machine (its tail at one connection moves by
+# more than the differences between paths).
 #
 # usage: bench/proxy.sh [--duration=10s] [--warmup=3s] [--repeat=3] [--workers=1] [--wrk-threads=2] [--connections=64]
 #                       [--build=build/release] [--proxy=PATH to another weft-proxy]
-#                       [--only=weft,pair (profiling: these cases only; direct weft nginx pair npair)] [--keep]
+#                       [--only=weft,pair (profiling: these cases only; direct weft nginx nginxeq pair npair)] [--keep]
 # Needs wrk, nginx and openssl (installed with apt-get when missing and run as root;
 # nothing else needs root). Builds nothing: run `scripts/build.sh release
 # weftd weft-proxy latency_interleave` first.

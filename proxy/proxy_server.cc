@@ -4,7 +4,9 @@
 #include <chrono>
 #include <cstring>
 #include <random>
+#include <thread>
 #include <unordered_map>
+#include <unordered_set>
 
 #include "absl/strings/ascii.h"
 #include "absl/strings/match.h"
@@ -271,10 +273,19 @@ class ProxyServer::Impl {
     std::mt19937_64 rng{std::random_device{}()};
     std::optional<asio::executor_work_guard<asio::io_context::executor_type>> guard;
     RequestStats stats;
+    // The worker's downstream connections being served (ServeHttp), for
+    // Drain() to close those waiting for a request.
+    struct Session {
+      ByteStream* stream = nullptr;
+      bool idle = false;  // waiting for the first byte of a request
+    };
+    std::unordered_set<Session*> sessions;
   };
 
   absl::Status Start();
   void Stop();
+  bool Drain(std::chrono::milliseconds timeout);
+  bool draining() const { return draining_.load(std::memory_order_relaxed); }
 
   ProxyConfigConstSharedPtr config() const {
     absl::MutexLock lock(&mu_);
@@ -384,6 +395,14 @@ class ProxyServer::Impl {
 
   std::unique_ptr<AccessLog> access_log_;
   std::atomic<uint64_t> idle_timeout_ms_{3600 * 1000};
+  // Drain(): set once; every response from then on says "Connection: close".
+  std::atomic<bool> draining_{false};
+  std::atomic<int> open_sessions_{0};  // downstream connections, all workers
+  struct SessionCount {
+    explicit SessionCount(std::atomic<int>& n) : n(n) { n.fetch_add(1, std::memory_order_relaxed); }
+    ~SessionCount() { n.fetch_sub(1, std::memory_order_release); }
+    std::atomic<int>& n;
+  };
   // Local rate-limit buckets per inbound chain and filter, shared by the
   // workers; kept across updates that leave the bucket's shape unchanged.
   absl::Mutex buckets_mu_;
@@ -443,6 +462,33 @@ absl::Status ProxyServer::Impl::Start() {
     });
   }
   return absl::OkStatus();
+}
+
+bool ProxyServer::Impl::Drain(std::chrono::milliseconds timeout) {
+  if (workers_.empty()) return true;  // never started
+  draining_.store(true);
+  // Peers stop getting connections (their connect failures are retried
+  // elsewhere); the app keeps its outbound listener while it shuts down.
+  asio::post(workers_[0]->io, [this] {
+    std::error_code ignored;
+    if (inbound_) inbound_->close(ignored);
+  });
+  // Connections waiting for a request close now; one in the middle of a
+  // request closes after its response, which says "Connection: close".
+  for (auto& w : workers_) {
+    asio::post(w->io, [wp = w.get()] {
+      std::vector<ByteStream*> idle;
+      for (Worker::Session* s : wp->sessions) {
+        if (s->idle) idle.push_back(s->stream);
+      }
+      for (ByteStream* stream : idle) stream->Close();  // the readers resume from the queue
+    });
+  }
+  const auto deadline = std::chrono::steady_clock::now() + timeout;
+  while (open_sessions_.load(std::memory_order_acquire) > 0 && std::chrono::steady_clock::now() < deadline) {
+    std::this_thread::sleep_for(std::chrono::milliseconds(10));
+  }
+  return open_sessions_.load(std::memory_order_acquire) == 0;
 }
 
 void ProxyServer::Impl::Stop() {
@@ -506,6 +552,7 @@ awaitable<void> ProxyServer::Impl::OutboundSession(Worker& w, ByteStreamPtr down
   auto& active = metrics_.GetGauge("weft_proxy_downstream_connections_active", "open downstream connections",
                                    {{"listener", "outbound"}});
   active.Add(1);
+  SessionCount counted(open_sessions_);
   co_await ServeHttp(w, *down, false, 0, nullptr, nullptr);
   down->Close();
   active.Add(-1);
@@ -519,6 +566,7 @@ awaitable<void> ProxyServer::Impl::InboundSession(Worker& w, tcp::socket socket)
     common::Gauge& g;
     ~Guard() { g.Add(-1); }
   } guard{active};
+  SessionCount counted(open_sessions_);
   std::error_code ec;
   uint32_t port = socket.local_endpoint(ec).port();
   // TLS or plaintext, from the first byte (a TLS handshake record is 0x16).
@@ -588,11 +636,22 @@ awaitable<void> ProxyServer::Impl::ServeHttp(Worker& w, ByteStream& down, bool i
   // configuration that arrived during the TLS handshake is picked up here
   // before the first request.
   IdleTimeout idle_timeout(w.io, &down);
-  for (;;) {
+  Worker::Session session{&down};
+  w.sessions.insert(&session);
+  struct Unregister {
+    Worker& w;
+    Worker::Session* s;
+    ~Unregister() { w.sessions.erase(s); }
+  } unregister{w, &session};
+  for (bool served = false;; served = true) {
+    // Draining: a connection that was told to stay open just before closes
+    // instead of waiting for another request (Drain() closed the others).
+    if (served && draining()) co_return;
     std::error_code ec;
     // The downstream idle timeout runs while no request is in progress.
     const uint64_t idle_ms = idle_timeout_ms_.load(std::memory_order_relaxed);
     if (idle_ms > 0 && !parser.events().head_complete && pending.empty()) idle_timeout.Start(idle_ms);
+    session.idle = !parser.events().head_complete && pending.empty();
     while (!parser.events().head_complete) {
       const bool fresh = pending.empty();
       std::string_view input = pending;
@@ -600,6 +659,7 @@ awaitable<void> ProxyServer::Impl::ServeHttp(Worker& w, ByteStream& down, bool i
         char* at = rb.data();
         size_t n = co_await down.ReadSome(asio::buffer(at, rb.size()), ec);
         if (ec || n == 0) co_return;
+        session.idle = false;
         rb.Filled(n);
         input = std::string_view(at, n);  // parsed where it was read
       }
@@ -661,7 +721,7 @@ awaitable<ForwardResult> ProxyServer::Impl::LocalReply(ByteStream& down, const H
                                                        std::string_view body, const HeaderList& extra) {
   // The rest of an unread request body would be taken for the next request:
   // close unless the request is complete.
-  bool keep = parser.events().message_complete && parser.head().keep_alive;
+  bool keep = parser.events().message_complete && parser.head().keep_alive && !draining();
   std::error_code ec;
   co_await down.Write(SimpleResponse(status, "text/plain", body, keep, extra), ec);
   co_return ForwardResult{status, keep && !ec};
@@ -1433,7 +1493,7 @@ awaitable<ForwardResult> ProxyServer::Impl::Forward(Worker& w, ByteStream& down,
                          : resp.content_length    ? BodyFraming::kLength
                                                   : BodyFraming::kNone;
   if (status == 204 || (status == 304 && !resp.content_length)) rframing = BodyFraming::kNone;
-  bool keep = downstream_keep;
+  bool keep = downstream_keep && !draining();  // draining: the client opens no more requests here
   auto rencode = [&](std::string_view body) {
     if (rframing == BodyFraming::kChunked) return body.empty() ? std::string() : ChunkOf(body);
     return std::string(body);
@@ -1676,6 +1736,8 @@ ProxyServer::ProxyServer(Options options, common::MetricsRegistry& metrics)
 ProxyServer::~ProxyServer() { Stop(); }
 absl::Status ProxyServer::Start() { return impl_->Start(); }
 void ProxyServer::Stop() { impl_->Stop(); }
+bool ProxyServer::Drain(std::chrono::milliseconds timeout) { return impl_->Drain(timeout); }
+bool ProxyServer::draining() const { return impl_->draining(); }
 void ProxyServer::SetConfig(ProxyConfigConstSharedPtr config) { impl_->SetConfig(std::move(config)); }
 void ProxyServer::SetTls(std::shared_ptr<const TlsContexts> tls) { impl_->SetTls(std::move(tls)); }
 ProxyConfigConstSharedPtr ProxyServer::config() const { return impl_->config(); }

@@ -9,6 +9,7 @@
 // current configuration pointer.
 #pragma once
 
+#include <chrono>
 #include <memory>
 #include <string>
 #include <thread>
@@ -41,6 +42,15 @@ class ProxyServer {
   // starts the workers.
   absl::Status Start();
   void Stop();
+  // Graceful shutdown (SIGTERM), before Stop(): the inbound listener closes
+  // (peers' connects fail and are retried elsewhere), connections waiting
+  // for a request are closed, and every response from now on carries
+  // "Connection: close", so a connection in the middle of a request closes
+  // after its response. The outbound listener keeps serving the app while it
+  // shuts down. Returns once no downstream connection is left (true) or
+  // `timeout` has passed (false).
+  bool Drain(std::chrono::milliseconds timeout);
+  bool draining() const;
 
   void SetConfig(ProxyConfigConstSharedPtr config);
   void SetTls(std::shared_ptr<const TlsContexts> tls);

@@ -2,6 +2,7 @@
 // Wiring only: flags → workload certificate → data path and admin → xDS.
 #include <malloc.h>
 #include <signal.h>
+#include <unistd.h>
 
 #include <algorithm>
 #include <atomic>
@@ -16,6 +17,7 @@
 #include "absl/strings/str_split.h"
 #include "absl/synchronization/mutex.h"
 #include "absl/synchronization/notification.h"
+#include "absl/time/time.h"
 #include "common/flags.h"
 #include "common/logging.h"
 #include "common/metrics.h"
@@ -48,6 +50,10 @@ ABSL_FLAG(int, concurrency, 2, "worker threads of the data path");
 ABSL_FLAG(std::string, access_log, "",
           "one JSON line per request to this file (\"-\": stdout); off when empty");
 ABSL_FLAG(bool, delta, true, "use incremental xDS (falls back to state of the world when unsupported)");
+ABSL_FLAG(
+    absl::Duration, drain_timeout, absl::Seconds(5),
+    "on SIGTERM, how long in-flight requests may take before exit (like Istio's terminationDrainDuration); "
+    "a second signal exits at once");
 
 namespace weft::proxy {
 namespace {
@@ -56,7 +62,8 @@ std::atomic<bool> g_stop{false};
 absl::Notification g_stop_notification;
 
 void OnSignal(int) {
-  if (!g_stop.exchange(true)) g_stop_notification.Notify();
+  if (g_stop.exchange(true)) _exit(1);  // a second signal: no more draining
+  g_stop_notification.Notify();
 }
 
 [[noreturn]] void Fail(const std::string& line) {
@@ -241,6 +248,7 @@ int Main(int argc, char** argv) {
     std::string path = target.substr(0, target.find('?'));
     if (method != "GET" && method != "HEAD") return AdminResponse{405, "text/plain", "method not allowed\n"};
     if (path == "/ready") {
+      if (server.draining()) return AdminResponse{503, "text/plain", "DRAINING\n"};  // Envoy's word
       bool ready = certificate.Current() != nullptr && xds.HasInitialConfig();
       return AdminResponse{ready ? 200 : 503, "text/plain", ready ? "LIVE\n" : "PRE_INITIALIZING\n"};
     }
@@ -265,7 +273,12 @@ int Main(int argc, char** argv) {
     if (!g_stop) xds.Start();
   });
   g_stop_notification.WaitForNotification();
-  WEFT_LOG(INFO) << "weft-proxy: shutting down";
+  // Configuration and certificate stay current while the data path drains.
+  const absl::Duration drain = absl::GetFlag(FLAGS_drain_timeout);
+  WEFT_LOG(INFO) << "weft-proxy: draining for up to " << absl::FormatDuration(drain);
+  const bool drained = server.Drain(absl::ToChronoMilliseconds(drain));
+  WEFT_LOG(INFO) << "weft-proxy: " << (drained ? "drained" : "drain timeout with connections still open")
+                 << "; shutting down";
   certificate.Stop();
   bootstrap.join();
   xds.Stop();

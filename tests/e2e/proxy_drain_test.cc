@@ -7,8 +7,9 @@
 // for its next request is closed; new connections to b's inbound listener
 // are refused (callers retry elsewhere); b's sidecar exits with 0 as soon as
 // its last connection is done, long before the drain timeout. Then a drain
-// held up by a connection in the middle of a request head ends at once with
-// a second signal.
+// held up by a connection in the middle of a request head keeps a's outbound
+// listener serving the app (a new connection gets its answer, with
+// "Connection: close"), and a second signal ends it at once.
 #include <signal.h>
 #include <sys/socket.h>
 #include <unistd.h>
@@ -144,7 +145,17 @@ TEST_CASE(
   REQUIRE(SendAll(partial, "GET / HTTP/1.1\r\nHost: b.sh"));
   std::this_thread::sleep_for(std::chrono::milliseconds(200));
   REQUIRE(kill(a.proxy->pid(), SIGTERM) == 0);
-  std::this_thread::sleep_for(std::chrono::milliseconds(1000));
+  std::this_thread::sleep_for(std::chrono::milliseconds(500));
+  CHECK(a.proxy->Running());
+  // The app can still call out through its draining sidecar (here straight
+  // to b's app, outside the mesh now that b has left it).
+  const int late = ConnectTcp(a.ip, a.outbound_port, 5);
+  REQUIRE(late >= 0);
+  std::string late_head;
+  CHECK(Request(late, absl::StrCat(b.ip, ":", b.app_port), "/", &late_head) == 200);
+  CHECK(absl::StrContains(absl::AsciiStrToLower(late_head), "connection: close"));
+  CHECK(ClosedByPeer(late));
+  close(late);
   CHECK(a.proxy->Running());
   REQUIRE(kill(a.proxy->pid(), SIGTERM) == 0);
   CHECK(a.proxy->Wait(absl::Seconds(2)));

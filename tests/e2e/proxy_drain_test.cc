@@ -147,8 +147,8 @@ TEST_CASE(
   REQUIRE(kill(a.proxy->pid(), SIGTERM) == 0);
   std::this_thread::sleep_for(std::chrono::milliseconds(500));
   CHECK(a.proxy->Running());
-  // The app can still call out through its draining sidecar (here straight
-  // to b's app, outside the mesh now that b has left it).
+  // The app can still call out through its draining sidecar (here to b's
+  // app port, which is not a mesh endpoint: passed through in plaintext).
   const int late = ConnectTcp(a.ip, a.outbound_port, 5);
   REQUIRE(late >= 0);
   std::string late_head;

@@ -37,6 +37,16 @@ std::string Pretty(const json& value) {
   return value.dump(2, ' ', false, json::error_handler_t::replace) + "\n";
 }
 
+// Every view: weftd's answer as it came (pretty) with --output=json, else
+// the text `as_text` makes of it.
+absl::StatusOr<std::string> Render(absl::string_view body, OutputFormat format,
+                                   std::string (*as_text)(const json&)) {
+  auto parsed = Parse(body);
+  if (!parsed.ok()) return parsed.status();
+  if (format == OutputFormat::kJson) return Pretty(*parsed);
+  return as_text(*parsed);
+}
+
 // obj[key] when obj is an object that has it; else null.
 const json& Field(const json& obj, absl::string_view key) {
   static const json kNull;
@@ -141,11 +151,10 @@ std::string HumanSeconds(const json& value) {
 
 }  // namespace
 
-absl::StatusOr<std::string> RenderProxies(absl::string_view body, OutputFormat format) {
-  auto parsed = Parse(body);
-  if (!parsed.ok()) return parsed.status();
-  if (format == OutputFormat::kJson) return Pretty(*parsed);
-  const json& proxies = List(*parsed, "proxies");
+namespace {
+
+std::string ProxiesText(const json& doc) {
+  const json& proxies = List(doc, "proxies");
   if (proxies.empty()) return std::string("No proxies are connected to weftd.\n");
 
   const std::vector<std::string> types = TypeColumns(proxies);
@@ -188,11 +197,16 @@ absl::StatusOr<std::string> RenderProxies(absl::string_view body, OutputFormat f
   return out;
 }
 
-absl::StatusOr<std::string> RenderServices(absl::string_view body, OutputFormat format) {
-  auto parsed = Parse(body);
-  if (!parsed.ok()) return parsed.status();
-  if (format == OutputFormat::kJson) return Pretty(*parsed);
-  const json& services = List(*parsed, "services");
+}  // namespace
+
+absl::StatusOr<std::string> RenderProxies(absl::string_view body, OutputFormat format) {
+  return Render(body, format, ProxiesText);
+}
+
+namespace {
+
+std::string ServicesText(const json& doc) {
+  const json& services = List(doc, "services");
   if (services.empty()) return std::string("No services.\n");
   constexpr size_t kShownEndpoints = 3;
   Table table({"NAMESPACE", "NAME", "HOST", "CLUSTER-IP", "PORT", "ENDPOINTS", "SOURCE"});
@@ -222,11 +236,16 @@ absl::StatusOr<std::string> RenderServices(absl::string_view body, OutputFormat 
   return table.Render();
 }
 
-absl::StatusOr<std::string> RenderPolicies(absl::string_view body, OutputFormat format) {
-  auto parsed = Parse(body);
-  if (!parsed.ok()) return parsed.status();
-  if (format == OutputFormat::kJson) return Pretty(*parsed);
-  const json& policies = List(*parsed, "policies");
+}  // namespace
+
+absl::StatusOr<std::string> RenderServices(absl::string_view body, OutputFormat format) {
+  return Render(body, format, ServicesText);
+}
+
+namespace {
+
+std::string PoliciesText(const json& doc) {
+  const json& policies = List(doc, "policies");
   std::string out;
   std::string problems;
   std::set<std::string> shown;  // errors listed under a policy are in "errors" too
@@ -251,7 +270,7 @@ absl::StatusOr<std::string> RenderPolicies(absl::string_view body, OutputFormat 
                     problems);
   }
   std::string unread;
-  for (const json& e : List(*parsed, "errors")) {
+  for (const json& e : List(doc, "errors")) {
     if (shown.count(ConfigErrorLine(e)) == 0) absl::StrAppend(&unread, "  ", ConfigErrorLine(e), "\n");
   }
   if (!unread.empty()) {
@@ -261,11 +280,15 @@ absl::StatusOr<std::string> RenderPolicies(absl::string_view body, OutputFormat 
   return out;
 }
 
-absl::StatusOr<std::string> RenderCertificates(absl::string_view body, OutputFormat format) {
-  auto parsed = Parse(body);
-  if (!parsed.ok()) return parsed.status();
-  if (format == OutputFormat::kJson) return Pretty(*parsed);
-  const json& c = *parsed;
+}  // namespace
+
+absl::StatusOr<std::string> RenderPolicies(absl::string_view body, OutputFormat format) {
+  return Render(body, format, PoliciesText);
+}
+
+namespace {
+
+std::string CertificatesText(const json& c) {
   const json& rotation = Field(c, "rotation");
   std::string out = absl::StrCat("CA: ", Text(c, "mode"), ", rotation ", Text(rotation, "phase"), " since ",
                                  Text(rotation, "since"));
@@ -299,6 +322,12 @@ absl::StatusOr<std::string> RenderCertificates(absl::string_view body, OutputFor
   }
   absl::StrAppend(&out, "\n", recent.Render());
   return out;
+}
+
+}  // namespace
+
+absl::StatusOr<std::string> RenderCertificates(absl::string_view body, OutputFormat format) {
+  return Render(body, format, CertificatesText);
 }
 
 bool IsConfigSection(absl::string_view section) {

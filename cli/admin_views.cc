@@ -149,10 +149,6 @@ std::string HumanSeconds(const json& value) {
   return absl::StrCat(s, "s");
 }
 
-}  // namespace
-
-namespace {
-
 std::string ProxiesText(const json& doc) {
   const json& proxies = List(doc, "proxies");
   if (proxies.empty()) return std::string("No proxies are connected to weftd.\n");
@@ -197,14 +193,6 @@ std::string ProxiesText(const json& doc) {
   return out;
 }
 
-}  // namespace
-
-absl::StatusOr<std::string> RenderProxies(absl::string_view body, OutputFormat format) {
-  return Render(body, format, ProxiesText);
-}
-
-namespace {
-
 std::string ServicesText(const json& doc) {
   const json& services = List(doc, "services");
   if (services.empty()) return std::string("No services.\n");
@@ -235,14 +223,6 @@ std::string ServicesText(const json& doc) {
   }
   return table.Render();
 }
-
-}  // namespace
-
-absl::StatusOr<std::string> RenderServices(absl::string_view body, OutputFormat format) {
-  return Render(body, format, ServicesText);
-}
-
-namespace {
 
 std::string PoliciesText(const json& doc) {
   const json& policies = List(doc, "policies");
@@ -279,14 +259,6 @@ std::string PoliciesText(const json& doc) {
   }
   return out;
 }
-
-}  // namespace
-
-absl::StatusOr<std::string> RenderPolicies(absl::string_view body, OutputFormat format) {
-  return Render(body, format, PoliciesText);
-}
-
-namespace {
 
 std::string CertificatesText(const json& c) {
   const json& rotation = Field(c, "rotation");
@@ -325,6 +297,18 @@ std::string CertificatesText(const json& c) {
 }
 
 }  // namespace
+
+absl::StatusOr<std::string> RenderProxies(absl::string_view body, OutputFormat format) {
+  return Render(body, format, ProxiesText);
+}
+
+absl::StatusOr<std::string> RenderServices(absl::string_view body, OutputFormat format) {
+  return Render(body, format, ServicesText);
+}
+
+absl::StatusOr<std::string> RenderPolicies(absl::string_view body, OutputFormat format) {
+  return Render(body, format, PoliciesText);
+}
 
 absl::StatusOr<std::string> RenderCertificates(absl::string_view body, OutputFormat format) {
   return Render(body, format, CertificatesText);

@@ -314,9 +314,7 @@ measure() {  # name conns threads url host
   # after idling or after another path, run ~10 % slower (docs/benchmarks.md,
   # Session 10), which penalised whichever case came right after direct.
   if [[ "${warmup%s}" != 0 ]]; then
-    local hdr=()
-    [[ -n "${5:-}" ]] && hdr=(-H "Host: $5")
-    wrk -c"$2" -t"$3" -d"${warmup%s}s" "${hdr[@]}" "$4" >/dev/null 2>&1
+    duration="${warmup%s}s" run_wrk "${dir}/wrk-$1-c$2-${rep}-warmup.txt" "$2" "$3" "$4" "${5:-}" >/dev/null
   fi
   before=$(cpu_ticks "${procs[@]}")
   r=($(run_wrk "${dir}/wrk-$1-c$2-${rep}.txt" "$2" "$3" "$4" "${5:-}"))

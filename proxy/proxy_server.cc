@@ -397,12 +397,12 @@ class ProxyServer::Impl {
   std::atomic<uint64_t> idle_timeout_ms_{3600 * 1000};
   // Drain(): set once; every response from then on says "Connection: close".
   std::atomic<bool> draining_{false};
-  std::atomic<int> open_sessions_{0};  // downstream connections, all workers
-  struct SessionCount {
-    explicit SessionCount(std::atomic<int>& n) : n(n) { n.fetch_add(1, std::memory_order_relaxed); }
-    ~SessionCount() { n.fetch_sub(1, std::memory_order_release); }
-    std::atomic<int>& n;
-  };
+  // Open downstream connections of a listener ("inbound" or "outbound"),
+  // all workers: the metric, and what Drain() waits to see at zero.
+  common::Gauge& ActiveConnections(const char* listener) {
+    return metrics_.GetGauge("weft_proxy_downstream_connections_active", "open downstream connections",
+                             {{"listener", listener}});
+  }
   // Local rate-limit buckets per inbound chain and filter, shared by the
   // workers; kept across updates that leave the bucket's shape unchanged.
   absl::Mutex buckets_mu_;
@@ -484,11 +484,14 @@ bool ProxyServer::Impl::Drain(std::chrono::milliseconds timeout) {
       for (ByteStream* stream : idle) stream->Close();  // the readers resume from the queue
     });
   }
+  common::Gauge& inbound = ActiveConnections("inbound");
+  common::Gauge& outbound = ActiveConnections("outbound");
+  auto none_open = [&] { return inbound.Value() + outbound.Value() <= 0; };
   const auto deadline = std::chrono::steady_clock::now() + timeout;
-  while (open_sessions_.load(std::memory_order_acquire) > 0 && std::chrono::steady_clock::now() < deadline) {
+  while (!none_open() && std::chrono::steady_clock::now() < deadline) {
     std::this_thread::sleep_for(std::chrono::milliseconds(10));
   }
-  return open_sessions_.load(std::memory_order_acquire) == 0;
+  return none_open();
 }
 
 void ProxyServer::Impl::Stop() {
@@ -549,24 +552,20 @@ awaitable<void> ProxyServer::Impl::Accept(tcp::acceptor& acceptor, bool inbound)
 }
 
 awaitable<void> ProxyServer::Impl::OutboundSession(Worker& w, ByteStreamPtr down) {
-  auto& active = metrics_.GetGauge("weft_proxy_downstream_connections_active", "open downstream connections",
-                                   {{"listener", "outbound"}});
+  auto& active = ActiveConnections("outbound");
   active.Add(1);
-  SessionCount counted(open_sessions_);
   co_await ServeHttp(w, *down, false, 0, nullptr, nullptr);
   down->Close();
   active.Add(-1);
 }
 
 awaitable<void> ProxyServer::Impl::InboundSession(Worker& w, tcp::socket socket) {
-  auto& active = metrics_.GetGauge("weft_proxy_downstream_connections_active", "open downstream connections",
-                                   {{"listener", "inbound"}});
+  auto& active = ActiveConnections("inbound");
   active.Add(1);
   struct Guard {
     common::Gauge& g;
     ~Guard() { g.Add(-1); }
   } guard{active};
-  SessionCount counted(open_sessions_);
   std::error_code ec;
   uint32_t port = socket.local_endpoint(ec).port();
   // TLS or plaintext, from the first byte (a TLS handshake record is 0x16).
